@@ -1,0 +1,185 @@
+//! The command line of `holter-agent`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "holter-agent",
+    version,
+    about = "Record a container (or a process, a cgroup, a command) into one capture file",
+    after_help = "Examples:\n  \
+      holter-agent record --pid 4242 --duration 10s -o app.holter\n  \
+      holter-agent record --container 3f2a9c1b7e4d --syscalls -o ticket-123.holter\n  \
+      holter-agent record --cgroup /sys/fs/cgroup/kubepods/pod1/abc -o node.holter\n  \
+      holter-agent record --syscalls -o demo.holter -- ./workload --iterations 100\n\n\
+      Then, anywhere: holter info app.holter; holter flamegraph app.holter"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record a target into a capture file.
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pid", "cgroup", "container", "pod", "command"])))]
+pub struct RecordArgs {
+    /// A process: all its threads, and the processes it starts during the capture.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Every task of a cgroup (v2, or v1 of any controller), including tasks that join later.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+    /// A Docker, containerd, CRI-O or Podman container id (full, or a unique prefix of 12+ characters).
+    #[arg(long, value_name = "ID")]
+    pub container: Option<String>,
+    /// A Kubernetes pod on this node, as NAMESPACE/NAME.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    pub pod: Option<String>,
+    /// With --pod: the container of the pod (default: all of them).
+    #[arg(long, value_name = "NAME", requires = "pod")]
+    pub pod_container: Option<String>,
+    /// Launch this command and record it until it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+
+    /// Output capture file.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// How long to record (500ms, 10s, 2m); default: until the target exits or SIGINT/SIGTERM.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Sampling frequency of CPU samples, in Hz.
+    #[arg(long, value_name = "HZ", default_value_t = 99, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub frequency: u32,
+    /// Do not sample CPU stacks (other collectors only).
+    #[arg(long)]
+    pub no_samples: bool,
+    /// Trace syscalls with their latency (ptrace).
+    #[arg(long)]
+    pub syscalls: bool,
+    /// With --syscalls: record only these (names, or classes file, network, process); the others are still counted.
+    #[arg(long, value_name = "LIST", requires = "syscalls")]
+    pub syscalls_filter: Option<String>,
+    /// Replace paths and strings in syscall summaries with hashes, and leave out argv.
+    #[arg(long)]
+    pub redact: bool,
+    /// Interval of cgroup and network snapshots (10ms and up).
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Stop recording when the capture reaches this size (e.g. 100M, 2G).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write e.g. 500ms, 10s or 2m"))?;
+    let secs = match unit {
+        "ms" => value / 1e3,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "us" => value / 1e6,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
+        return Err(format!("`{s}`: a duration must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(10) {
+        return Err(format!("`{s}`: the interval must be at least 10ms"));
+    }
+    Ok(d)
+}
+
+/// Parses `1048576`, `100K`, `100M`, `2G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("`{s}`: unknown size unit (use K, M or G)")),
+            };
+            (&s[..i], mult)
+        }
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size: write e.g. 100M"))?;
+    n.checked_mul(mult)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}`: size out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_interval("5ms").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100M"), Ok(100 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12Q").is_err());
+    }
+
+    #[test]
+    fn targets_are_exclusive_and_required() {
+        let ok = Cli::try_parse_from(["holter-agent", "record", "--pid", "1", "-o", "x"]);
+        assert!(ok.is_ok());
+        let cmd =
+            Cli::try_parse_from(["holter-agent", "record", "-o", "x", "--", "sleep", "1"]).unwrap();
+        let Command::Record(args) = cmd.command;
+        assert_eq!(args.command, ["sleep", "1"]);
+        assert!(Cli::try_parse_from(["holter-agent", "record", "-o", "x"]).is_err());
+        assert!(Cli::try_parse_from([
+            "holter-agent",
+            "record",
+            "--pid",
+            "1",
+            "--cgroup",
+            "/a",
+            "-o",
+            "x"
+        ])
+        .is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! The record loop: resolve the target, arm the collectors, write what they
+//! send until the capture ends, then stop them and write the footer.
+
+use std::fs::{File, OpenOptions};
+use std::io::BufWriter;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use holter_format::{Footer, Header, Options, Record, Warning, Writer, WriterOptions};
+
+use crate::cli::RecordArgs;
+use crate::clock::monotonic_ns;
+use crate::collect::{Collector, Context, Ready, Settings};
+use crate::target;
+use crate::{host, procfs};
+
+/// Records in flight between the collectors and the writer.
+const CHANNEL_RECORDS: usize = 64 * 1024;
+/// How often the loop looks at the stop conditions when no record arrives.
+const TICK: Duration = Duration::from_millis(50);
+
+/// What `record` did, for the final summary line.
+pub struct Summary {
+    pub reason: String,
+    pub bytes: u64,
+    pub records: u64,
+}
+
+/// The collectors a capture runs, by its settings.
+fn collectors(settings: &Settings) -> Vec<Box<dyn Collector>> {
+    let list: Vec<Box<dyn Collector>> = Vec::new();
+    let _ = settings;
+    list
+}
+
+pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
+    let settings = Settings {
+        frequency_hz: args.frequency,
+        samples: !args.no_samples,
+        syscalls: args.syscalls,
+        syscalls_filter: args.syscalls_filter.clone(),
+        redact: args.redact,
+        interval: args.interval,
+    };
+    let (target, mut launched) = target::resolve(args)?;
+    let file = create_output(&args.output, args.force)?;
+    let target = Arc::new(target);
+
+    let header = Header {
+        host: host::describe(),
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        target: holter_format::Target {
+            kind: target.kind.to_string(),
+            spec: target.spec.clone(),
+            pids: target.pids.clone(),
+            cgroups: target
+                .cgroup_dir
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            container_id: target.container_id.clone(),
+        },
+        options: Options {
+            samples: settings.samples,
+            sample_event: String::new(),
+            frequency_hz: settings.frequency_hz,
+            syscalls: settings.syscalls,
+            cgroup_interval_ns: settings.interval.as_nanos() as u64,
+            duration_ns: args.duration.map(|d| d.as_nanos() as u64),
+            redact: settings.redact,
+            max_size: args.max_size,
+            syscalls_filter: settings.syscalls_filter.clone(),
+        },
+        clock: host::clock_pair(),
+    };
+    let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+
+    let now = monotonic_ns();
+    for pid in target.current_pids() {
+        write_process(&mut writer, pid, now, settings.redact)?;
+    }
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone())
+            .context("cannot install signal handlers")?;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::sync_channel::<Record>(CHANNEL_RECORDS);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let settings = Arc::new(settings);
+    let mut running: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+    for collector in collectors(&settings) {
+        let name = collector.name();
+        let ctx = Context::new(target.clone(), settings.clone(), tx.clone(), stop.clone());
+        let mut ready = Ready::new(ready_tx.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("holter-{name}"))
+            .spawn(move || {
+                let result = collector.run(ctx, &mut ready);
+                if let Err(e) = &result {
+                    ready.fail(format!("{e:#}"));
+                }
+                ready.ok();
+                result
+            })
+            .context("cannot start a collector thread")?;
+        running.push((name, handle));
+    }
+    drop(tx);
+    drop(ready_tx);
+
+    // Every collector armed, or the capture is abandoned (the file still gets its footer).
+    let mut failure = None;
+    for _ in 0..running.len() {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                failure = Some(why);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if failure.is_none() {
+        if let Some(l) = launched.as_mut() {
+            l.release();
+        }
+    }
+
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + d);
+    let reason = if let Some(why) = &failure {
+        format!("error: {why}")
+    } else {
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok(record) => {
+                    writer.write(&record)?;
+                    // Drain what waits without looking at the clock for each record.
+                    for record in rx.try_iter().take(4096) {
+                        writer.write(&record)?;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // Every collector has returned; the stop conditions still decide.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+            }
+            writer.flush_if_due()?;
+            if interrupted.load(Ordering::Relaxed) {
+                break "signal".to_string();
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break "duration".to_string();
+            }
+            if args
+                .max_size
+                .is_some_and(|m| writer.bytes_written() + writer.pending_bytes() as u64 >= m)
+            {
+                break "max size".to_string();
+            }
+            if let Some(l) = &launched {
+                l.reap();
+            }
+            if !target.alive() {
+                break "target exited".to_string();
+            }
+        }
+    };
+
+    // Stop the collectors, keep writing what they still send, then join them.
+    stop.store(true, Ordering::Relaxed);
+    for record in rx.iter() {
+        writer.write(&record)?;
+    }
+    for (name, handle) in running {
+        let message = match handle.join() {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => format!("{name}: {e:#}"),
+            Err(_) => format!("{name}: collector panicked"),
+        };
+        writer.write(&Record::Warning(Warning {
+            time_ns: monotonic_ns(),
+            message,
+        }))?;
+    }
+    if let Some(l) = &launched {
+        l.reap();
+    }
+    let records = writer.counts().values().sum::<u64>() + 1;
+    let out = writer.finish(Footer {
+        end_ns: monotonic_ns(),
+        end_wall_ns: crate::clock::wall_ns(),
+        reason: reason.clone(),
+        counts: Vec::new(),
+    })?;
+    let bytes = out.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+    if let Some(why) = failure {
+        bail!(
+            "{why}\n(the capture {} was closed with what it had)",
+            args.output.display()
+        );
+    }
+    Ok(Summary {
+        reason,
+        bytes,
+        records,
+    })
+}
+
+fn write_process(
+    writer: &mut Writer<BufWriter<File>>,
+    pid: u32,
+    now: u64,
+    redact: bool,
+) -> anyhow::Result<()> {
+    let Ok(process) = procfs::describe_process(pid, now, redact) else {
+        return Ok(()); // exited meanwhile
+    };
+    writer.write(&Record::Process(process))?;
+    for tid in procfs::threads(pid).unwrap_or_default() {
+        if let Ok(thread) = procfs::describe_thread(pid, tid, now) {
+            writer.write(&Record::Thread(thread))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the capture 0600; an existing file is an error unless `force`.
+fn create_output(path: &Path, force: bool) -> anyhow::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).mode(0o600);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "{} already exists; pass --force to overwrite it",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot create {}: {e}", path.display())
+        }
+    })
+}

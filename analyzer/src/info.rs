@@ -1,0 +1,127 @@
+//! `holter info`: what a capture holds.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::load::Capture;
+
+pub fn to_json(c: &Capture) -> Value {
+    let h = &c.header;
+    json!({
+        "path": c.path.display().to_string(),
+        "format_version": format!("{}.{}", c.version.0, c.version.1),
+        "complete": c.complete,
+        "end_reason": c.footer.as_ref().map(|f| f.reason.clone()),
+        "samples": c.samples.len(),
+        "stacks": c.stacks.len(),
+        "syscalls": c.syscalls.len(),
+        "cgroup_snapshots": c.cgroup_snapshots.len(),
+        "net_snapshots": c.net_snapshots.len(),
+        "processes": c.processes.len(),
+        "threads": c.threads.len(),
+        "mappings": c.mappings.len(),
+        "binaries_with_symbols": c.binary_symbols.len(),
+        "kernel_symbols": c.kernel_symbols.len(),
+        "lost_samples": c.lost("samples"),
+        "lost_syscalls": c.lost("syscalls"),
+        "duration_ns": c.duration_ns(),
+        "start_wall_ns": h.clock.wall_ns,
+        "target": {
+            "kind": h.target.kind,
+            "spec": h.target.spec,
+            "pids": h.target.pids,
+            "cgroups": h.target.cgroups,
+            "container_id": h.target.container_id,
+        },
+        "host": {
+            "hostname": h.host.hostname,
+            "kernel_release": h.host.kernel_release,
+            "arch": h.host.arch,
+            "page_size": h.host.page_size,
+            "boot_id": h.host.boot_id,
+            "cpus": h.host.cpus,
+        },
+        "agent_version": h.agent_version,
+        "options": {
+            "samples": h.options.samples,
+            "sample_event": h.options.sample_event,
+            "frequency_hz": h.options.frequency_hz,
+            "syscalls": h.options.syscalls,
+            "syscalls_filter": h.options.syscalls_filter,
+            "interval_ns": h.options.cgroup_interval_ns,
+            "duration_ns": h.options.duration_ns,
+            "redact": h.options.redact,
+            "max_size": h.options.max_size,
+        },
+        "counters": c.counters.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "unknown_records": c.unknown_records,
+        "warnings": c.warnings,
+    })
+}
+
+pub fn to_text(c: &Capture) -> String {
+    let h = &c.header;
+    let mut s = String::new();
+    let secs = c.duration_ns() as f64 / 1e9;
+    let _ = writeln!(
+        s,
+        "capture   {} (format {}.{})",
+        c.path.display(),
+        c.version.0,
+        c.version.1
+    );
+    let status = match &c.footer {
+        Some(f) => format!("complete, ended by {}", f.reason),
+        None => {
+            "INCOMPLETE: no footer (the agent was killed or the file was cut); read what it holds"
+                .into()
+        }
+    };
+    let _ = writeln!(s, "status    {status}");
+    let _ = writeln!(s, "target    {} {}", h.target.kind, h.target.spec);
+    if let Some(id) = &h.target.container_id {
+        let _ = writeln!(s, "container {id}");
+    }
+    for cg in &h.target.cgroups {
+        let _ = writeln!(s, "cgroup    {cg}");
+    }
+    let _ = writeln!(
+        s,
+        "host      {} (Linux {}, {}, {} CPUs)",
+        h.host.hostname, h.host.kernel_release, h.host.arch, h.host.cpus
+    );
+    let _ = writeln!(s, "duration  {secs:.3} s");
+    let _ = writeln!(
+        s,
+        "records   {} samples ({} lost), {} syscalls, {} cgroup snapshots, {} network snapshots",
+        c.samples.len(),
+        c.lost("samples"),
+        c.syscalls.len(),
+        c.cgroup_snapshots.len(),
+        c.net_snapshots.len()
+    );
+    let _ = writeln!(
+        s,
+        "          {} processes, {} threads, {} mappings, {} binaries with symbols",
+        c.processes.len(),
+        c.threads.len(),
+        c.mappings.len(),
+        c.binary_symbols.len()
+    );
+    if !c.counters.is_empty() {
+        let list: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(s, "counters  {}", list.join(" "));
+    }
+    if c.unknown_records > 0 {
+        let _ = writeln!(
+            s,
+            "note      {} records of kinds newer than this holter were skipped",
+            c.unknown_records
+        );
+    }
+    for w in &c.warnings {
+        let _ = writeln!(s, "warning   {w}");
+    }
+    s
+}

@@ -1,0 +1,168 @@
+//! Reading a capture into one in-memory model that every report works from.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use holter_format::*;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("{path}: no such file")]
+    NotFound { path: PathBuf },
+    #[error("{path}: cannot open: {error}")]
+    Open {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{path}: {error}")]
+    Format {
+        path: PathBuf,
+        error: holter_format::Error,
+    },
+    #[error("{path}: the capture has no header (it was cut before its first frame)")]
+    NoHeader { path: PathBuf },
+}
+
+/// Everything a capture holds, grouped by kind, in file order.
+#[derive(Debug, Default)]
+pub struct Capture {
+    pub path: PathBuf,
+    pub version: (u16, u16),
+    pub header: Header,
+    pub complete: bool,
+    pub footer: Option<Footer>,
+    pub processes: Vec<Process>,
+    pub threads: Vec<Thread>,
+    pub exits: Vec<Exit>,
+    pub mappings: Vec<Mapping>,
+    pub stacks: HashMap<u32, Stack>,
+    pub samples: Vec<Sample>,
+    pub syscalls: Vec<Syscall>,
+    pub cgroup_snapshots: Vec<CgroupSnapshot>,
+    pub net_snapshots: Vec<NetSnapshot>,
+    pub container_views: Vec<ContainerView>,
+    pub binary_symbols: Vec<BinarySymbols>,
+    pub kernel_symbols: Vec<Symbol>,
+    pub jit_symbols: Vec<JitSymbols>,
+    pub lost: Vec<Lost>,
+    pub counters: Vec<(String, u64)>,
+    /// The agent's warnings, then the reader's.
+    pub warnings: Vec<String>,
+    pub unknown_records: u64,
+}
+
+impl Capture {
+    /// Reads a capture file. A cut or damaged file loads what it holds, with
+    /// `complete == false` and warnings; a file that is not a capture is an error.
+    pub fn load(path: &Path) -> Result<Capture, LoadError> {
+        let file = File::open(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => LoadError::NotFound { path: path.into() },
+            _ => LoadError::Open {
+                path: path.into(),
+                error: source,
+            },
+        })?;
+        let reader = Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(|error| {
+            LoadError::Format {
+                path: path.into(),
+                error,
+            }
+        })?;
+        Capture::from_reader(path, reader)
+    }
+
+    pub fn from_reader<R: std::io::Read>(
+        path: &Path,
+        mut reader: Reader<R>,
+    ) -> Result<Capture, LoadError> {
+        let mut c = Capture {
+            path: path.into(),
+            version: reader.version(),
+            ..Capture::default()
+        };
+        let mut have_header = false;
+        for record in reader.by_ref() {
+            match record {
+                Record::Header(h) => {
+                    c.header = h;
+                    have_header = true;
+                }
+                Record::Process(r) => c.processes.push(r),
+                Record::Thread(r) => c.threads.push(r),
+                Record::Exit(r) => c.exits.push(r),
+                Record::Mapping(r) => c.mappings.push(r),
+                Record::Stack(r) => {
+                    c.stacks.insert(r.id, r);
+                }
+                Record::Sample(r) => c.samples.push(r),
+                Record::Syscall(r) => c.syscalls.push(r),
+                Record::CgroupSnapshot(r) => c.cgroup_snapshots.push(r),
+                Record::NetSnapshot(r) => c.net_snapshots.push(r),
+                Record::ContainerView(r) => c.container_views.push(r),
+                Record::BinarySymbols(r) => c.binary_symbols.push(r),
+                Record::KernelSymbols(r) => c.kernel_symbols.extend(r.symbols),
+                Record::JitSymbols(r) => c.jit_symbols.push(r),
+                Record::Lost(r) => c.lost.push(r),
+                Record::Warning(r) => c.warnings.push(r.message),
+                Record::Counters(r) => c.counters.extend(r.values),
+                Record::Footer(r) => c.footer = Some(r),
+            }
+        }
+        if !have_header {
+            return Err(LoadError::NoHeader { path: path.into() });
+        }
+        c.kernel_symbols.sort_by_key(|s| s.start);
+        c.kernel_symbols.dedup_by_key(|s| s.start);
+        c.complete = reader.is_complete();
+        c.unknown_records = reader.unknown_records();
+        c.warnings.extend(reader.warnings().iter().cloned());
+        Ok(c)
+    }
+
+    /// Monotonic time of the start of the capture.
+    pub fn start_ns(&self) -> u64 {
+        self.header.clock.monotonic_ns
+    }
+
+    /// Monotonic time of the end: the footer's, else the last timestamp seen.
+    pub fn end_ns(&self) -> u64 {
+        if let Some(f) = &self.footer {
+            return f.end_ns;
+        }
+        let last = [
+            self.samples.last().map(|s| s.time_ns),
+            self.syscalls
+                .iter()
+                .map(|s| s.time_ns + s.duration_ns)
+                .max(),
+            self.cgroup_snapshots.last().map(|s| s.time_ns),
+            self.net_snapshots.last().map(|s| s.time_ns),
+        ];
+        last.into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(self.start_ns())
+            .max(self.start_ns())
+    }
+
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns().saturating_sub(self.start_ns())
+    }
+
+    /// Lost events of one kind (`samples`, `syscalls`, ...).
+    pub fn lost(&self, kind: &str) -> u64 {
+        self.lost
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| l.count)
+            .sum()
+    }
+
+    /// Seconds since the start of the capture, for `--from`/`--to` filters.
+    pub fn rel_secs(&self, time_ns: u64) -> f64 {
+        time_ns.saturating_sub(self.start_ns()) as f64 / 1e9
+    }
+}

@@ -1,0 +1,28 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("empty file: not a holter capture")]
+    Empty,
+    #[error("not a holter capture (bad magic bytes {found:02x?})")]
+    NotACapture { found: Vec<u8> },
+    #[error("capture format version {major}.{minor} is not supported (this build reads {supported}.x); use a newer holter")]
+    UnsupportedVersion {
+        major: u16,
+        minor: u16,
+        supported: u16,
+    },
+    #[error("cannot encode {kind} record: {source}")]
+    Encode {
+        kind: &'static str,
+        source: postcard::Error,
+    },
+    #[error("{kind} record is {len} bytes, over the limit of {max}")]
+    RecordTooLarge {
+        kind: &'static str,
+        len: usize,
+        max: usize,
+    },
+}

@@ -1,0 +1,37 @@
+//! The holter capture file: the contract between `holter-agent` on a node and
+//! `holter` on a laptop.
+//!
+//! ```text
+//! file    = magic[8] major:u16le minor:u16le frame*
+//! frame   = len:u32le crc32c:u32le zstd(payload)[len]
+//! payload = (kind:u16le len:u32le postcard(record)[len])*
+//! ```
+//! The first record is a [`Header`], the last a [`Footer`]; a file without a
+//! footer is read as incomplete, never rejected. See [`Writer`] and [`Reader`].
+
+mod compat;
+mod error;
+mod reader;
+mod records;
+mod writer;
+
+pub use error::Error;
+pub use reader::Reader;
+pub use records::*;
+pub use writer::{Writer, WriterOptions};
+
+/// The first eight bytes of every capture.
+pub const MAGIC: [u8; 8] = *b"\x89HOLTER\n";
+/// Readers refuse another major version.
+pub const VERSION_MAJOR: u16 = 1;
+/// A newer minor version only appends fields and record kinds.
+pub const VERSION_MINOR: u16 = 0;
+/// Largest compressed frame a reader accepts.
+pub const MAX_FRAME: u32 = 64 << 20;
+/// Largest decompressed payload a reader accepts.
+pub const MAX_PAYLOAD: usize = 64 << 20;
+/// Largest single encoded record a writer accepts.
+pub const MAX_RECORD: usize = 32 << 20;
+
+/// Length of magic and version.
+pub const PREAMBLE_LEN: usize = MAGIC.len() + 4;

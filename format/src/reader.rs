@@ -1,0 +1,296 @@
+//! The streaming reader. It trusts no length: every size is bounded before
+//! allocation, a frame with a bad checksum is skipped with a warning (and the
+//! reader finds the next good frame), and a cut stream ends cleanly with
+//! [`Reader::is_complete`] false.
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read};
+
+use crate::{Error, Record, MAGIC, MAX_FRAME, MAX_PAYLOAD, PREAMBLE_LEN, VERSION_MAJOR};
+
+/// The first bytes of a zstd frame, used to find the next frame after damage.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const FRAME_HEADER: usize = 8;
+const CHUNK: usize = 64 << 10;
+
+pub struct Reader<R: Read> {
+    src: R,
+    /// Bytes read but not consumed are `buf[pos..]`; `base` is the file offset of `buf[0]`.
+    buf: Vec<u8>,
+    pos: usize,
+    base: u64,
+    eof: bool,
+    version: (u16, u16),
+    records: VecDeque<Record>,
+    ended: bool,
+    complete: bool,
+    /// After damage, a bad frame means "search on" rather than "skip it".
+    resyncing: bool,
+    warnings: Vec<String>,
+    unknown: u64,
+}
+
+impl<R: Read> Reader<R> {
+    /// Checks the magic and the version. A file that stops inside them but
+    /// agrees with them so far is an empty, incomplete capture.
+    pub fn new(src: R) -> Result<Self, Error> {
+        let mut r = Reader {
+            src,
+            buf: Vec::new(),
+            pos: 0,
+            base: 0,
+            eof: false,
+            version: (VERSION_MAJOR, 0),
+            records: VecDeque::new(),
+            ended: false,
+            complete: false,
+            resyncing: false,
+            warnings: Vec::new(),
+            unknown: 0,
+        };
+        r.fill(PREAMBLE_LEN)?;
+        let head = &r.buf[..r.buf.len().min(PREAMBLE_LEN)];
+        if head.is_empty() {
+            return Err(Error::Empty);
+        }
+        let magic_len = head.len().min(MAGIC.len());
+        if head[..magic_len] != MAGIC[..magic_len] {
+            return Err(Error::NotACapture {
+                found: head[..magic_len].to_vec(),
+            });
+        }
+        if head.len() < PREAMBLE_LEN {
+            r.warn(format!(
+                "capture cut after {} bytes, inside its preamble",
+                head.len()
+            ));
+            r.ended = true;
+            return Ok(r);
+        }
+        let major = u16::from_le_bytes([head[8], head[9]]);
+        let minor = u16::from_le_bytes([head[10], head[11]]);
+        if major != VERSION_MAJOR {
+            return Err(Error::UnsupportedVersion {
+                major,
+                minor,
+                supported: VERSION_MAJOR,
+            });
+        }
+        r.version = (major, minor);
+        r.pos = PREAMBLE_LEN;
+        Ok(r)
+    }
+
+    /// (major, minor) of the file.
+    pub fn version(&self) -> (u16, u16) {
+        self.version
+    }
+
+    /// True once the footer has been read.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// What the reader skipped or found damaged, so far.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Records of kinds this version does not know, skipped so far.
+    pub fn unknown_records(&self) -> u64 {
+        self.unknown
+    }
+
+    fn warn(&mut self, message: String) {
+        self.warnings.push(message);
+    }
+
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Makes at least `n` unconsumed bytes available, or as many as remain.
+    /// Returns whether `n` are available. The buffer grows only with bytes read.
+    fn fill(&mut self, n: usize) -> std::io::Result<bool> {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        while self.buf.len() - self.pos < n && !self.eof {
+            let want = (n - (self.buf.len() - self.pos)).max(CHUNK);
+            let old = self.buf.len();
+            self.buf.resize(old + want, 0);
+            match self.src.read(&mut self.buf[old..]) {
+                Ok(0) => {
+                    self.buf.truncate(old);
+                    self.eof = true;
+                }
+                Ok(k) => self.buf.truncate(old + k),
+                Err(e) if e.kind() == ErrorKind::Interrupted => self.buf.truncate(old),
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.buf.len() - self.pos >= n)
+    }
+
+    /// Reads frames until one yields records or the stream ends.
+    fn next_frame(&mut self) {
+        while self.records.is_empty() && !self.ended {
+            if let Err(e) = self.read_frame() {
+                let at = self.offset();
+                self.warn(format!(
+                    "read error at offset {at}: {e}; capture read up to there"
+                ));
+                self.ended = true;
+            }
+        }
+    }
+
+    fn read_frame(&mut self) -> std::io::Result<()> {
+        let at = self.offset();
+        if !self.fill(FRAME_HEADER)? {
+            let left = self.buf.len() - self.pos;
+            if left > 0 {
+                self.warn(format!("capture cut at offset {at}, inside a frame header"));
+            } else if !self.complete {
+                self.warn(format!("capture ends at offset {at} without a footer (cut short: the agent was killed or the file truncated)"));
+            }
+            self.ended = true;
+            return Ok(());
+        }
+        let h = &self.buf[self.pos..self.pos + FRAME_HEADER];
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        if len == 0 || len > MAX_FRAME {
+            if !self.resyncing {
+                self.warn(format!(
+                    "bad frame length {len} at offset {at}; searching for the next frame"
+                ));
+            }
+            return self.resync();
+        }
+        let total = FRAME_HEADER + len as usize;
+        if !self.fill(total)? {
+            if self.resyncing {
+                return self.resync();
+            }
+            let have = self.buf.len() - self.pos - FRAME_HEADER;
+            self.warn(format!(
+                "capture cut at offset {at}, inside a frame ({have} of {len} bytes); the frame is lost"
+            ));
+            self.ended = true;
+            return Ok(());
+        }
+        let payload = &self.buf[self.pos + FRAME_HEADER..self.pos + total];
+        if crc32c::crc32c(payload) != crc {
+            if self.resyncing {
+                return self.resync();
+            }
+            self.warn(format!(
+                "frame at offset {at} ({len} bytes) failed its checksum and was skipped"
+            ));
+            self.pos += total;
+            self.resyncing = true;
+            return Ok(());
+        }
+        let decoded = decompress(payload);
+        self.pos += total;
+        self.resyncing = false;
+        match decoded {
+            Ok(bytes) => self.parse_payload(&bytes, at),
+            Err(e) => self.warn(format!(
+                "frame at offset {at} could not be decompressed ({e}); skipped"
+            )),
+        }
+        Ok(())
+    }
+
+    /// Moves to the next place that looks like a frame (a zstd magic 8 bytes
+    /// in), past the current position, or ends the stream.
+    fn resync(&mut self) -> std::io::Result<()> {
+        self.resyncing = true;
+        // Offsets are kept relative to `pos`: `fill` may move the buffer.
+        let mut from = FRAME_HEADER + 1;
+        loop {
+            let hay = self.buf.get(self.pos + from..).unwrap_or(&[]);
+            if let Some(i) = hay.windows(4).position(|w| w == ZSTD_MAGIC) {
+                self.pos += from + i - FRAME_HEADER;
+                return Ok(());
+            }
+            if self.eof {
+                self.warn("no further intact frame found; capture read up to the damage".into());
+                self.ended = true;
+                return Ok(());
+            }
+            // A magic may straddle what has been read: search its last 3 bytes again.
+            from = (self.buf.len() - self.pos).saturating_sub(3).max(from);
+            let want = self.buf.len() - self.pos + CHUNK;
+            self.fill(want)?;
+        }
+    }
+
+    fn parse_payload(&mut self, mut bytes: &[u8], frame_at: u64) {
+        while !bytes.is_empty() {
+            if bytes.len() < 6 {
+                self.warn(format!(
+                    "frame at offset {frame_at}: {} stray bytes at its end",
+                    bytes.len()
+                ));
+                return;
+            }
+            let kind = u16::from_le_bytes([bytes[0], bytes[1]]);
+            let len = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as usize;
+            if len > bytes.len() - 6 {
+                self.warn(format!(
+                    "frame at offset {frame_at}: record of kind {kind} claims {len} bytes, only {} remain",
+                    bytes.len() - 6
+                ));
+                return;
+            }
+            let body = &bytes[6..6 + len];
+            bytes = &bytes[6 + len..];
+            match Record::decode(kind, body) {
+                Ok(Some(record)) => {
+                    if matches!(record, Record::Footer(_)) {
+                        self.complete = true;
+                    }
+                    self.records.push_back(record);
+                }
+                Ok(None) => self.unknown += 1,
+                Err(e) => self.warn(format!(
+                    "frame at offset {frame_at}: {} record could not be decoded ({e}); skipped",
+                    Record::kind_name(kind).unwrap_or("?")
+                )),
+            }
+        }
+    }
+}
+
+fn decompress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    zstd::stream::read::Decoder::new(payload)?
+        .take(MAX_PAYLOAD as u64 + 1)
+        .read_to_end(&mut out)?;
+    if out.len() > MAX_PAYLOAD {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            format!("payload over {MAX_PAYLOAD} bytes"),
+        ));
+    }
+    Ok(out)
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        if self.records.is_empty() {
+            self.next_frame();
+        }
+        self.records.pop_front()
+    }
+}

@@ -1,0 +1,320 @@
+//! The record types of a capture.
+//!
+//! Every record is serialized with `postcard` and framed by `kind` (see
+//! [`Record::kind`]). Evolution rules, checked by `tests/compat.rs`:
+//! - a field is only ever appended at the end of a struct; a reader given an
+//!   older record reads the missing trailing fields as their zero value
+//!   (`0`, `false`, `None`, empty), and an older reader ignores trailing
+//!   fields it does not know;
+//! - a new record kind gets a new kind number; readers skip kinds they do not know;
+//! - anything else (reordering, changing a type) is a major version change.
+//!
+//! All times are CLOCK_MONOTONIC nanoseconds unless named `wall`.
+
+use serde::{Deserialize, Serialize};
+
+/// The first record of every capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Header {
+    pub host: Host,
+    pub agent_version: String,
+    pub target: Target,
+    pub options: Options,
+    /// One (CLOCK_MONOTONIC, wall clock) pair taken together at start.
+    pub clock: ClockPair,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Host {
+    pub hostname: String,
+    pub kernel_release: String,
+    /// `x86_64`, `aarch64`, ...: names the syscall table.
+    pub arch: String,
+    pub page_size: u64,
+    pub boot_id: String,
+    pub cpus: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Target {
+    /// `pid`, `cgroup`, `container`, `pod` or `command`.
+    pub kind: String,
+    /// What the user gave: the pid, the path, the id or the command line.
+    pub spec: String,
+    /// Processes found at start (host pids).
+    pub pids: Vec<u32>,
+    /// Cgroup directories of the target, absolute paths on the node.
+    pub cgroups: Vec<String>,
+    /// Full container id where the target is a container.
+    pub container_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Options {
+    pub samples: bool,
+    /// The perf event sampled: `cycles` or `cpu-clock`.
+    pub sample_event: String,
+    pub frequency_hz: u32,
+    pub syscalls: bool,
+    pub cgroup_interval_ns: u64,
+    pub duration_ns: Option<u64>,
+    pub redact: bool,
+    pub max_size: Option<u64>,
+    pub syscalls_filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ClockPair {
+    pub monotonic_ns: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub wall_ns: u64,
+}
+
+/// A process seen at start or created during the capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Process {
+    pub time_ns: u64,
+    pub pid: u32,
+    /// The pid inside the process's own pid namespace, where it differs.
+    pub ns_pid: Option<u32>,
+    pub ppid: u32,
+    pub comm: String,
+    /// Empty when redacted or unknown.
+    pub argv: Vec<String>,
+    pub exe: String,
+    /// Lines of `/proc/PID/cgroup`.
+    pub cgroups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Thread {
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub ns_tid: Option<u32>,
+    pub comm: String,
+}
+
+/// A thread (or, where `tid == pid`, a process) exited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Exit {
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+}
+
+/// An executable mapping of a process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Mapping {
+    pub time_ns: u64,
+    pub pid: u32,
+    pub start: u64,
+    pub end: u64,
+    /// File offset of `start`.
+    pub pgoff: u64,
+    pub path: String,
+    pub build_id: Option<Vec<u8>>,
+}
+
+/// An interned call stack; samples refer to it by `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Stack {
+    pub id: u32,
+    /// Kernel frames, leaf first.
+    pub kernel: Vec<u64>,
+    /// User frames, leaf first.
+    pub user: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Sample {
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub cpu: u32,
+    pub stack_id: u32,
+    /// Event count this sample stands for (ns for cpu-clock).
+    pub period: u64,
+}
+
+/// One syscall, from entry to exit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Syscall {
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// Number in the table of `Header.host.arch`.
+    pub nr: u32,
+    pub duration_ns: u64,
+    /// Raw return value; `-4095..=-1` is `-errno`.
+    pub ret: i64,
+    /// Short, capped description of interesting arguments.
+    pub summary: String,
+}
+
+/// Raw control files of one cgroup directory at one time, as the kernel gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CgroupSnapshot {
+    pub time_ns: u64,
+    /// Path relative to the hierarchy root, e.g. `/kubepods/pod1/abc`.
+    pub path: String,
+    /// 1 or 2.
+    pub version: u8,
+    /// For v1, the hierarchy (`cpu`, `memory`, ...); empty for v2.
+    pub controller: String,
+    /// (file name, content); a file that does not exist is absent.
+    pub files: Vec<(String, String)>,
+}
+
+/// Network counters seen inside the target's network namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NetSnapshot {
+    pub time_ns: u64,
+    /// Raw `/proc/net/dev`.
+    pub dev: String,
+    /// Raw `/proc/net/snmp`.
+    pub snmp: String,
+}
+
+/// The container's own view, taken once from inside its namespaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ContainerView {
+    pub time_ns: u64,
+    pub hostname: String,
+    pub resolv_conf: String,
+    /// The line of `/proc/self/mountinfo` for `/`.
+    pub root_mount: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Symbol {
+    /// Address (ELF virtual address for binaries, runtime address for kernel and JIT).
+    pub start: u64,
+    pub size: u64,
+    pub name: String,
+}
+
+/// A loadable segment, to turn a file offset into an ELF virtual address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Segment {
+    pub file_offset: u64,
+    pub vaddr: u64,
+    pub filesz: u64,
+}
+
+/// The function symbols of one mapped file, keyed by build-id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BinarySymbols {
+    pub build_id: Vec<u8>,
+    pub path: String,
+    pub segments: Vec<Segment>,
+    /// Sorted by `start`.
+    pub symbols: Vec<Symbol>,
+}
+
+/// Kernel symbols containing the kernel addresses hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct KernelSymbols {
+    /// Sorted by `start`; `size` 0 means "up to the next symbol".
+    pub symbols: Vec<Symbol>,
+}
+
+/// Symbols from `/tmp/perf-<nspid>.map` of one process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JitSymbols {
+    pub pid: u32,
+    pub symbols: Vec<Symbol>,
+}
+
+/// Events the agent could not record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Lost {
+    pub time_ns: u64,
+    /// `samples`, `syscalls`, ...
+    pub kind: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Warning {
+    pub time_ns: u64,
+    pub message: String,
+}
+
+/// `perf stat`-like totals for the capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Counters {
+    pub time_ns: u64,
+    /// (event name, value).
+    pub values: Vec<(String, u64)>,
+}
+
+/// The last record; a capture without one is incomplete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Footer {
+    pub end_ns: u64,
+    pub end_wall_ns: u64,
+    /// Why the capture ended: `duration`, `signal`, `target exited`, `max size`, `error: ...`.
+    pub reason: String,
+    /// Records written, by kind number (Footer excluded).
+    pub counts: Vec<(u16, u64)>,
+}
+
+macro_rules! records {
+    ($($(#[$doc:meta])* $name:ident = $kind:literal,)*) => {
+        /// One record of a capture.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Record {
+            $($(#[$doc])* $name($name),)*
+        }
+
+        impl Record {
+            /// The stable kind number written before the record.
+            pub fn kind(&self) -> u16 {
+                match self { $(Record::$name(_) => $kind,)* }
+            }
+
+            /// The name of a kind number, if this version knows it.
+            pub fn kind_name(kind: u16) -> Option<&'static str> {
+                match kind { $($kind => Some(stringify!($name)),)* _ => None }
+            }
+
+            pub(crate) fn encode(&self, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
+                match self { $(Record::$name(r) => postcard::to_extend(r, out),)* }
+            }
+
+            /// `Ok(None)` for a kind this version does not know.
+            pub(crate) fn decode(kind: u16, bytes: &[u8]) -> postcard::Result<Option<Record>> {
+                match kind {
+                    $($kind => crate::compat::decode(bytes).map(|r| Some(Record::$name(r))),)*
+                    _ => Ok(None),
+                }
+            }
+        }
+
+        $(impl From<$name> for Record {
+            fn from(r: $name) -> Record { Record::$name(r) }
+        })*
+    };
+}
+
+records! {
+    Header = 1,
+    Process = 2,
+    Thread = 3,
+    Exit = 4,
+    Mapping = 5,
+    Stack = 6,
+    Sample = 7,
+    Syscall = 8,
+    CgroupSnapshot = 9,
+    NetSnapshot = 10,
+    ContainerView = 11,
+    BinarySymbols = 12,
+    KernelSymbols = 13,
+    JitSymbols = 14,
+    Lost = 15,
+    Warning = 16,
+    Counters = 17,
+    Footer = 18,
+}
