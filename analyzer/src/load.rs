@@ -87,7 +87,7 @@ impl Capture {
         for record in reader.by_ref() {
             match record {
                 Record::Header(h) => {
-                    c.header = h;
+                    c.header = *h;
                     have_header = true;
                 }
                 Record::Process(r) => c.processes.push(r),

@@ -260,12 +260,18 @@ pub struct Footer {
     pub counts: Vec<(u16, u64)>,
 }
 
+impl From<Header> for Record {
+    fn from(h: Header) -> Record {
+        Record::Header(Box::new(h))
+    }
+}
+
 macro_rules! records {
-    ($($(#[$doc:meta])* $name:ident = $kind:literal,)*) => {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = $kind:literal,)*) => {
         /// One record of a capture.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum Record {
-            $($(#[$doc])* $name($name),)*
+            $($(#[$doc])* $name($ty),)*
         }
 
         impl Record {
@@ -292,29 +298,29 @@ macro_rules! records {
             }
         }
 
-        $(impl From<$name> for Record {
-            fn from(r: $name) -> Record { Record::$name(r) }
+        $(impl From<$ty> for Record {
+            fn from(r: $ty) -> Record { Record::$name(r) }
         })*
     };
 }
 
 records! {
-    Header = 1,
-    Process = 2,
-    Thread = 3,
-    Exit = 4,
-    Mapping = 5,
-    Stack = 6,
-    Sample = 7,
-    Syscall = 8,
-    CgroupSnapshot = 9,
-    NetSnapshot = 10,
-    ContainerView = 11,
-    BinarySymbols = 12,
-    KernelSymbols = 13,
-    JitSymbols = 14,
-    Lost = 15,
-    Warning = 16,
-    Counters = 17,
-    Footer = 18,
+    Header: Box<Header> = 1,
+    Process: Process = 2,
+    Thread: Thread = 3,
+    Exit: Exit = 4,
+    Mapping: Mapping = 5,
+    Stack: Stack = 6,
+    Sample: Sample = 7,
+    Syscall: Syscall = 8,
+    CgroupSnapshot: CgroupSnapshot = 9,
+    NetSnapshot: NetSnapshot = 10,
+    ContainerView: ContainerView = 11,
+    BinarySymbols: BinarySymbols = 12,
+    KernelSymbols: KernelSymbols = 13,
+    JitSymbols: JitSymbols = 14,
+    Lost: Lost = 15,
+    Warning: Warning = 16,
+    Counters: Counters = 17,
+    Footer: Footer = 18,
 }

@@ -49,7 +49,7 @@ impl<W: Write> Writer<W> {
             counts: BTreeMap::new(),
             bytes_written: crate::PREAMBLE_LEN as u64,
         };
-        w.write(&Record::Header(header))?;
+        w.write(&Record::Header(Box::new(header)))?;
         w.flush()?;
         Ok(w)
     }

@@ -1,0 +1,152 @@
+//! `holter info` on good, cut, damaged and foreign files.
+
+use std::process::Command;
+
+use holter_format::*;
+
+fn holter(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_holter"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn capture(footer: bool) -> Vec<u8> {
+    let header = Header {
+        agent_version: "test".into(),
+        target: holter_format::Target {
+            kind: "pid".into(),
+            spec: "42".into(),
+            pids: vec![42],
+            ..Default::default()
+        },
+        host: Host {
+            hostname: "node-1".into(),
+            arch: "x86_64".into(),
+            ..Default::default()
+        },
+        clock: ClockPair {
+            monotonic_ns: 1_000,
+            wall_ns: 5,
+        },
+        ..Default::default()
+    };
+    let mut w = Writer::new(Vec::new(), header, WriterOptions::default()).unwrap();
+    w.write(&Record::Process(Process {
+        pid: 42,
+        comm: "app".into(),
+        ..Default::default()
+    }))
+    .unwrap();
+    for i in 0..10 {
+        w.write(&Record::Sample(Sample {
+            time_ns: 1_000 + i * 100,
+            pid: 42,
+            tid: 42,
+            ..Default::default()
+        }))
+        .unwrap();
+    }
+    w.write(&Record::Lost(Lost {
+        kind: "samples".into(),
+        count: 3,
+        time_ns: 1_500,
+    }))
+    .unwrap();
+    w.write(&Record::Warning(Warning {
+        message: "something odd".into(),
+        time_ns: 1_600,
+    }))
+    .unwrap();
+    if footer {
+        w.finish(Footer {
+            end_ns: 3_000,
+            reason: "duration".into(),
+            ..Default::default()
+        })
+        .unwrap()
+    } else {
+        // As if the agent were killed before its footer: drop the last frame.
+        w.flush().unwrap();
+        let full = w.finish(Footer::default()).unwrap();
+        full[..last_frame_start(&full)].to_vec()
+    }
+}
+
+fn last_frame_start(bytes: &[u8]) -> usize {
+    let mut at = PREAMBLE_LEN;
+    let mut last = at;
+    while at + 8 <= bytes.len() {
+        last = at;
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 8 + len;
+    }
+    last
+}
+
+#[test]
+fn info_json_has_the_contract_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.holter");
+    std::fs::write(&p, capture(true)).unwrap();
+    let o = holter(&["info", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["format_version"],
+        format!("{VERSION_MAJOR}.{VERSION_MINOR}")
+    );
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["samples"], 10);
+    assert_eq!(v["syscalls"], 0);
+    assert_eq!(v["cgroup_snapshots"], 0);
+    assert_eq!(v["processes"], 1);
+    assert_eq!(v["lost_samples"], 3);
+    assert_eq!(v["duration_ns"], 2_000);
+    assert_eq!(v["target"]["kind"], "pid");
+    assert_eq!(v["target"]["pids"][0], 42);
+    assert_eq!(v["host"]["hostname"], "node-1");
+    assert_eq!(v["warnings"][0], "something odd");
+}
+
+#[test]
+fn info_on_a_cut_capture_says_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.holter");
+    std::fs::write(&p, capture(false)).unwrap();
+    let o = holter(&["info", p.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], false);
+    assert_eq!(v["samples"], 10);
+    let text = String::from_utf8_lossy(&holter(&["info", p.to_str().unwrap()]).stdout).into_owned();
+    assert!(text.contains("INCOMPLETE"), "{text}");
+}
+
+#[test]
+fn info_on_a_missing_file_names_it() {
+    let o = holter(&["info", "/nonexistent/dir/x.holter"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/nonexistent/dir/x.holter: no such file"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn info_on_a_foreign_file_says_it_is_not_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notes.txt");
+    std::fs::write(&p, "hello, this is not a capture\n").unwrap();
+    let o = holter(&["info", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not a holter capture"), "{err}");
+    let empty = dir.path().join("empty.holter");
+    std::fs::write(&empty, b"").unwrap();
+    let o = holter(&["info", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty file"));
+}

@@ -1,0 +1,145 @@
+//! The record loop on a real container, whatever collectors are enabled:
+//! the file, its header and process table, and how each capture ends.
+
+use std::time::Duration;
+
+use holter_e2e::*;
+
+#[test]
+fn records_a_process_inside_its_own_namespaces() {
+    if !require_privileged("records_a_process_inside_its_own_namespaces") {
+        return;
+    }
+    let c = Container::start(Cgroup::new("basics"), &["sleep", "30"]);
+    let pid = c.workload_pid("sleep");
+    let dir = scratch("basics");
+    let file = dir.path().join("c.holter");
+    let f = file.to_str().unwrap();
+    let pid_s = pid.to_string();
+    ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--pid",
+            &pid_s,
+            "--duration",
+            "300ms",
+            "--no-samples",
+            "-o",
+            f,
+        ]),
+    );
+
+    let info: serde_json::Value =
+        serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
+    assert_eq!(info["complete"], true);
+    assert_eq!(info["end_reason"], "duration");
+    assert_eq!(info["target"]["kind"], "pid");
+    assert_eq!(info["target"]["pids"][0], pid);
+    assert!(info["duration_ns"].as_u64().unwrap() >= 300_000_000);
+
+    let reader = holter_format::Reader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    let process = reader
+        .filter_map(|r| match r {
+            holter_format::Record::Process(p) => Some(p),
+            _ => None,
+        })
+        .find(|p| p.pid == pid)
+        .expect("a Process record for the target");
+    assert_eq!(
+        process.ns_pid,
+        Some(1),
+        "pid inside the container's pid namespace"
+    );
+    assert_eq!(process.comm, "sleep");
+    assert_eq!(process.argv, ["sleep", "30"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn a_launched_command_is_recorded_until_it_exits() {
+    if !require_privileged("a_launched_command_is_recorded_until_it_exits") {
+        return;
+    }
+    let dir = scratch("launch");
+    let file = dir.path().join("l.holter");
+    let f = file.to_str().unwrap();
+    ok_stdout(
+        "agent",
+        &agent(&["record", "--no-samples", "-o", f, "--", "sleep", "0.3"]),
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
+    assert_eq!(info["end_reason"], "target exited");
+    assert_eq!(info["target"]["kind"], "command");
+    let d = info["duration_ns"].as_u64().unwrap();
+    assert!((250_000_000..5_000_000_000).contains(&d), "duration {d}");
+}
+
+#[test]
+fn a_target_that_exits_mid_capture_ends_it_cleanly() {
+    if !require_privileged("a_target_that_exits_mid_capture_ends_it_cleanly") {
+        return;
+    }
+    let mut c = Container::start(Cgroup::new("exits"), &["sleep", "0.4"]);
+    let pid = c.workload_pid("sleep").to_string();
+    let dir = scratch("exits");
+    let file = dir.path().join("e.holter");
+    let f = file.to_str().unwrap();
+    ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--pid",
+            &pid,
+            "--duration",
+            "20s",
+            "--no-samples",
+            "-o",
+            f,
+        ]),
+    );
+    assert!(c.wait(Duration::from_secs(5)).is_some());
+    let info: serde_json::Value =
+        serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
+    assert_eq!(info["complete"], true);
+    assert_eq!(info["end_reason"], "target exited");
+}
+
+#[test]
+fn sigterm_ends_the_capture_with_a_footer() {
+    if !require_privileged("sigterm_ends_the_capture_with_a_footer") {
+        return;
+    }
+    let c = Container::start(Cgroup::new("sigterm"), &["sleep", "30"]);
+    let pid = c.workload_pid("sleep").to_string();
+    let dir = scratch("sigterm");
+    let file = dir.path().join("s.holter");
+    let mut child = std::process::Command::new(bin("holter-agent"))
+        .args(["record", "--pid", &pid, "--no-samples", "-o"])
+        .arg(&file)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "agent exits 0 after SIGTERM, got {status}"
+    );
+    let info: serde_json::Value = serde_json::from_str(&ok_stdout(
+        "info",
+        &holter(&["info", file.to_str().unwrap(), "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(info["complete"], true);
+    assert_eq!(info["end_reason"], "signal");
+    assert_eq!(
+        proc_state(pid.parse().unwrap()).map(|s| s != 'T' && s != 't'),
+        Some(true)
+    );
+}
