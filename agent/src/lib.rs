@@ -1,10 +1,13 @@
 //! holter-agent: finds a target on a Linux node and records it into one capture file.
 #![cfg(target_os = "linux")]
 
+pub mod cgroup;
 pub mod cli;
 pub mod clock;
 pub mod collect;
 pub mod host;
+pub mod ns;
 pub mod procfs;
 pub mod record;
+pub mod snapshot;
 pub mod target;

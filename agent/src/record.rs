@@ -34,8 +34,12 @@ pub struct Summary {
 
 /// The collectors a capture runs, by its settings.
 fn collectors(settings: &Settings) -> Vec<Box<dyn Collector>> {
-    let list: Vec<Box<dyn Collector>> = Vec::new();
+    let mut list: Vec<Box<dyn Collector>> = Vec::new();
     let _ = settings;
+    // Cgroup and namespace snapshots run whatever else is on: every target
+    // has processes or a cgroup, and each collector warns when it finds neither.
+    list.push(Box::new(crate::snapshot::CgroupCollector));
+    list.push(Box::new(crate::snapshot::NetCollector));
     list
 }
 

@@ -1,0 +1,142 @@
+//! The snapshot collectors: the target's cgroup control files and the view
+//! from inside its namespaces, every `--interval`.
+
+use std::time::{Duration, Instant};
+
+use holter_format::{ContainerView, NetSnapshot};
+
+use crate::cgroup::{self, Snapshotter};
+use crate::clock::monotonic_ns;
+use crate::collect::{Collector, Context, Ready};
+use crate::ns::{self, Helper};
+
+/// Longest sleep between two looks at `ctx.stopping()`.
+const NAP: Duration = Duration::from_millis(50);
+
+/// Calls `tick` every `interval` (on a fixed grid, skipping missed ticks)
+/// until the capture stops, then once more so the last interval is closed.
+fn every(ctx: &Context, mut tick: impl FnMut() -> bool) {
+    let interval = ctx.settings.interval;
+    let mut next = Instant::now() + interval;
+    while !ctx.stopping() {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(NAP));
+            continue;
+        }
+        if !tick() {
+            return;
+        }
+        next += interval;
+        if next < Instant::now() {
+            let behind = Instant::now() - next;
+            let skipped = behind.as_nanos() / interval.as_nanos() + 1;
+            next += interval * skipped as u32;
+        }
+    }
+    tick();
+}
+
+/// Snapshots of the target's cgroup directories.
+pub struct CgroupCollector;
+
+impl Collector for CgroupCollector {
+    fn name(&self) -> &'static str {
+        "cgroups"
+    }
+
+    fn run(self: Box<Self>, ctx: Context, ready: &mut Ready) -> anyhow::Result<()> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let hierarchies = cgroup::parse_mountinfo(&mountinfo);
+        let memberships: Vec<Vec<cgroup::Membership>> = ctx
+            .target
+            .current_pids()
+            .iter()
+            .take(16)
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok())
+            .map(|text| cgroup::parse_proc_cgroup(&text))
+            .collect();
+        let dirs = cgroup::find_dirs(
+            ctx.target.cgroup_dir.as_deref(),
+            &hierarchies,
+            &memberships,
+        )?;
+        if dirs.is_empty() {
+            ctx.warn("no cgroup of the target to snapshot (its processes are in root cgroups only)");
+            ready.ok();
+            return Ok(());
+        }
+        let mut snapshotters: Vec<Snapshotter> = dirs.into_iter().map(Snapshotter::new).collect();
+        let mut tick = || {
+            let now = monotonic_ns();
+            snapshotters
+                .iter_mut()
+                .all(|s| ctx.emit(s.snapshot(now)))
+        };
+        // The first snapshot before a launched command runs: the baseline.
+        tick();
+        ready.ok();
+        every(&ctx, tick);
+        Ok(())
+    }
+}
+
+/// Network counters and the container view from inside the target's namespaces.
+pub struct NetCollector;
+
+impl Collector for NetCollector {
+    fn name(&self) -> &'static str {
+        "netns"
+    }
+
+    fn run(self: Box<Self>, ctx: Context, ready: &mut Ready) -> anyhow::Result<()> {
+        let pid = ctx
+            .target
+            .current_pids()
+            .first()
+            .or(ctx.target.pids.first())
+            .copied();
+        let Some(pid) = pid else {
+            ctx.warn("no process in the target: no network view");
+            ready.ok();
+            return Ok(());
+        };
+        let mut helper = match Helper::spawn(pid) {
+            Ok(h) => h,
+            Err(e) => {
+                ctx.warn(format!("no network view: {e}"));
+                ready.ok();
+                return Ok(());
+            }
+        };
+        let view = helper.view()?;
+        ctx.emit(ContainerView {
+            time_ns: monotonic_ns(),
+            hostname: view.hostname,
+            resolv_conf: view.resolv_conf,
+            root_mount: ns::root_mount(&view.mountinfo),
+        });
+        let mut failed = None;
+        let mut tick = || {
+            let time_ns = monotonic_ns();
+            match helper.net() {
+                Ok(net) => ctx.emit(NetSnapshot {
+                    time_ns,
+                    dev: net.dev,
+                    snmp: net.snmp,
+                }),
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        };
+        tick();
+        ready.ok();
+        every(&ctx, &mut tick);
+        if let Some(e) = failed {
+            ctx.warn(format!("network view stopped: {e}"));
+        }
+        Ok(())
+    }
+}
