@@ -101,7 +101,10 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -215,11 +218,7 @@ impl CgroupDir {
 
     /// A v1 directory of a hierarchy with these controllers (`cpu,cpuacct`).
     pub fn v1(root: &Path, path: &str, controllers: &str) -> CgroupDir {
-        let files: Vec<&'static str> = controllers
-            .split(',')
-            .flat_map(v1_files)
-            .copied()
-            .collect();
+        let files: Vec<&'static str> = controllers.split(',').flat_map(v1_files).copied().collect();
         CgroupDir {
             root: root.to_path_buf(),
             path: normalize(path),

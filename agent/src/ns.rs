@@ -65,8 +65,10 @@ impl Helper {
     /// Forks a helper into the namespaces of `target`.
     pub fn spawn(target: u32) -> Result<Helper, NsError> {
         let open = |ns: &str| {
-            File::open(format!("/proc/{target}/ns/{ns}"))
-                .map_err(|source| NsError::Open { pid: target, source })
+            File::open(format!("/proc/{target}/ns/{ns}")).map_err(|source| NsError::Open {
+                pid: target,
+                source,
+            })
         };
         let net = open("net")?;
         let uts = open("uts")?;
@@ -100,16 +102,11 @@ impl Helper {
                     uts: false,
                     mnt: false,
                 };
-                helper
-                    .sock
-                    .set_read_timeout(Some(Duration::from_secs(5)))?;
+                helper.sock.set_read_timeout(Some(Duration::from_secs(5)))?;
                 let status = helper.read_u32()?;
                 if status == u32::MAX {
                     let errno = helper.read_u32()? as i32;
-                    return Err(NsError::Enter {
-                        pid: target,
-                        errno,
-                    });
+                    return Err(NsError::Enter { pid: target, errno });
                 }
                 helper.uts = status & UTS_FAILED == 0;
                 helper.mnt = status & MNT_FAILED == 0;
@@ -169,8 +166,8 @@ impl Drop for Helper {
 pub fn root_mount(mountinfo: &str) -> String {
     mountinfo
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some("/"))
-        .last()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
         .unwrap_or("")
         .to_string()
 }
@@ -209,7 +206,13 @@ impl Paths {
 unsafe fn helper_main(parent: libc::pid_t, fds: &Fds, paths: &Paths, buf: &mut [u8]) -> ! {
     // SAFETY (whole body): raw syscalls on valid fds, C strings and buffers.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
         if libc::getppid() != parent {
             libc::_exit(0);
         }

@@ -17,13 +17,15 @@ const NAP: Duration = Duration::from_millis(50);
 /// until the capture stops, then once more so the last interval is closed.
 fn every(ctx: &Context, mut tick: impl FnMut() -> bool) {
     let interval = ctx.settings.interval;
-    let mut next = Instant::now() + interval;
+    let mut last = Instant::now();
+    let mut next = last + interval;
     while !ctx.stopping() {
         let now = Instant::now();
         if now < next {
             std::thread::sleep((next - now).min(NAP));
             continue;
         }
+        last = now;
         if !tick() {
             return;
         }
@@ -34,7 +36,10 @@ fn every(ctx: &Context, mut tick: impl FnMut() -> bool) {
             next += interval * skipped as u32;
         }
     }
-    tick();
+    // A last interval shorter than half the others is noise (rates over a few ms).
+    if last.elapsed() >= interval / 2 {
+        tick();
+    }
 }
 
 /// Snapshots of the target's cgroup directories.
@@ -56,22 +61,18 @@ impl Collector for CgroupCollector {
             .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok())
             .map(|text| cgroup::parse_proc_cgroup(&text))
             .collect();
-        let dirs = cgroup::find_dirs(
-            ctx.target.cgroup_dir.as_deref(),
-            &hierarchies,
-            &memberships,
-        )?;
+        let dirs = cgroup::find_dirs(ctx.target.cgroup_dir.as_deref(), &hierarchies, &memberships)?;
         if dirs.is_empty() {
-            ctx.warn("no cgroup of the target to snapshot (its processes are in root cgroups only)");
+            ctx.warn(
+                "no cgroup of the target to snapshot (its processes are in root cgroups only)",
+            );
             ready.ok();
             return Ok(());
         }
         let mut snapshotters: Vec<Snapshotter> = dirs.into_iter().map(Snapshotter::new).collect();
         let mut tick = || {
             let now = monotonic_ns();
-            snapshotters
-                .iter_mut()
-                .all(|s| ctx.emit(s.snapshot(now)))
+            snapshotters.iter_mut().all(|s| ctx.emit(s.snapshot(now)))
         };
         // The first snapshot before a launched command runs: the baseline.
         tick();
