@@ -11,7 +11,8 @@ use holter::load::Capture;
     version,
     about = "Analyze holter capture files: flame graphs, syscall latency, throttling",
     after_help = "Examples:\n  holter info app.holter\n  holter info app.holter --json\n  \
-      holter throttling app.holter\n  holter memory app.holter --json\n  holter network app.holter"
+      holter throttling app.holter\n  holter memory app.holter --json\n  holter network app.holter\n  \
+      holter flamegraph app.holter\n  holter flamegraph app.holter --folded --pid 1234 --from 2 --to 5"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,7 +49,54 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw a flame graph (SVG) or print folded stacks, symbolized from the capture alone.
+    #[command(
+        after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug   # adds file:line and inlined frames"
+    )]
+    Flamegraph(FlamegraphArgs),
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct FlamegraphArgs {
+    /// The capture file.
+    pub(crate) file: PathBuf,
+    /// Where to write (default: <capture name>.svg next to the capture; stdout with --folded).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub(crate) output: Option<PathBuf>,
+    /// Write folded stacks (`frame;frame;frame COUNT`, root first) instead of an SVG.
+    #[arg(long)]
+    pub(crate) folded: bool,
+    /// Only samples of this process (repeatable).
+    #[arg(long, value_name = "PID")]
+    pub(crate) pid: Vec<u32>,
+    /// Only samples of this thread (repeatable).
+    #[arg(long, value_name = "TID")]
+    pub(crate) tid: Vec<u32>,
+    /// Only samples whose process or thread has this name (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) comm: Vec<String>,
+    /// Only samples at or after this many seconds from the capture start.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub(crate) from: Option<f64>,
+    /// Only samples at or before this many seconds from the capture start.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub(crate) to: Option<f64>,
+    /// SVG title (default: the capture's file name and target).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) title: Option<String>,
+    /// A directory of debug files, found by build-id, for file:line and inlined frames.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) debuginfo: Option<PathBuf>,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds (e.g. 1.5)")),
+    }
+}
+
+mod cmd_flamegraph;
 
 fn main() {
     let cli = Cli::parse();
@@ -82,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = cgroups::network::report(&Capture::load(&file)?)?;
             emit(&report, json, cgroups::network::to_text)?;
         }
+        Command::Flamegraph(args) => cmd_flamegraph::run(args)?,
     }
     Ok(())
 }

@@ -1,0 +1,96 @@
+//! `holter flamegraph`: the command around `holter::flamegraph`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use holter::filter::Filter;
+use holter::flamegraph::{fold, write_folded, write_svg, SvgOptions};
+use holter::load::Capture;
+use holter::symbolize::Symbolizer;
+
+use crate::FlamegraphArgs;
+
+pub(crate) fn run(args: FlamegraphArgs) -> anyhow::Result<()> {
+    if let (Some(from), Some(to)) = (args.from, args.to) {
+        if from > to {
+            bail!("--from {from} is after --to {to}: give --from before --to");
+        }
+    }
+    let capture = Capture::load(&args.file)?;
+    if capture.samples.is_empty() {
+        bail!(
+            "{}: the capture holds no samples (was it recorded with --no-samples, or did the target never run?)",
+            args.file.display()
+        );
+    }
+    let filter = Filter {
+        pids: args.pid,
+        tids: args.tid,
+        comms: args.comm,
+        from_secs: args.from,
+        to_secs: args.to,
+    };
+    let symbolizer = Symbolizer::new(&capture, args.debuginfo.as_deref())?;
+    let folded = fold(&capture, &filter, &symbolizer);
+    if folded.quality.samples == 0 {
+        bail!(
+            "{}: no sample matches {} (the capture has {} samples over {:.3} s; see `holter info`)",
+            args.file.display(),
+            filter.describe(),
+            capture.samples.len(),
+            capture.duration_ns() as f64 / 1e9
+        );
+    }
+    let quality = folded.quality.line();
+    eprintln!("holter: {quality}");
+
+    if args.folded {
+        match &args.output {
+            Some(path) => {
+                write_folded(&folded, BufWriter::new(create(path)?))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("{}", path.display());
+            }
+            None => write_folded(&folded, std::io::stdout().lock()).context("writing stdout")?,
+        }
+        return Ok(());
+    }
+    let path = args.output.unwrap_or_else(|| default_output(&args.file));
+    let title = args.title.unwrap_or_else(|| default_title(&capture));
+    let opts = SvgOptions {
+        title,
+        subtitle: quality,
+        diffable: false,
+    };
+    let mut out = BufWriter::new(create(&path)?);
+    write_svg(&folded, &opts, &mut out)
+        .and_then(|()| out.flush())
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+fn create(path: &Path) -> anyhow::Result<File> {
+    File::create(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// `dir/app.holter` → `dir/app.svg`.
+fn default_output(capture: &Path) -> PathBuf {
+    capture.with_extension("svg")
+}
+
+fn default_title(c: &Capture) -> String {
+    let name = c
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let t = &c.header.target;
+    if t.kind.is_empty() {
+        format!("holter: {name}")
+    } else {
+        format!("holter: {name} ({} {})", t.kind, t.spec)
+    }
+}

@@ -1,0 +1,220 @@
+//! `holter flamegraph`: folded stacks and SVG flame graphs.
+//!
+//! A folded line is `comm;user frames root→leaf;kernel frames root→leaf_[k] COUNT`,
+//! COUNT being a number of samples. Lines are sorted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, Write};
+
+use crate::filter::{Filter, Matcher, Names};
+use crate::load::Capture;
+use crate::symbolize::{Loc, Resolved, Symbolizer};
+
+/// Return addresses above this are perf context markers, not frames.
+const CONTEXT_MARKER: u64 = 0xffff_ffff_ffff_f000;
+
+/// The folded stacks of a capture and how good they are.
+#[derive(Debug, Default)]
+pub struct Folded {
+    /// Folded stack → sample count, sorted.
+    pub stacks: BTreeMap<String, u64>,
+    pub quality: Quality,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Quality {
+    /// Samples in the folded stacks.
+    pub samples: u64,
+    /// Samples the agent could not record (whole capture).
+    pub lost_samples: u64,
+    /// Frames of all samples (a frame counts once per sample it is in).
+    pub frames: u64,
+    pub symbolized_frames: u64,
+}
+
+impl Quality {
+    pub fn symbolized_percent(&self) -> f64 {
+        if self.frames == 0 {
+            100.0
+        } else {
+            self.symbolized_frames as f64 * 100.0 / self.frames as f64
+        }
+    }
+
+    /// `1000 samples, 3 lost samples, 98.5% of frames symbolized`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} samples, {} lost samples, {:.1}% of frames symbolized",
+            self.samples,
+            self.lost_samples,
+            self.symbolized_percent()
+        )
+    }
+}
+
+/// Samples that share a process name, stack and mapping epoch share every frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Group {
+    comm: u32,
+    pid: u32,
+    stack_id: u32,
+    epoch: u32,
+}
+
+/// Folds the samples that `filter` selects.
+pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
+    let names = Names::new(capture);
+    let matcher = Matcher::new(filter, &names, capture);
+
+    // 1. Group samples.
+    let mut comm_ids: HashMap<String, u32> = HashMap::new();
+    let mut comms: Vec<String> = Vec::new();
+    let mut groups: HashMap<Group, u64> = HashMap::new();
+    for s in capture.samples.iter().filter(|s| matcher.matches(s)) {
+        let name = names.process(s.pid, s.time_ns);
+        let comm = match comm_ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let root = if name.is_empty() {
+                    format!("[pid {}]", s.pid)
+                } else {
+                    name.to_owned()
+                };
+                let id = comms.len() as u32;
+                comms.push(root);
+                comm_ids.insert(name.to_owned(), id);
+                id
+            }
+        };
+        let g = Group {
+            comm,
+            pid: s.pid,
+            stack_id: s.stack_id,
+            epoch: sym.maps().epoch(s.pid, s.time_ns),
+        };
+        *groups.entry(g).or_default() += 1;
+    }
+
+    // 2. The locations of every group's frames, root first.
+    let mut group_locs: Vec<(Group, u64, Vec<Loc>, usize)> = Vec::with_capacity(groups.len());
+    let mut distinct: HashSet<Loc> = HashSet::new();
+    for (g, count) in groups {
+        let (locs, kernel_from) = match capture.stacks.get(&g.stack_id) {
+            Some(st) => stack_locs(sym, g, &st.user, &st.kernel),
+            None => (Vec::new(), 0),
+        };
+        distinct.extend(locs.iter().copied());
+        group_locs.push((g, count, locs, kernel_from));
+    }
+
+    // 3. Name each distinct location once.
+    let mut distinct: Vec<Loc> = distinct.into_iter().collect();
+    distinct.sort_unstable();
+    let resolved = sym.resolve(&distinct);
+    let index: HashMap<Loc, &Resolved> = distinct.iter().copied().zip(resolved.iter()).collect();
+
+    // 4. Build the lines.
+    let mut folded = Folded {
+        quality: Quality {
+            lost_samples: capture.lost("samples"),
+            ..Quality::default()
+        },
+        ..Folded::default()
+    };
+    let mut line = String::new();
+    for (g, count, locs, kernel_from) in group_locs {
+        line.clear();
+        push_frame(&mut line, &comms[g.comm as usize], "");
+        if !capture.stacks.contains_key(&g.stack_id) {
+            line.push_str(";[missing stack]");
+        }
+        for (i, loc) in locs.iter().enumerate() {
+            let r = index[loc];
+            let suffix = if i >= kernel_from { "_[k]" } else { "" };
+            for f in &r.frames {
+                line.push(';');
+                push_frame(&mut line, f, suffix);
+            }
+            folded.quality.frames += count;
+            if r.symbolized {
+                folded.quality.symbolized_frames += count;
+            }
+        }
+        folded.quality.samples += count;
+        *folded.stacks.entry(line.clone()).or_default() += count;
+    }
+    folded
+}
+
+/// Locations root first: user frames, then kernel frames from the returned index.
+fn stack_locs(sym: &Symbolizer, g: Group, user: &[u64], kernel: &[u64]) -> (Vec<Loc>, usize) {
+    // Leaf first in the record; every frame but the leaf is a return address.
+    let adjust = |i: usize, a: u64| if i == 0 { a } else { a.saturating_sub(1) };
+    let kernel: Vec<Loc> = kernel
+        .iter()
+        .filter(|&&a| a < CONTEXT_MARKER)
+        .enumerate()
+        .map(|(i, &a)| Loc::Kernel { addr: adjust(i, a) })
+        .collect();
+    let mut locs: Vec<Loc> = user
+        .iter()
+        .filter(|&&a| a < CONTEXT_MARKER)
+        .enumerate()
+        .map(|(i, &a)| sym.user_loc(g.pid, adjust(i, a), g.epoch))
+        .collect();
+    locs.reverse();
+    let kernel_from = locs.len();
+    locs.extend(kernel.into_iter().rev());
+    (locs, kernel_from)
+}
+
+/// Appends a frame name with `;` and line breaks made harmless.
+fn push_frame(line: &mut String, name: &str, suffix: &str) {
+    for c in name.chars() {
+        line.push(match c {
+            ';' => ':',
+            '\n' | '\r' => ' ',
+            c => c,
+        });
+    }
+    line.push_str(suffix);
+}
+
+/// Writes `frame;frame COUNT` lines.
+pub fn write_folded<W: Write>(folded: &Folded, mut out: W) -> io::Result<()> {
+    for (stack, count) in &folded.stacks {
+        writeln!(out, "{stack} {count}")?;
+    }
+    out.flush()
+}
+
+#[derive(Debug, Clone)]
+pub struct SvgOptions {
+    pub title: String,
+    pub subtitle: String,
+    /// For golden files: no JavaScript (no search or zoom), one XML element a line.
+    pub diffable: bool,
+}
+
+/// Renders an SVG with inferno. Colors depend only on frame names.
+pub fn write_svg<W: Write>(folded: &Folded, opts: &SvgOptions, out: W) -> io::Result<()> {
+    let mut o = inferno::flamegraph::Options::default();
+    o.title = opts.title.clone();
+    o.subtitle = Some(opts.subtitle.clone());
+    o.count_name = "samples".into();
+    // Kernel frames (`_[k]`) orange, C++ and Rust paths (`::`) yellow, others red.
+    o.colors =
+        inferno::flamegraph::color::Palette::Multi(inferno::flamegraph::color::MultiPalette::Perl);
+    o.hash = true;
+    o.deterministic = true;
+    o.no_javascript = opts.diffable;
+    o.pretty_xml = opts.diffable;
+    // Our lines are already sorted.
+    o.no_sort = true;
+    let lines: Vec<String> = folded
+        .stacks
+        .iter()
+        .map(|(s, c)| format!("{s} {c}"))
+        .collect();
+    inferno::flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), out)
+}

@@ -1,0 +1,134 @@
+//! Which mapping of a process held an address at a given time.
+//!
+//! A later mapping at an overlapping range replaces an earlier one from its
+//! `time_ns` on. Time enters lookups only as an *epoch*: the number of the
+//! process's mappings recorded at or before the sample, so that samples of one
+//! epoch share every lookup result (and can be grouped before symbolizing).
+
+use std::collections::HashMap;
+
+use holter_format::Mapping;
+
+#[derive(Debug, Default)]
+struct PidMaps {
+    /// Times of the process's mappings, sorted.
+    times: Vec<u64>,
+    /// (start, end, rank in `times` order, index in the capture), sorted by start.
+    by_start: Vec<(u64, u64, u32, u32)>,
+    /// Longest mapping, to bound the backward scan.
+    max_len: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct MapIndex {
+    pids: HashMap<u32, PidMaps>,
+}
+
+impl MapIndex {
+    pub fn new(mappings: &[Mapping]) -> MapIndex {
+        let mut grouped: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (i, m) in mappings.iter().enumerate() {
+            if m.end > m.start {
+                grouped.entry(m.pid).or_default().push(i as u32);
+            }
+        }
+        let pids = grouped
+            .into_iter()
+            .map(|(pid, mut idx)| {
+                // Stable: equal times keep file order, a later record wins.
+                idx.sort_by_key(|&i| mappings[i as usize].time_ns);
+                let mut p = PidMaps::default();
+                for (rank, &i) in idx.iter().enumerate() {
+                    let m = &mappings[i as usize];
+                    p.times.push(m.time_ns);
+                    p.by_start.push((m.start, m.end, rank as u32, i));
+                    p.max_len = p.max_len.max(m.end - m.start);
+                }
+                p.by_start.sort_by_key(|e| (e.0, e.2));
+                (pid, p)
+            })
+            .collect();
+        MapIndex { pids }
+    }
+
+    /// The epoch of a sample of `pid` at `time_ns`.
+    pub fn epoch(&self, pid: u32, time_ns: u64) -> u32 {
+        self.pids
+            .get(&pid)
+            .map_or(0, |p| p.times.partition_point(|&t| t <= time_ns) as u32)
+    }
+
+    /// Index (in the capture's mapping list) of the mapping holding `addr`:
+    /// the latest one recorded within the epoch, else, for a sample that came
+    /// before its mapping's record, the earliest one recorded after it.
+    pub fn find(&self, pid: u32, addr: u64, epoch: u32) -> Option<usize> {
+        let p = self.pids.get(&pid)?;
+        let end = p.by_start.partition_point(|e| e.0 <= addr);
+        let mut before: Option<(u32, u32)> = None;
+        let mut after: Option<(u32, u32)> = None;
+        for &(start, stop, rank, idx) in p.by_start[..end].iter().rev() {
+            if addr - start >= p.max_len {
+                break;
+            }
+            if addr >= stop {
+                continue;
+            }
+            if rank < epoch {
+                if before.is_none_or(|(r, _)| rank > r) {
+                    before = Some((rank, idx));
+                }
+            } else if after.is_none_or(|(r, _)| rank < r) {
+                after = Some((rank, idx));
+            }
+        }
+        before.or(after).map(|(_, i)| i as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(time_ns: u64, pid: u32, start: u64, end: u64, path: &str) -> Mapping {
+        Mapping {
+            time_ns,
+            pid,
+            start,
+            end,
+            pgoff: 0,
+            path: path.into(),
+            build_id: None,
+        }
+    }
+
+    #[test]
+    fn finds_by_pid_and_range() {
+        let maps = [
+            map(0, 1, 0x1000, 0x2000, "a"),
+            map(0, 1, 0x3000, 0x4000, "b"),
+            map(0, 2, 0x1000, 0x2000, "c"),
+        ];
+        let ix = MapIndex::new(&maps);
+        let e = ix.epoch(1, 10);
+        assert_eq!(ix.find(1, 0x1800, e), Some(0));
+        assert_eq!(ix.find(1, 0x3000, e), Some(1));
+        assert_eq!(ix.find(1, 0x2800, e), None);
+        assert_eq!(ix.find(2, 0x1000, ix.epoch(2, 10)), Some(2));
+        assert_eq!(ix.find(3, 0x1000, 0), None);
+    }
+
+    #[test]
+    fn later_mapping_replaces_from_its_time() {
+        let maps = [
+            map(100, 1, 0x1000, 0x3000, "old"),
+            map(200, 1, 0x2000, 0x4000, "new"),
+        ];
+        let ix = MapIndex::new(&maps);
+        assert_eq!(ix.find(1, 0x2800, ix.epoch(1, 150)), Some(0));
+        assert_eq!(ix.find(1, 0x2800, ix.epoch(1, 200)), Some(1));
+        assert_eq!(ix.find(1, 0x1800, ix.epoch(1, 250)), Some(0));
+        // Before any record: the earliest mapping that will hold it.
+        assert_eq!(ix.find(1, 0x2800, ix.epoch(1, 50)), Some(0));
+        assert_eq!(ix.find(1, 0x3800, ix.epoch(1, 50)), Some(1));
+    }
+}

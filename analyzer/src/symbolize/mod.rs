@@ -1,0 +1,318 @@
+//! Turning captured addresses into frame names.
+//!
+//! Order of sources: the capture's own tables (`BinarySymbols` through the
+//! process's mappings), then JIT symbols of the process, then, for kernel
+//! addresses, `KernelSymbols`. With `--debuginfo DIR`, debug files found by
+//! build-id add file:line and inlined frames. An address no source names is
+//! shown as `module+0xFILE_OFFSET` (or `[unknown]` outside any mapping).
+//!
+//! Each table is built once per build-id (or path, for files without one),
+//! and distinct addresses are resolved in parallel.
+
+mod debuginfo;
+mod demangle;
+mod maps;
+mod table;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use holter_format::{Mapping, Segment};
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::load::Capture;
+pub use debuginfo::{elf_build_id, hex, DebugDir, DebugFile, SourceFrame};
+pub use demangle::demangle;
+pub use maps::MapIndex;
+pub use table::{file_offset_to_vaddr, SymbolTable};
+
+#[derive(Debug, Error)]
+pub enum SymbolizeError {
+    #[error("--debuginfo {path}: not a directory (give the directory that holds the debug files)")]
+    DebugDir { path: PathBuf },
+    #[error("{path}: cannot read debug information: {error}")]
+    DebugFile { path: PathBuf, error: String },
+}
+
+/// A frame to name: the unit of symbolization, shared by all samples that hit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Loc {
+    /// A user address inside mapping `map` (index in `Capture::mappings`).
+    Mapped {
+        map: u32,
+        addr: u64,
+    },
+    /// A user address outside every recorded mapping of `pid`.
+    Unmapped {
+        pid: u32,
+        addr: u64,
+    },
+    Kernel {
+        addr: u64,
+    },
+}
+
+/// The names of one location: outermost first (more than one where
+/// debug information shows inlined calls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub frames: Vec<String>,
+    pub symbolized: bool,
+}
+
+/// One mapped file, identified by build-id, else by path.
+#[derive(Debug)]
+struct Binary {
+    build_id: Vec<u8>,
+    segments: Vec<Segment>,
+    table: SymbolTable,
+}
+
+pub struct Symbolizer<'c> {
+    capture: &'c Capture,
+    maps: MapIndex,
+    binaries: Vec<Binary>,
+    /// For each mapping of the capture, its binary.
+    map_binary: Vec<Option<u32>>,
+    kernel: SymbolTable,
+    jit: HashMap<u32, SymbolTable>,
+    debug: Option<DebugDir>,
+}
+
+impl<'c> Symbolizer<'c> {
+    pub fn new(capture: &'c Capture, debuginfo: Option<&Path>) -> Result<Self, SymbolizeError> {
+        let debug = debuginfo.map(DebugDir::new).transpose()?;
+        let mut binaries: Vec<Binary> = Vec::new();
+        let mut by_id: HashMap<&[u8], u32> = HashMap::new();
+        let mut by_path: HashMap<&str, u32> = HashMap::new();
+        for b in &capture.binary_symbols {
+            let seen = if b.build_id.is_empty() {
+                by_path.get(b.path.as_str())
+            } else {
+                by_id.get(b.build_id.as_slice())
+            };
+            if seen.is_some() {
+                continue;
+            }
+            let ix = binaries.len() as u32;
+            if b.build_id.is_empty() {
+                by_path.insert(&b.path, ix);
+            } else {
+                by_id.insert(&b.build_id, ix);
+                by_path.entry(&b.path).or_insert(ix);
+            }
+            binaries.push(Binary {
+                build_id: b.build_id.clone(),
+                segments: b.segments.clone(),
+                table: SymbolTable::new(&b.symbols),
+            });
+        }
+        let map_binary = capture
+            .mappings
+            .iter()
+            .map(|m| binary_of(m, &mut binaries, &mut by_id, &by_path))
+            .collect();
+        let jit = capture
+            .jit_symbols
+            .iter()
+            .fold(HashMap::<u32, Vec<_>>::new(), |mut acc, j| {
+                acc.entry(j.pid)
+                    .or_default()
+                    .extend(j.symbols.iter().cloned());
+                acc
+            })
+            .into_iter()
+            .map(|(pid, syms)| (pid, SymbolTable::new(&syms)))
+            .collect();
+        Ok(Symbolizer {
+            capture,
+            maps: MapIndex::new(&capture.mappings),
+            binaries,
+            map_binary,
+            kernel: SymbolTable::new(&capture.kernel_symbols),
+            jit,
+            debug,
+        })
+    }
+
+    pub fn maps(&self) -> &MapIndex {
+        &self.maps
+    }
+
+    /// The location of a user frame of `pid` in `epoch` (see [`MapIndex`]).
+    /// `addr` is already adjusted (return addresses minus one).
+    pub fn user_loc(&self, pid: u32, addr: u64, epoch: u32) -> Loc {
+        match self.maps.find(pid, addr, epoch) {
+            Some(map) => Loc::Mapped {
+                map: map as u32,
+                addr,
+            },
+            None => Loc::Unmapped { pid, addr },
+        }
+    }
+
+    /// Names every location, in parallel; the result is in `locs` order.
+    pub fn resolve(&self, locs: &[Loc]) -> Vec<Resolved> {
+        let mut out: Vec<Resolved> = locs.par_iter().map(|l| self.resolve_one(*l)).collect();
+        if let Some(debug) = &self.debug {
+            self.add_debuginfo(debug, locs, &mut out);
+        }
+        out
+    }
+
+    fn mapping(&self, map: u32) -> &Mapping {
+        &self.capture.mappings[map as usize]
+    }
+
+    fn resolve_one(&self, loc: Loc) -> Resolved {
+        match loc {
+            Loc::Kernel { addr } => match self.kernel.lookup(addr) {
+                Some(name) => named(name),
+                None => unnamed("[unknown]".into()),
+            },
+            Loc::Unmapped { pid, addr } => match self.jit_lookup(pid, addr) {
+                Some(name) => named(name),
+                None => unnamed("[unknown]".into()),
+            },
+            Loc::Mapped { map, addr } => {
+                let m = self.mapping(map);
+                let file_off = addr - m.start + m.pgoff;
+                let table_hit = self.map_binary[map as usize].and_then(|b| {
+                    let b = &self.binaries[b as usize];
+                    let svma = file_offset_to_vaddr(&b.segments, file_off)?;
+                    b.table.lookup(svma)
+                });
+                match table_hit.or_else(|| self.jit_lookup(m.pid, addr)) {
+                    Some(name) => named(name),
+                    None => unnamed(format!("{}+{:#x}", module_name(&m.path), file_off)),
+                }
+            }
+        }
+    }
+
+    fn jit_lookup(&self, pid: u32, addr: u64) -> Option<&str> {
+        self.jit.get(&pid)?.lookup(addr)
+    }
+
+    /// Replaces the names of mapped locations whose binary has a debug file.
+    fn add_debuginfo(&self, debug: &DebugDir, locs: &[Loc], out: &mut [Resolved]) {
+        let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, l) in locs.iter().enumerate() {
+            if let Loc::Mapped { map, .. } = l {
+                if let Some(b) = self.map_binary[*map as usize] {
+                    groups.entry(b).or_default().push(i);
+                }
+            }
+        }
+        let jobs: Vec<(PathBuf, u32, Vec<usize>)> = groups
+            .into_iter()
+            .filter_map(|(b, idx)| Some((debug.find(&self.binaries[b as usize].build_id)?, b, idx)))
+            .collect();
+        let results: Vec<(usize, Resolved)> = jobs
+            .into_par_iter()
+            .flat_map_iter(|(path, b, idx)| self.resolve_with_debug_file(&path, b, idx, locs))
+            .collect();
+        for (i, r) in results {
+            out[i] = r;
+        }
+    }
+
+    fn resolve_with_debug_file(
+        &self,
+        path: &Path,
+        binary: u32,
+        idx: Vec<usize>,
+        locs: &[Loc],
+    ) -> Vec<(usize, Resolved)> {
+        let Ok(file) = DebugFile::open(path) else {
+            return Vec::new();
+        };
+        let b = &self.binaries[binary as usize];
+        let file_segments;
+        let segments = if b.segments.is_empty() {
+            file_segments = debuginfo::elf_segments(path).unwrap_or_default();
+            &file_segments
+        } else {
+            &b.segments
+        };
+        idx.into_iter()
+            .filter_map(|i| {
+                let Loc::Mapped { map, addr } = locs[i] else {
+                    return None;
+                };
+                let m = self.mapping(map);
+                let svma = file_offset_to_vaddr(segments, addr - m.start + m.pgoff)?;
+                let fallback = b.table.lookup(svma);
+                let frames: Vec<String> = file
+                    .frames(svma)
+                    .iter()
+                    .filter_map(|f| source_frame_name(f, fallback))
+                    .collect();
+                (!frames.is_empty()).then_some((
+                    i,
+                    Resolved {
+                        frames,
+                        symbolized: true,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// `function (file.c:12)`, the function demangled, the file by its name only.
+fn source_frame_name(f: &SourceFrame, fallback: Option<&str>) -> Option<String> {
+    let name = demangle(f.function.as_deref().or(fallback)?).into_owned();
+    Some(match (&f.file, f.line) {
+        (Some(file), Some(line)) => format!("{name} ({}:{line})", module_name(file)),
+        (Some(file), None) => format!("{name} ({})", module_name(file)),
+        _ => name,
+    })
+}
+
+fn named(raw: &str) -> Resolved {
+    Resolved {
+        frames: vec![demangle(raw).into_owned()],
+        symbolized: true,
+    }
+}
+
+fn unnamed(name: String) -> Resolved {
+    Resolved {
+        frames: vec![name],
+        symbolized: false,
+    }
+}
+
+/// The file name of a path (`/usr/lib/libc.so.6` → `libc.so.6`).
+pub fn module_name(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.is_empty() {
+        "[unknown]"
+    } else {
+        name
+    }
+}
+
+/// The binary a mapping belongs to: by build-id, else by path. A mapping
+/// with a build-id that no `BinarySymbols` holds gets an empty binary of its
+/// own, so a debug file can still name its addresses.
+fn binary_of<'m>(
+    m: &'m Mapping,
+    binaries: &mut Vec<Binary>,
+    by_id: &mut HashMap<&'m [u8], u32>,
+    by_path: &HashMap<&str, u32>,
+) -> Option<u32> {
+    match m.build_id.as_deref() {
+        Some(id) if !id.is_empty() => Some(*by_id.entry(id).or_insert_with(|| {
+            binaries.push(Binary {
+                build_id: id.to_vec(),
+                segments: Vec::new(),
+                table: SymbolTable::default(),
+            });
+            binaries.len() as u32 - 1
+        })),
+        _ => by_path.get(m.path.as_str()).copied(),
+    }
+}
