@@ -12,6 +12,8 @@ use crate::{Error, Record, MAGIC, MAX_FRAME, MAX_PAYLOAD, PREAMBLE_LEN, VERSION_
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const FRAME_HEADER: usize = 8;
 const CHUNK: usize = 64 << 10;
+/// The writer's frames are about 1 MiB; 8 MiB windows are plenty.
+const MAX_WINDOW_LOG: u32 = 23;
 
 pub struct Reader<R: Read> {
     src: R,
@@ -117,10 +119,10 @@ impl<R: Read> Reader<R> {
             self.base += self.pos as u64;
             self.pos = 0;
         }
+        // Read by chunks: a length claimed by the file never sizes an allocation.
         while self.buf.len() - self.pos < n && !self.eof {
-            let want = (n - (self.buf.len() - self.pos)).max(CHUNK);
             let old = self.buf.len();
-            self.buf.resize(old + want, 0);
+            self.buf.resize(old + CHUNK, 0);
             match self.src.read(&mut self.buf[old..]) {
                 Ok(0) => {
                     self.buf.truncate(old);
@@ -272,9 +274,10 @@ impl<R: Read> Reader<R> {
 
 fn decompress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(payload)?
-        .take(MAX_PAYLOAD as u64 + 1)
-        .read_to_end(&mut out)?;
+    let mut decoder = zstd::stream::read::Decoder::new(payload)?;
+    // A hostile frame header must not make the decoder allocate a huge window.
+    decoder.window_log_max(MAX_WINDOW_LOG)?;
+    decoder.take(MAX_PAYLOAD as u64 + 1).read_to_end(&mut out)?;
     if out.len() > MAX_PAYLOAD {
         return Err(std::io::Error::new(
             ErrorKind::InvalidData,

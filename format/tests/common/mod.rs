@@ -1,0 +1,210 @@
+//! A capture with one record of every kind, shared by the format tests.
+
+#![allow(dead_code)]
+
+use holter_format::*;
+
+pub fn header() -> Header {
+    Header {
+        host: Host {
+            hostname: "node-7".into(),
+            kernel_release: "6.18.0".into(),
+            arch: "x86_64".into(),
+            page_size: 4096,
+            boot_id: "b00t".into(),
+            cpus: 2,
+        },
+        agent_version: "0.1.0".into(),
+        target: Target {
+            kind: "container".into(),
+            spec: "3f2a9c1b7e4d".into(),
+            pids: vec![100, 200],
+            cgroups: vec!["/sys/fs/cgroup/kubepods/pod1/3f2a".into()],
+            container_id: Some("3f2a9c1b7e4d".repeat(5)),
+        },
+        options: Options {
+            samples: true,
+            sample_event: "cpu-clock".into(),
+            frequency_hz: 99,
+            syscalls: true,
+            cgroup_interval_ns: 1_000_000_000,
+            duration_ns: Some(10_000_000_000),
+            redact: false,
+            max_size: None,
+            syscalls_filter: Some("file".into()),
+        },
+        clock: ClockPair {
+            monotonic_ns: 1_000,
+            wall_ns: 1_700_000_000_000_000_000,
+        },
+    }
+}
+
+/// One record of every kind but Header and Footer.
+pub fn body() -> Vec<Record> {
+    let sym = |start, name: &str| Symbol {
+        start,
+        size: 16,
+        name: name.into(),
+    };
+    vec![
+        Process {
+            time_ns: 1,
+            pid: 100,
+            ns_pid: Some(1),
+            ppid: 50,
+            comm: "app".into(),
+            argv: vec!["app".into(), "-v".into()],
+            exe: "/app".into(),
+            cgroups: vec!["0::/x".into()],
+        }
+        .into(),
+        Thread {
+            time_ns: 2,
+            pid: 100,
+            tid: 101,
+            ns_tid: Some(2),
+            comm: "worker".into(),
+        }
+        .into(),
+        Exit {
+            time_ns: 3,
+            pid: 100,
+            tid: 101,
+        }
+        .into(),
+        Mapping {
+            time_ns: 4,
+            pid: 100,
+            start: 0x1000,
+            end: 0x2000,
+            pgoff: 0x1000,
+            path: "/app".into(),
+            build_id: Some(vec![0xab; 20]),
+        }
+        .into(),
+        Stack {
+            id: 7,
+            kernel: vec![0xffff_ffff_8100_0000],
+            user: vec![0x1010, 0x1020],
+        }
+        .into(),
+        Sample {
+            time_ns: 5,
+            pid: 100,
+            tid: 101,
+            cpu: 1,
+            stack_id: 7,
+            period: 10_101_010,
+        }
+        .into(),
+        Syscall {
+            time_ns: 6,
+            pid: 100,
+            tid: 101,
+            nr: 0,
+            duration_ns: 1234,
+            ret: -2,
+            summary: "open(\"/etc/x\")".into(),
+        }
+        .into(),
+        CgroupSnapshot {
+            time_ns: 7,
+            path: "/kubepods/pod1".into(),
+            version: 2,
+            controller: String::new(),
+            files: vec![("cpu.stat".into(), "usage_usec 5\n".into())],
+        }
+        .into(),
+        NetSnapshot {
+            time_ns: 8,
+            dev: "eth0: 1 2".into(),
+            snmp: "Tcp: 1".into(),
+        }
+        .into(),
+        ContainerView {
+            time_ns: 9,
+            hostname: "pod-1".into(),
+            resolv_conf: "nameserver 10.0.0.10\n".into(),
+            root_mount: "1 0 0:1 / / rw".into(),
+        }
+        .into(),
+        BinarySymbols {
+            build_id: vec![0xab; 20],
+            path: "/app".into(),
+            segments: vec![Segment {
+                file_offset: 0x1000,
+                vaddr: 0x1000,
+                filesz: 0x1000,
+            }],
+            symbols: vec![sym(0x1000, "main"), sym(0x1010, "work")],
+        }
+        .into(),
+        KernelSymbols {
+            symbols: vec![sym(0xffff_ffff_8100_0000, "do_syscall_64")],
+        }
+        .into(),
+        JitSymbols {
+            pid: 100,
+            symbols: vec![sym(0x7f00_0000_0000, "LazyCompile:foo")],
+        }
+        .into(),
+        Lost {
+            time_ns: 10,
+            kind: "samples".into(),
+            count: 3,
+        }
+        .into(),
+        Warning {
+            time_ns: 11,
+            message: "something".into(),
+        }
+        .into(),
+        Counters {
+            time_ns: 12,
+            values: vec![("task-clock".into(), 99)],
+        }
+        .into(),
+    ]
+}
+
+pub const PREAMBLE: usize = PREAMBLE_LEN;
+
+pub fn footer() -> Footer {
+    Footer {
+        end_ns: 20,
+        end_wall_ns: 21,
+        reason: "duration".into(),
+        counts: Vec::new(),
+    }
+}
+
+/// A capture of `header()`, `n` copies of `body()` flushed as `frames` frames, and the footer.
+pub fn capture(copies: usize, flush_every: usize) -> (Vec<u8>, Vec<Record>) {
+    let mut w = Writer::new(Vec::new(), header(), WriterOptions::default()).unwrap();
+    let mut all = vec![Record::from(header())];
+    for i in 0..copies {
+        for r in body() {
+            w.write(&r).unwrap();
+            all.push(r);
+        }
+        if flush_every > 0 && (i + 1) % flush_every == 0 {
+            w.flush().unwrap();
+        }
+    }
+    let out = w.finish(footer()).unwrap();
+    let read_back: Vec<Record> = Reader::new(&out[..]).unwrap().collect();
+    all.push(read_back.last().unwrap().clone());
+    (out, all)
+}
+
+/// File offsets of the frames of a capture.
+pub fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut at = PREAMBLE_LEN;
+    let mut out = Vec::new();
+    while at + 8 <= bytes.len() {
+        out.push(at);
+        at += 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    out
+}

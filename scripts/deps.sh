@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what holter's tests and demo use, where missing (Debian; needs root).
+# Safe to run again: it installs nothing that is already there.
+set -euo pipefail
+declare -A pkg=(
+  [cc]=gcc [strace]=strace [perf]=linux-perf [unshare]=util-linux [ip]=iproute2
+  [busybox]=busybox-static [runc]=runc [chromium]=chromium [tc]=iproute2
+)
+missing=()
+for cmd in "${!pkg[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg[$cmd]}")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "holter: missing tools (${missing[*]}); install them (Debian: apt-get install ${missing[*]})" >&2
+  exit 0
+fi
+echo "holter: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
