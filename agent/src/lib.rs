@@ -9,5 +9,7 @@ pub mod host;
 pub mod ns;
 pub mod procfs;
 pub mod record;
+pub mod sample;
 pub mod snapshot;
+pub mod symbols;
 pub mod target;

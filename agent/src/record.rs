@@ -35,7 +35,9 @@ pub struct Summary {
 /// The collectors a capture runs, by its settings.
 fn collectors(settings: &Settings) -> Vec<Box<dyn Collector>> {
     let mut list: Vec<Box<dyn Collector>> = Vec::new();
-    let _ = settings;
+    if settings.samples {
+        list.push(Box::new(crate::sample::Sampler));
+    }
     // Cgroup and namespace snapshots run whatever else is on: every target
     // has processes or a cgroup, and each collector warns when it finds neither.
     list.push(Box::new(crate::snapshot::CgroupCollector));
@@ -72,7 +74,11 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         },
         options: Options {
             samples: settings.samples,
-            sample_event: String::new(),
+            sample_event: if settings.samples {
+                crate::sample::sample_event().name().to_string()
+            } else {
+                String::new()
+            },
             frequency_hz: settings.frequency_hz,
             syscalls: settings.syscalls,
             cgroup_interval_ns: settings.interval.as_nanos() as u64,

@@ -1,0 +1,216 @@
+//! CPU sampling with `perf_event_open`: per-CPU ring buffers drained on
+//! watermark wakeups, records turned into interned stacks, mappings and the
+//! symbols of what the samples hit.
+
+pub mod attr;
+pub mod open;
+pub mod parse;
+pub mod ring;
+pub mod space;
+pub mod stacks;
+pub mod state;
+pub mod sys;
+
+use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use holter_format::{Counters, Record};
+
+use crate::clock::monotonic_ns;
+use crate::collect::{Collector, Context, Ready};
+use attr::{Event, Start};
+use open::Armed;
+use state::State;
+
+/// Longest wait between two drains when no watermark wakes the reader.
+const POLL: Duration = Duration::from_millis(100);
+/// How often a cgroup v1 target's task list is read for newcomers.
+const RESCAN: Duration = Duration::from_millis(250);
+const JIT_REFRESH: Duration = Duration::from_secs(1);
+
+/// The sampled event of this host, probed once: `cycles` or `cpu-clock`.
+pub fn sample_event() -> Event {
+    static EVENT: OnceLock<Event> = OnceLock::new();
+    *EVENT.get_or_init(open::probe_event)
+}
+
+pub struct Sampler;
+
+/// How the target's tasks are followed.
+enum Follow {
+    /// Named tasks with inherited events (pid, command).
+    Tasks,
+    /// A cgroup v2 directory filtered by perf.
+    CgroupV2,
+    /// A cgroup v1 directory: its tasks, re-read for newcomers.
+    CgroupV1(std::path::PathBuf),
+}
+
+impl Collector for Sampler {
+    fn name(&self) -> &'static str {
+        "sampler"
+    }
+
+    fn run(self: Box<Self>, ctx: Context, ready: &mut Ready) -> anyhow::Result<()> {
+        let target = ctx.target.clone();
+        let launched = target.kind == "command";
+        let start = if launched {
+            Start::OnExec
+        } else {
+            Start::Disabled
+        };
+        let mut armed = Armed::new(sample_event(), ctx.settings.frequency_hz, start);
+        let mut state = State::new(ctx.settings.redact);
+        let now = monotonic_ns();
+        let follow = match &target.cgroup_dir {
+            Some(dir) if open::is_cgroup2(dir) => {
+                armed.add_cgroup_v2(dir)?;
+                Follow::CgroupV2
+            }
+            Some(dir) => Follow::CgroupV1(dir.clone()),
+            None => Follow::Tasks,
+        };
+        if !matches!(follow, Follow::CgroupV2) {
+            let mut any = false;
+            for pid in target.current_pids() {
+                any |= armed.add_process(pid)?;
+            }
+            if !any && matches!(follow, Follow::Tasks) {
+                anyhow::bail!("the target exited before sampling could start");
+            }
+        }
+        if !launched {
+            for pid in target.current_pids() {
+                state.scan_process(pid, now);
+            }
+        }
+        armed.enable();
+        send(&ctx, &mut state);
+        ready.ok();
+
+        let mut last_rescan = Instant::now();
+        let mut last_jit = Instant::now();
+        let mut scratch = Vec::new();
+        let mut events = Vec::new();
+        let mut quiet = vec![false; armed.rings.len()];
+        loop {
+            let stopping = ctx.stopping();
+            if stopping {
+                armed.disable();
+            } else {
+                wait(&armed, &mut quiet);
+            }
+            for ring in armed.rings.iter_mut() {
+                ring.consume(|a, b| {
+                    ring::for_each_record(a, b, &mut scratch, |h, bytes| {
+                        if let Some(e) = parse::parse(h, bytes, attr::SAMPLE_TYPE) {
+                            events.push(e);
+                        }
+                    })
+                });
+            }
+            // One timeline across the CPUs' rings.
+            events.sort_by_key(event_time);
+            for e in events.drain(..) {
+                state.handle(e);
+            }
+            state.end_round(monotonic_ns());
+            if let Follow::CgroupV1(dir) = &follow {
+                if !stopping && last_rescan.elapsed() >= RESCAN {
+                    last_rescan = Instant::now();
+                    rescan_v1(dir, &mut armed, &mut state)?;
+                }
+            }
+            if last_jit.elapsed() >= JIT_REFRESH {
+                last_jit = Instant::now();
+                state.refresh_jit();
+            }
+            send(&ctx, &mut state);
+            if stopping {
+                break;
+            }
+        }
+        state.finish();
+        state.out.push(Record::Counters(Counters {
+            time_ns: monotonic_ns(),
+            values: armed.counts(),
+        }));
+        send(&ctx, &mut state);
+        Ok(())
+    }
+}
+
+fn event_time(e: &parse::Event) -> u64 {
+    use parse::Event::*;
+    match e {
+        Sample { time, .. }
+        | Mmap2 { time, .. }
+        | Comm { time, .. }
+        | Fork { time, .. }
+        | Exit { time, .. } => *time,
+        Lost { .. } | Other(_) => 0,
+    }
+}
+
+fn send(ctx: &Context, state: &mut State) {
+    for r in state.out.drain(..) {
+        if !ctx.emit(r) {
+            break;
+        }
+    }
+}
+
+/// Sleeps until a ring passes its watermark or [`POLL`] passes. A ring
+/// whose events have all gone (POLLHUP) is drained but no longer waited on.
+fn wait(armed: &Armed, quiet: &mut [bool]) {
+    let mut fds: Vec<libc::pollfd> = armed
+        .rings
+        .iter()
+        .zip(quiet.iter())
+        .filter(|(_, q)| !**q)
+        .map(|(r, _)| libc::pollfd {
+            fd: r.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    if fds.is_empty() {
+        std::thread::sleep(POLL);
+        return;
+    }
+    // SAFETY: `fds` is a valid array of pollfd for its length.
+    let n = unsafe {
+        libc::poll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            POLL.as_millis() as i32,
+        )
+    };
+    if n > 0 {
+        let mut it = fds.iter();
+        for q in quiet.iter_mut().filter(|q| !**q) {
+            if it.next().is_some_and(|p| p.revents & libc::POLLHUP != 0) {
+                *q = true;
+            }
+        }
+    }
+}
+
+/// Opens events on the tasks that joined a cgroup v1 directory.
+fn rescan_v1(dir: &std::path::Path, armed: &mut Armed, state: &mut State) -> anyhow::Result<()> {
+    let Ok(pids) = crate::target::cgroup_procs(dir) else {
+        return Ok(());
+    };
+    let now = monotonic_ns();
+    for pid in pids {
+        let known = armed.covered.contains(&pid);
+        if armed.add_process(pid)? && !known {
+            if let Ok(p) = crate::procfs::describe_process(pid, now, false) {
+                state.out.push(Record::Process(p));
+            }
+            state.scan_process(pid, now);
+        }
+    }
+    Ok(())
+}

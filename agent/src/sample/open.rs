@@ -1,0 +1,223 @@
+//! Arming perf events on a target: per-CPU rings, and per-task events
+//! (with `inherit`, so children are followed) or per-CPU cgroup events.
+
+use std::collections::HashSet;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use super::attr::{self, Event, Start};
+use super::sys::{self, Ring, Who};
+
+/// Data pages per CPU ring (256 KiB with 4 KiB pages).
+const RING_PAGES: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("perf_event_open was refused ({source}): recording CPU samples needs root, or CAP_PERFMON (CAP_SYS_ADMIN before Linux 5.8) with CAP_SYS_PTRACE to follow other users' processes; or a lower /proc/sys/kernel/perf_event_paranoid (now {paranoid}; e.g. `sysctl kernel.perf_event_paranoid=1`). Or record without samples: --no-samples")]
+    Permission { source: io::Error, paranoid: String },
+    #[error("perf_event_open on {what}: {source}")]
+    Other { what: String, source: io::Error },
+}
+
+fn classify(e: io::Error, what: impl FnOnce() -> String) -> OpenError {
+    match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => OpenError::Permission {
+            source: e,
+            paranoid: std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+        },
+        _ => OpenError::Other {
+            what: what(),
+            source: e,
+        },
+    }
+}
+
+/// The events of one capture.
+pub struct Armed {
+    pub cpus: Vec<u32>,
+    /// One ring per CPU, in the order of `cpus`.
+    pub rings: Vec<Ring>,
+    /// Sampling events that write into a ring of another event.
+    redirected: Vec<OwnedFd>,
+    counters: Vec<(&'static str, OwnedFd)>,
+    /// Threads with events of their own (their children inherit them).
+    pub covered: HashSet<u32>,
+    event: Event,
+    hz: u32,
+    start: Start,
+    pmu: bool,
+}
+
+impl Armed {
+    pub fn new(event: Event, hz: u32, start: Start) -> Self {
+        Armed {
+            cpus: sys::online_cpus(),
+            rings: Vec::new(),
+            redirected: Vec::new(),
+            counters: Vec::new(),
+            covered: HashSet::new(),
+            event,
+            hz,
+            start,
+            pmu: event == Event::Cycles,
+        }
+    }
+
+    fn watermark() -> u32 {
+        (RING_PAGES * sys::page_size() / 4) as u32
+    }
+
+    /// Adds one sampling event for `cpus[i]`: the first one of a CPU gets the ring.
+    fn add_sampling(&mut self, i: usize, fd: OwnedFd) -> io::Result<()> {
+        if let Some(ring) = self.rings.get(i) {
+            sys::set_output(&fd, &ring.fd)?;
+            self.redirected.push(fd);
+        } else {
+            self.rings.push(Ring::map(fd, RING_PAGES)?);
+        }
+        Ok(())
+    }
+
+    /// Opens events on one thread: per CPU for samples, any CPU for counters.
+    /// `Ok(false)` when the thread has already gone.
+    pub fn add_task(&mut self, tid: u32) -> Result<bool, OpenError> {
+        if self.covered.contains(&tid) {
+            return Ok(true);
+        }
+        let a = attr::sampling(
+            self.event,
+            self.hz,
+            true,
+            self.start,
+            true,
+            Self::watermark(),
+        );
+        for i in 0..self.cpus.len() {
+            let cpu = self.cpus[i];
+            let fd = match sys::open(&a, Who::Task(tid), Some(cpu)) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
+                Err(e) => return Err(classify(e, || format!("thread {tid}, cpu {cpu}"))),
+            };
+            self.add_sampling(i, fd)
+                .map_err(|e| classify(e, || format!("the ring buffer of cpu {cpu}")))?;
+        }
+        for c in attr::counters(self.pmu) {
+            if let Ok(fd) = sys::open(&attr::counting(c, true, self.start), Who::Task(tid), None) {
+                self.counters.push((c.name, fd));
+            }
+        }
+        self.covered.insert(tid);
+        Ok(true)
+    }
+
+    /// Every thread of a process, re-listing until no new thread appears.
+    /// `Ok(false)` when the process has gone.
+    pub fn add_process(&mut self, pid: u32) -> Result<bool, OpenError> {
+        let mut gone = HashSet::new();
+        loop {
+            let tids = crate::procfs::threads(pid).unwrap_or_default();
+            let new: Vec<u32> = tids
+                .into_iter()
+                .filter(|t| !self.covered.contains(t) && !gone.contains(t))
+                .collect();
+            if new.is_empty() {
+                return Ok(self.covered.contains(&pid));
+            }
+            for tid in new {
+                if !self.add_task(tid)? {
+                    gone.insert(tid);
+                }
+            }
+        }
+    }
+
+    /// Every task of a cgroup v2 directory, per CPU.
+    pub fn add_cgroup_v2(&mut self, dir: &Path) -> Result<(), OpenError> {
+        let file = std::fs::File::open(dir).map_err(|e| OpenError::Other {
+            what: dir.display().to_string(),
+            source: e,
+        })?;
+        let cg = Who::Cgroup(file.as_raw_fd());
+        for i in 0..self.cpus.len() {
+            let cpu = self.cpus[i];
+            let a = attr::sampling(
+                self.event,
+                self.hz,
+                false,
+                self.start,
+                true,
+                Self::watermark(),
+            );
+            let fd = sys::open(&a, cg, Some(cpu))
+                .map_err(|e| classify(e, || format!("cgroup {}, cpu {cpu}", dir.display())))?;
+            self.add_sampling(i, fd)
+                .map_err(|e| classify(e, || format!("the ring buffer of cpu {cpu}")))?;
+            for c in attr::counters(self.pmu) {
+                if let Ok(fd) = sys::open(&attr::counting(c, false, self.start), cg, Some(cpu)) {
+                    self.counters.push((c.name, fd));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts every event (for [`Start::Disabled`]; exec starts the others).
+    pub fn enable(&self) {
+        if self.start == Start::OnExec {
+            return;
+        }
+        for fd in self.all_fds() {
+            let _ = sys::enable(fd);
+        }
+    }
+
+    pub fn disable(&self) {
+        for fd in self.all_fds() {
+            let _ = sys::disable(fd);
+        }
+    }
+
+    fn all_fds(&self) -> impl Iterator<Item = &OwnedFd> {
+        self.rings
+            .iter()
+            .map(|r| &r.fd)
+            .chain(self.redirected.iter())
+            .chain(self.counters.iter().map(|(_, fd)| fd))
+    }
+
+    /// Counter totals by name, in the order of [`attr::counters`].
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        attr::counters(self.pmu)
+            .iter()
+            .map(|c| {
+                let total = self
+                    .counters
+                    .iter()
+                    .filter(|(n, _)| *n == c.name)
+                    .filter_map(|(_, fd)| sys::read_count(fd).ok())
+                    .sum();
+                (c.name.to_string(), total)
+            })
+            .collect()
+    }
+}
+
+/// Whether a directory is on a cgroup2 file system.
+pub fn is_cgroup2(dir: &Path) -> bool {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    nix::sys::statfs::statfs(dir)
+        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// `cycles` where a PMU accepts it, else `cpu-clock`.
+pub fn probe_event() -> Event {
+    match sys::open(&attr::probe_cycles(), Who::Task(0), None) {
+        Ok(_) => Event::Cycles,
+        Err(_) => Event::CpuClock,
+    }
+}

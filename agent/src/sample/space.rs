@@ -1,0 +1,99 @@
+//! The executable mappings of each process, as the capture saw them, to tell
+//! which mapped files the samples hit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use holter_format::BinarySymbols;
+
+#[derive(Debug, Clone)]
+pub struct Map {
+    pub start: u64,
+    pub end: u64,
+    /// The file's symbols where it could be read; `None` for anonymous or
+    /// unreadable mappings.
+    pub file: Option<Arc<BinarySymbols>>,
+    /// Whether the mapping has a file path (not anonymous, `[vdso]`, ...).
+    pub file_backed: bool,
+}
+
+#[derive(Default)]
+pub struct Spaces {
+    by_pid: HashMap<u32, Vec<Map>>,
+}
+
+impl Spaces {
+    pub fn knows(&self, pid: u32) -> bool {
+        self.by_pid.contains_key(&pid)
+    }
+
+    /// Marks a process as known with no mappings yet.
+    pub fn touch(&mut self, pid: u32) {
+        self.by_pid.entry(pid).or_default();
+    }
+
+    /// Adds a mapping; whatever it overlaps is unmapped.
+    pub fn insert(&mut self, pid: u32, map: Map) {
+        let maps = self.by_pid.entry(pid).or_default();
+        maps.retain(|m| m.end <= map.start || m.start >= map.end);
+        let at = maps.partition_point(|m| m.start < map.start);
+        maps.insert(at, map);
+    }
+
+    /// A new process starts with a copy of its parent's mappings.
+    pub fn fork(&mut self, parent: u32, child: u32) {
+        let maps = self.by_pid.get(&parent).cloned().unwrap_or_default();
+        self.by_pid.insert(child, maps);
+    }
+
+    /// exec replaces the address space.
+    pub fn exec(&mut self, pid: u32) {
+        self.by_pid.insert(pid, Vec::new());
+    }
+
+    pub fn remove(&mut self, pid: u32) {
+        self.by_pid.remove(&pid);
+    }
+
+    pub fn find(&self, pid: u32, addr: u64) -> Option<&Map> {
+        let maps = self.by_pid.get(&pid)?;
+        let i = maps.partition_point(|m| m.start <= addr);
+        maps.get(i.checked_sub(1)?).filter(|m| addr < m.end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(start: u64, end: u64) -> Map {
+        Map {
+            start,
+            end,
+            file: None,
+            file_backed: true,
+        }
+    }
+
+    #[test]
+    fn lookups_forks_and_execs() {
+        let mut s = Spaces::default();
+        s.insert(1, map(0x1000, 0x2000));
+        s.insert(1, map(0x5000, 0x6000));
+        assert_eq!(s.find(1, 0x1800).map(|m| m.start), Some(0x1000));
+        assert!(s.find(1, 0x2000).is_none());
+        assert!(s.find(1, 0x500).is_none());
+        assert!(s.find(2, 0x1800).is_none());
+        // An overlapping mapping replaces the old one.
+        s.insert(1, map(0x1800, 0x3000));
+        assert_eq!(s.find(1, 0x1100).map(|m| m.start), None);
+        assert_eq!(s.find(1, 0x2800).map(|m| m.start), Some(0x1800));
+        s.fork(1, 2);
+        assert_eq!(s.find(2, 0x5800).map(|m| m.start), Some(0x5000));
+        s.exec(2);
+        assert!(s.find(2, 0x5800).is_none());
+        assert!(s.knows(2));
+        s.remove(2);
+        assert!(!s.knows(2));
+    }
+}

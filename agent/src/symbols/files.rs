@@ -1,0 +1,201 @@
+//! Reading mapped files through the target's mount namespace, with a cache
+//! keyed by file identity that remembers failures too.
+//!
+//! A file is read as `/proc/PID/root/PATH` (the path as the process sees it),
+//! and checked against the identity the kernel gave (build-id or device and
+//! inode); when it is gone or replaced, `/proc/PID/map_files/START-END` gives
+//! the very file that is mapped.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use holter_format::BinarySymbols;
+
+use super::{elf, SymbolError};
+
+/// Files larger than this are not read for symbols.
+const MAX_FILE: u64 = 2 << 30;
+
+/// How the kernel identifies a mapped file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileKey {
+    BuildId(Vec<u8>),
+    /// (major, minor, inode).
+    DevIno(u32, u32, u64),
+    /// No identity from the kernel: the path in one process.
+    Path(u32, String),
+}
+
+/// Where one mapping of the file can be read.
+#[derive(Debug, Clone)]
+pub struct Locator<'a> {
+    pub pid: u32,
+    pub path: &'a str,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The path without the ` (deleted)` mark the kernel appends.
+pub fn clean_path(path: &str) -> (&str, bool) {
+    match path.strip_suffix(" (deleted)") {
+        Some(p) => (p, true),
+        None => (path, false),
+    }
+}
+
+/// Whether a mapping path names a file that can hold ELF symbols.
+pub fn is_file_path(path: &str) -> bool {
+    path.starts_with('/')
+}
+
+pub type Loaded = Result<Arc<BinarySymbols>, SymbolError>;
+
+#[derive(Default)]
+pub struct FileCache {
+    entries: HashMap<FileKey, Loaded>,
+    by_build_id: HashMap<Vec<u8>, Arc<BinarySymbols>>,
+}
+
+impl FileCache {
+    /// The symbols of the file behind `key`, read once; a failure is remembered.
+    pub fn get_or_load(&mut self, key: FileKey, at: &Locator) -> Loaded {
+        if let Some(hit) = self.entries.get(&key) {
+            return hit.clone();
+        }
+        if let FileKey::BuildId(id) = &key {
+            if let Some(b) = self.by_build_id.get(id) {
+                return Ok(b.clone());
+            }
+        }
+        let loaded = load(&key, at).map(Arc::new);
+        if let Ok(b) = &loaded {
+            if !b.build_id.is_empty() {
+                let b = self
+                    .by_build_id
+                    .entry(b.build_id.clone())
+                    .or_insert_with(|| b.clone())
+                    .clone();
+                self.entries.insert(key, Ok(b.clone()));
+                return Ok(b);
+            }
+        }
+        self.entries.insert(key, loaded.clone());
+        loaded
+    }
+
+    /// Number of distinct files read successfully or not.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn load(key: &FileKey, at: &Locator) -> Result<BinarySymbols, SymbolError> {
+    let (path, deleted) = clean_path(at.path);
+    let proc = PathBuf::from(format!("/proc/{}", at.pid));
+    let via_root = proc.join("root").join(path.trim_start_matches('/'));
+    let via_map_files = proc
+        .join("map_files")
+        .join(format!("{:x}-{:x}", at.start, at.end));
+    let mut tried = Vec::new();
+    let candidates = if deleted {
+        vec![via_map_files]
+    } else {
+        vec![via_root, via_map_files]
+    };
+    for file in candidates {
+        match read_checked(&file, key) {
+            Ok(info) => {
+                return Ok(BinarySymbols {
+                    build_id: info.build_id,
+                    path: path.to_string(),
+                    segments: info.segments,
+                    symbols: info.symbols,
+                })
+            }
+            Err(e) => tried.push(format!("{}: {e}", file.display())),
+        }
+    }
+    Err(SymbolError::Read {
+        path: at.path.to_string(),
+        reason: tried.join("; "),
+    })
+}
+
+/// Reads a file if it is the one `key` names.
+fn read_checked(file: &std::path::Path, key: &FileKey) -> Result<elf::ElfInfo, String> {
+    let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
+    if let FileKey::DevIno(maj, min, ino) = key {
+        let dev = meta.dev();
+        let same = meta.ino() == *ino && libc::major(dev) == *maj && libc::minor(dev) == *min;
+        if !same {
+            return Err("replaced since it was mapped".into());
+        }
+    }
+    if meta.len() > MAX_FILE {
+        return Err(format!("larger than {MAX_FILE} bytes"));
+    }
+    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let info = elf::read(&bytes).map_err(|e| e.to_string())?;
+    if let FileKey::BuildId(id) = key {
+        if !id.is_empty() && *id != info.build_id {
+            return Err("a different build-id than the one mapped".into());
+        }
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(clean_path("/tmp/a (deleted)"), ("/tmp/a", true));
+        assert_eq!(clean_path("/usr/bin/x"), ("/usr/bin/x", false));
+        assert!(is_file_path("/usr/lib/libc.so.6"));
+        assert!(!is_file_path("[vdso]"));
+        assert!(!is_file_path(""));
+    }
+
+    /// Reads this test binary through its own /proc entries and remembers a failure.
+    #[test]
+    fn cache_reads_once_and_remembers_failures() {
+        let me = std::process::id();
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let exe = exe.to_str().unwrap();
+        let line = super::super::maps::parse_executable(&maps)
+            .into_iter()
+            .find(|m| m.path == exe)
+            .unwrap();
+        let mut cache = FileCache::default();
+        let at = Locator {
+            pid: me,
+            path: &line.path,
+            start: line.start,
+            end: line.end,
+        };
+        let key = FileKey::DevIno(line.dev.0, line.dev.1, line.inode);
+        let a = cache.get_or_load(key.clone(), &at).unwrap();
+        assert!(!a.symbols.is_empty());
+        let b = cache.get_or_load(key, &at).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        // A wrong identity and no readable map_files entry: an error, kept.
+        let bad = FileKey::DevIno(0, 0, 1);
+        let gone = Locator {
+            pid: me,
+            path: &line.path,
+            start: 1,
+            end: 2,
+        };
+        assert!(cache.get_or_load(bad.clone(), &gone).is_err());
+        assert!(cache.get_or_load(bad, &gone).is_err());
+        assert_eq!(cache.len(), 2);
+    }
+}
