@@ -76,14 +76,14 @@ mod tests {
     fn markers_are_stripped_and_contexts_split() {
         let chain = [
             CONTEXT_KERNEL,
-            0xffff_8000_1,
-            0xffff_8000_2,
+            0xffff_ffff_8100_0001,
+            0xffff_ffff_8100_0002,
             CONTEXT_USER,
             0x401010,
             0x401200,
         ];
         let (k, u) = split(&chain);
-        assert_eq!(k, [0xffff_8000_1, 0xffff_8000_2]);
+        assert_eq!(k, [0xffff_ffff_8100_0001, 0xffff_ffff_8100_0002]);
         assert_eq!(u, [0x401010, 0x401200]);
         // User-only, and a guest context whose frames are dropped.
         let guest = -2048i64 as u64;
@@ -103,5 +103,9 @@ mod tests {
         assert_eq!(i.intern(&[], &[3]), (2, true));
         assert_eq!(i.intern(&[], &[1]), (3, true));
         assert_eq!(i.intern(&[], &[1]), (3, false));
+        // The same address in the kernel part is another stack.
+        let mut j = Interner::new(8);
+        assert_eq!(j.intern(&[1], &[]), (0, true));
+        assert_eq!(j.intern(&[], &[1]), (1, true));
     }
 }

@@ -1,0 +1,73 @@
+/* A CPU workload with a known call tree and known proportions, for the
+ * sampling tests and bench/sampling.sh:
+ *
+ *   main -> work_a -> burn   2/3 of the work
+ *   main -> work_b -> burn   1/3 of the work
+ *
+ * Usage: calltree SECONDS   run for about that long (0: until killed)
+ *        calltree -n ROUNDS a fixed amount of work (ROUNDS rounds of 3 units)
+ *
+ * burn() keeps a small array on its stack, so GCC 12 gives it a frame (and a
+ * frame pointer) even at -O1: a leaf without one would hide its caller from
+ * frame-pointer unwinding. Build: cc -O1 -g -fno-omit-frame-pointer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define UNIT 200000UL
+
+volatile unsigned long sink;
+
+__attribute__((noinline)) void burn(unsigned long n)
+{
+	volatile unsigned long acc[4];
+	unsigned long i;
+
+	memset((void *)acc, 0, sizeof(acc));
+	for (i = 0; i < n; i++)
+		acc[i & 3] += i ^ (acc[(i + 1) & 3] >> 3);
+	sink += acc[0] + acc[1] + acc[2] + acc[3];
+}
+
+__attribute__((noinline)) void work_a(void)
+{
+	burn(2 * UNIT);
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void work_b(void)
+{
+	burn(UNIT);
+	__asm__ volatile("" ::: "memory");
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
+		long rounds = atol(argv[2]);
+
+		for (long r = 0; r < rounds; r++) {
+			work_a();
+			work_b();
+		}
+		return 0;
+	}
+	double seconds = argc > 1 ? atof(argv[1]) : 0;
+	double end = now() + seconds;
+
+	while (seconds <= 0 || now() < end) {
+		work_a();
+		work_b();
+	}
+	return 0;
+}
