@@ -91,12 +91,7 @@ impl Collector for NetCollector {
     }
 
     fn run(self: Box<Self>, ctx: Context, ready: &mut Ready) -> anyhow::Result<()> {
-        let pid = ctx
-            .target
-            .current_pids()
-            .first()
-            .or(ctx.target.pids.first())
-            .copied();
+        let pid = inside_pid(&ctx.target.current_pids()).or(ctx.target.pids.first().copied());
         let Some(pid) = pid else {
             ctx.warn("no process in the target: no network view");
             ready.ok();
@@ -140,4 +135,18 @@ impl Collector for NetCollector {
         }
         Ok(())
     }
+}
+
+/// The process to enter: the first one whose network namespace is not the
+/// agent's (a cgroup may also hold a host-side shim), else the first one.
+fn inside_pid(pids: &[u32]) -> Option<u32> {
+    let ns = |p: &str| std::fs::read_link(format!("{p}/ns/net")).ok();
+    let ours = ns("/proc/self");
+    pids.iter()
+        .copied()
+        .find(|p| {
+            let theirs = ns(&format!("/proc/{p}"));
+            theirs.is_some() && theirs != ours
+        })
+        .or(pids.first().copied())
 }

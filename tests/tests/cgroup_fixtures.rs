@@ -153,7 +153,6 @@ fn steps() -> Vec<State> {
         some_us: 1_000_000,
         full_avg10: 15.0,
         full_us: 550_000,
-        ..s4
     };
     vec![s0, s1, s2, s3, s4, s5]
 }
@@ -223,21 +222,7 @@ fn throttling_report_of_a_fake_v2_cgroup() {
     assert_eq!(t.start_ns, T0);
     assert_eq!(t.end_ns, T0 + 5 * SEC);
     assert_eq!(t.gaps, 0);
-    let got: Vec<(u64, u64, Option<u64>, Option<u64>, Option<u64>, Option<f64>)> = t
-        .intervals
-        .iter()
-        .map(|i| {
-            (
-                i.start_ns,
-                i.end_ns,
-                i.periods,
-                i.throttled_periods,
-                i.throttled_ns,
-                i.usage_cores,
-            )
-        })
-        .collect();
-    let want: Vec<_> = [
+    let want: Vec<throttling::Interval> = [
         (10, 0, 0, 0.2),
         (10, 8, 400_000_000, 0.5),
         (10, 10, 500_000_000, 0.5),
@@ -246,12 +231,16 @@ fn throttling_report_of_a_fake_v2_cgroup() {
     ]
     .iter()
     .enumerate()
-    .map(|(k, &(p, tp, tns, u))| {
-        let k = k as u64;
-        (T0 + k * SEC, T0 + (k + 1) * SEC, Some(p), Some(tp), Some(tns), Some(u))
+    .map(|(k, &(p, tp, tns, u))| throttling::Interval {
+        start_ns: T0 + k as u64 * SEC,
+        end_ns: T0 + (k as u64 + 1) * SEC,
+        periods: Some(p),
+        throttled_periods: Some(tp),
+        throttled_ns: Some(tns),
+        usage_cores: Some(u),
     })
     .collect();
-    assert_eq!(got, want);
+    assert_eq!(t.intervals, want);
     assert!(
         t.verdict.contains("76% of periods") && t.verdict.contains("raise the limit"),
         "{}",
@@ -259,7 +248,9 @@ fn throttling_report_of_a_fake_v2_cgroup() {
     );
     let text = throttling::to_text(&t);
     assert_eq!(
-        text.lines().filter(|l| l.contains("cores  throttled")).count(),
+        text.lines()
+            .filter(|l| l.contains("cores  throttled"))
+            .count(),
         5,
         "one timeline bar per interval:\n{text}"
     );
@@ -348,7 +339,14 @@ fn a_recreated_cgroup_is_a_gap_not_a_negative_rate() {
     assert_eq!(t.intervals[1].periods, None);
     assert_eq!(t.intervals[1].usage_cores, None);
     assert_eq!(t.periods, 30 + 10);
-    assert!(t.intervals.iter().all(|i| i.usage_cores.is_none_or(|u| u >= 0.0)));
+    assert!(t
+        .intervals
+        .iter()
+        .all(|i| i.usage_cores.is_none_or(|u| u >= 0.0)));
     let m = memory::report(&c).unwrap();
-    assert_eq!(m.major_faults, Some(3 + 3), "0→3, reset to 0, 0→3: only growth counts");
+    assert_eq!(
+        m.major_faults,
+        Some(3 + 3),
+        "0→3, reset to 0, 0→3: only growth counts"
+    );
 }

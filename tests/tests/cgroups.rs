@@ -1,0 +1,399 @@
+//! Cgroup and network snapshots on real containers (cgroup v1, root): the
+//! reports against the kernel's own counters.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use holter_e2e::*;
+use serde_json::Value;
+
+/// `cpu.stat` of a v1 cpu directory.
+fn cpu_stat(cg: &Cgroup) -> BTreeMap<String, u64> {
+    cg.read("cpu", "cpu.stat")
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn json(out: &std::process::Output, what: &str) -> Value {
+    serde_json::from_str(&ok_stdout(what, out)).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Records a cgroup's cpu directory for `duration` and returns `holter throttling --json`,
+/// with the kernel's cpu.stat read just before and just after, and the time between.
+fn record_throttling(
+    cg: &Cgroup,
+    duration: &str,
+) -> (Value, BTreeMap<String, u64>, BTreeMap<String, u64>, u64) {
+    let dir = scratch("throttling");
+    let file = dir.path().join("t.holter");
+    let f = file.to_str().unwrap();
+    let cpu_dir = cg.dir("cpu");
+    let before = cpu_stat(cg);
+    let t0 = Instant::now();
+    ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--cgroup",
+            cpu_dir.to_str().unwrap(),
+            "--duration",
+            duration,
+            "--interval",
+            "200ms",
+            "--no-samples",
+            "-o",
+            f,
+        ]),
+    );
+    let window = t0.elapsed().as_nanos() as u64;
+    let after = cpu_stat(cg);
+    let report = json(&holter(&["throttling", f, "--json"]), "holter throttling");
+    let text = ok_stdout("holter throttling", &holter(&["throttling", f]));
+    assert!(
+        text.contains("timeline") && text.contains("verdict:"),
+        "{text}"
+    );
+    (report, before, after, window)
+}
+
+#[test]
+fn a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says() {
+    if !require_privileged("a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says") {
+        return;
+    }
+    let cg = Cgroup::new("thr");
+    cg.set("cpu", "cpu.cfs_period_us", "100000");
+    cg.set("cpu", "cpu.cfs_quota_us", "20000");
+    let c = Container::start(cg, &["sh", "-c", "while :; do :; done"]);
+    c.workload_pid("sh");
+    let (r, before, after, window) = record_throttling(&c.cgroup, "2500ms");
+
+    let k = |m: &BTreeMap<String, u64>, key: &str| m[key];
+    let k_periods = k(&after, "nr_periods") - k(&before, "nr_periods");
+    let k_throttled = k(&after, "nr_throttled") - k(&before, "nr_throttled");
+    let k_throttled_ns = k(&after, "throttled_time") - k(&before, "throttled_time");
+    let k_pct = k_throttled as f64 * 100.0 / k_periods as f64;
+
+    assert_eq!(r["cgroup"], format!("/{}", c.cgroup.name));
+    assert_eq!(r["cgroup_version"], 1);
+    assert_eq!(r["quota_cores"], 0.2);
+    assert_eq!(r["quota_us"], 20000);
+    assert_eq!(r["period_us"], 100000);
+    let periods = r["periods"].as_u64().unwrap();
+    let throttled = r["throttled_periods"].as_u64().unwrap();
+    let pct = r["throttled_pct"].as_f64().unwrap();
+    let thr_ns = r["throttled_ns"].as_u64().unwrap();
+    eprintln!("report: {periods} periods, {throttled} throttled ({pct}%), {thr_ns} ns; kernel: {k_periods} periods, {k_throttled} throttled ({k_pct:.2}%), {k_throttled_ns} ns over {window} ns");
+    // The capture lies inside the kernel's before/after window.
+    assert!(periods <= k_periods && throttled <= k_throttled && thr_ns <= k_throttled_ns);
+    assert!(
+        periods >= 20,
+        "2.5 s of a busy loop is ~25 periods, got {periods}"
+    );
+    assert!(
+        (pct - k_pct).abs() <= 5.0,
+        "report {pct}% vs kernel {k_pct:.2}%"
+    );
+    assert!(
+        pct >= 50.0,
+        "a busy loop under a 0.2 quota is throttled in most periods: {pct}"
+    );
+    // Throttled time, as a share of the time observed, agrees within 5 points.
+    let span = r["end_ns"].as_u64().unwrap() - r["start_ns"].as_u64().unwrap();
+    let share = thr_ns as f64 * 100.0 / span as f64;
+    let k_share = k_throttled_ns as f64 * 100.0 / window as f64;
+    assert!(
+        (share - k_share).abs() <= 5.0,
+        "throttled {share:.1}% of the capture vs kernel {k_share:.1}% of its window"
+    );
+    let avg = r["usage_cores_avg"].as_f64().unwrap();
+    assert!(
+        (0.10..=0.23).contains(&avg),
+        "usage {avg} cores under a 0.2 quota"
+    );
+    assert!(r["usage_cores_max"].as_f64().unwrap() >= avg);
+    let intervals = r["intervals"].as_array().unwrap();
+    assert!(
+        (10..=14).contains(&intervals.len()),
+        "{} intervals of 200ms in 2.5 s",
+        intervals.len()
+    );
+    let sum: u64 = intervals
+        .iter()
+        .map(|i| i["periods"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, periods);
+    for i in intervals {
+        assert!(i["end_ns"].as_u64() > i["start_ns"].as_u64());
+        assert!(i["throttled_ns"].as_u64().is_some() && i["usage_cores"].as_f64().is_some());
+    }
+    assert!(
+        r["verdict"].as_str().unwrap().contains("raise the limit"),
+        "{}",
+        r["verdict"]
+    );
+}
+
+#[test]
+fn an_unlimited_container_has_no_quota_and_no_throttling() {
+    if !require_privileged("an_unlimited_container_has_no_quota_and_no_throttling") {
+        return;
+    }
+    let c = Container::start(Cgroup::new("unl"), &["sh", "-c", "while :; do :; done"]);
+    c.workload_pid("sh");
+    let (r, before, after, _) = record_throttling(&c.cgroup, "1s");
+    assert_eq!(
+        after["nr_periods"], before["nr_periods"],
+        "no quota: no enforcement periods"
+    );
+    assert_eq!(r["quota_cores"], Value::Null);
+    assert_eq!(r["quota_us"], Value::Null);
+    assert_eq!(r["periods"], 0);
+    assert_eq!(r["throttled_periods"], 0);
+    assert_eq!(r["throttled_pct"], 0.0);
+    assert_eq!(r["throttled_ns"], 0);
+    let avg = r["usage_cores_avg"].as_f64().unwrap();
+    assert!(
+        avg > 0.3,
+        "an unthrottled busy loop uses most of a core: {avg}"
+    );
+    assert!(
+        r["verdict"].as_str().unwrap().starts_with("No CPU quota"),
+        "{}",
+        r["verdict"]
+    );
+}
+
+/// A veth pair with one end in a container's network namespace; dropping it
+/// deletes the pair (both ends go with the host end).
+struct Veth {
+    host: String,
+}
+
+impl Veth {
+    fn new(pid: u32, tag: u32) -> (Veth, String) {
+        let host = format!("hv{tag}a");
+        let inner = format!("hv{tag}b");
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip")
+                .args(args)
+                .output()
+                .expect("run ip (install iproute2)");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let inside = |args: &[&str]| {
+            let out = Command::new("nsenter")
+                .args(["-t", &pid.to_string(), "-n", "-u", "--"])
+                .args(args)
+                .output()
+                .expect("run nsenter");
+            assert!(
+                out.status.success(),
+                "nsenter {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["link", "add", &host, "type", "veth", "peer", "name", &inner]);
+        let veth = Veth { host: host.clone() };
+        ip(&["link", "set", &inner, "netns", &pid.to_string()]);
+        ip(&["addr", "add", "10.213.7.1/24", "dev", &host]);
+        ip(&["link", "set", &host, "up"]);
+        inside(&["ip", "addr", "add", "10.213.7.2/24", "dev", &inner]);
+        inside(&["ip", "link", "set", &inner, "up"]);
+        inside(&["hostname", "holter-ct"]);
+        (veth, inner)
+    }
+
+    /// Sends `n` Ethernet frames of 100 bytes with an ethertype nobody handles
+    /// (0x88b5, local experimental): the container's end receives and drops them.
+    fn send_unhandled_frames(&self, n: usize) {
+        let name = std::ffi::CString::new(self.host.as_str()).unwrap();
+        // SAFETY: plain socket calls on a fresh fd and stack buffers.
+        unsafe {
+            let ifindex = libc::if_nametoindex(name.as_ptr());
+            assert!(ifindex > 0, "no interface {}", self.host);
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+            assert!(
+                fd >= 0,
+                "AF_PACKET socket: {}",
+                std::io::Error::last_os_error()
+            );
+            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_ifindex = ifindex as i32;
+            addr.sll_halen = 6;
+            addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+            let mut frame = [b'x'; 100];
+            frame[..6].copy_from_slice(&[0xff; 6]);
+            frame[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+            frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+            for _ in 0..n {
+                let sent = libc::sendto(
+                    fd,
+                    frame.as_ptr().cast(),
+                    frame.len(),
+                    0,
+                    (&addr as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                assert_eq!(sent, 100, "sendto: {}", std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+        }
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host])
+            .output();
+    }
+}
+
+#[test]
+fn the_network_view_counts_bytes_and_drops_inside_the_container() {
+    if !require_privileged("the_network_view_counts_bytes_and_drops_inside_the_container") {
+        return;
+    }
+    if which("ip").is_none() || which("nsenter").is_none() {
+        let why = "`ip` (iproute2) and `nsenter` (util-linux) are needed";
+        assert!(
+            std::env::var("HOLTER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
+            "{why}"
+        );
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let c = Container::start(Cgroup::new("net"), &["sleep", "30"]);
+    let pid = c.workload_pid("sleep");
+    let (veth, inner) = Veth::new(pid, pid % 100_000);
+    let dir = scratch("network");
+    let file = dir.path().join("n.holter");
+    let f = file.to_str().unwrap();
+    let mut rec = Command::new(bin("holter-agent"))
+        .args(["record", "--cgroup"])
+        .arg(c.cgroup.dir("memory"))
+        .args([
+            "--duration",
+            "1500ms",
+            "--interval",
+            "100ms",
+            "--no-samples",
+            "-o",
+            f,
+        ])
+        .spawn()
+        .unwrap();
+    // Traffic only after the agent's first snapshot.
+    std::thread::sleep(Duration::from_millis(500));
+    veth.send_unhandled_frames(100);
+    let udp = std::net::UdpSocket::bind("10.213.7.1:0").unwrap();
+    for _ in 0..50 {
+        udp.send_to(&[b'y'; 1000], "10.213.7.2:9").unwrap();
+    }
+    assert!(rec.wait().unwrap().success());
+
+    let n = json(&holter(&["network", f, "--json"]), "holter network");
+    let iface = n["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == inner.as_str())
+        .unwrap_or_else(|| panic!("{inner} in {n:#}"));
+    assert_eq!(iface["rx_dropped"], 100, "{iface:#}");
+    assert_eq!(iface["tx_dropped"], 0);
+    assert_eq!(iface["rx_errors"], 0);
+    // 100 frames of 100 bytes + 50 UDP datagrams of 1000 bytes (1042 on the wire), plus ARP.
+    let rx = iface["rx_bytes"].as_u64().unwrap();
+    assert!(
+        (100 * 100 + 50 * 1042..100 * 100 + 50 * 1042 + 2000).contains(&rx),
+        "rx_bytes {rx}"
+    );
+    assert!(iface["rx_packets"].as_u64().unwrap() >= 150);
+    assert!(iface["rx_bytes_per_sec"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        n["udp"]["no_ports"], 50,
+        "the datagrams reached a port nobody listens on"
+    );
+    assert_eq!(
+        n["container"]["hostname"], "holter-ct",
+        "the UTS namespace's hostname"
+    );
+    assert!(n["container"]["root_mount"]
+        .as_str()
+        .unwrap()
+        .contains(" / / "));
+    assert!(
+        n["verdict"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{inner}: 100 dropped")),
+        "{}",
+        n["verdict"]
+    );
+    // The host's own view of its end: the agent never counted the host side as the container's.
+    assert!(n["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["name"] != veth.host.as_str()));
+}
+
+#[test]
+fn a_cgroup_that_does_not_exist_is_named() {
+    let dir = scratch("nocg");
+    let f = dir.path().join("x.holter");
+    let out = agent(&[
+        "record",
+        "--cgroup",
+        "/sys/fs/cgroup/cpu/holter-no-such-cgroup",
+        "--duration",
+        "100ms",
+        "-o",
+        f.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/sys/fs/cgroup/cpu/holter-no-such-cgroup"),
+        "{err}"
+    );
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn a_capture_without_snapshots_says_so() {
+    let dir = scratch("nosnap");
+    let file = dir.path().join("empty.holter");
+    let w = holter_format::Writer::new(
+        std::fs::File::create(&file).unwrap(),
+        holter_format::Header::default(),
+        holter_format::WriterOptions::default(),
+    )
+    .unwrap();
+    w.finish(holter_format::Footer::default()).unwrap();
+    let f = file.to_str().unwrap();
+    for (cmd, what) in [
+        ("throttling", "no cgroup snapshots"),
+        ("memory", "no cgroup snapshots"),
+        ("network", "no network snapshots"),
+    ] {
+        let out = holter(&[cmd, f]);
+        assert!(
+            !out.status.success(),
+            "holter {cmd} on a capture without snapshots"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(what) && err.contains(f), "holter {cmd}: {err}");
+    }
+}
