@@ -8,15 +8,26 @@ use std::time::{Duration, Instant};
 use holter_e2e::*;
 use serde_json::Value;
 
-/// `cpu.stat` of a v1 cpu directory.
+/// `cpu.stat` of a v1 cpu directory, with `cpuacct.usage` (ns) added as `usage`.
 fn cpu_stat(cg: &Cgroup) -> BTreeMap<String, u64> {
-    cg.read("cpu", "cpu.stat")
+    let mut m: BTreeMap<String, u64> = cg
+        .read("cpu", "cpu.stat")
         .lines()
         .filter_map(|l| {
             let (k, v) = l.split_once(' ')?;
             Some((k.to_string(), v.trim().parse().ok()?))
         })
-        .collect()
+        .collect();
+    m.insert(
+        "usage".into(),
+        cg.read("cpuacct", "cpuacct.usage").trim().parse().unwrap(),
+    );
+    m
+}
+
+/// The kernel's average CPU usage, in cores, between two readings `window` ns apart.
+fn kernel_cores(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, window: u64) -> f64 {
+    (after["usage"] - before["usage"]) as f64 / window as f64
 }
 
 fn json(out: &std::process::Output, what: &str) -> Value {
@@ -112,6 +123,11 @@ fn a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says() {
         "throttled {share:.1}% of the capture vs kernel {k_share:.1}% of its window"
     );
     let avg = r["usage_cores_avg"].as_f64().unwrap();
+    let k_avg = kernel_cores(&before, &after, window);
+    assert!(
+        (avg - k_avg).abs() <= 0.1,
+        "usage {avg} cores vs the kernel's cpuacct.usage {k_avg:.3}"
+    );
     assert!(
         (0.10..=0.23).contains(&avg),
         "usage {avg} cores under a 0.2 quota"
@@ -146,7 +162,7 @@ fn an_unlimited_container_has_no_quota_and_no_throttling() {
     }
     let c = Container::start(Cgroup::new("unl"), &["sh", "-c", "while :; do :; done"]);
     c.workload_pid("sh");
-    let (r, before, after, _) = record_throttling(&c.cgroup, "1s");
+    let (r, before, after, window) = record_throttling(&c.cgroup, "1s");
     assert_eq!(
         after["nr_periods"], before["nr_periods"],
         "no quota: no enforcement periods"
@@ -158,9 +174,10 @@ fn an_unlimited_container_has_no_quota_and_no_throttling() {
     assert_eq!(r["throttled_pct"], 0.0);
     assert_eq!(r["throttled_ns"], 0);
     let avg = r["usage_cores_avg"].as_f64().unwrap();
+    let k_avg = kernel_cores(&before, &after, window);
     assert!(
-        avg > 0.3,
-        "an unthrottled busy loop uses most of a core: {avg}"
+        (avg - k_avg).abs() <= 0.1,
+        "usage {avg} cores vs the kernel's cpuacct.usage {k_avg:.3}"
     );
     assert!(
         r["verdict"].as_str().unwrap().starts_with("No CPU quota"),
