@@ -226,7 +226,7 @@ impl Veth {
         ip(&["link", "set", &host, "up"]);
         inside(&["ip", "addr", "add", "10.213.7.2/24", "dev", &inner]);
         inside(&["ip", "link", "set", &inner, "up"]);
-        inside(&["hostname", "holter-ct"]);
+        inside(&["sh", "-c", "echo holter-ct > /proc/sys/kernel/hostname"]);
         (veth, inner)
     }
 
@@ -413,4 +413,94 @@ fn a_capture_without_snapshots_says_so() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(what) && err.contains(f), "holter {cmd}: {err}");
     }
+}
+
+/// A keyed v1 file (`memory.oom_control`) of a test cgroup.
+fn keyed(cg: &Cgroup, hierarchy: &str, file: &str, key: &str) -> u64 {
+    cg.read(hierarchy, file)
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} in {file}"))
+}
+
+#[test]
+fn an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on() {
+    if !require_privileged("an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on") {
+        return;
+    }
+    let cg = Cgroup::new("oom");
+    cg.set(
+        "memory",
+        "memory.limit_in_bytes",
+        &(32u64 << 20).to_string(),
+    );
+    // `tail /dev/zero` buffers one endless line: it grows until the OOM killer takes it.
+    let c = Container::start(cg, &["sh", "-c", "sleep 0.4; tail /dev/zero; sleep 30"]);
+    c.workload_pid("sh");
+    let oom_before = keyed(&c.cgroup, "memory", "memory.oom_control", "oom_kill ");
+    let fail_before: u64 = c
+        .cgroup
+        .read("memory", "memory.failcnt")
+        .trim()
+        .parse()
+        .unwrap();
+    let dir = scratch("oom");
+    let file = dir.path().join("m.holter");
+    let f = file.to_str().unwrap();
+    // Samples on: the snapshots run next to the sampler.
+    ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--cgroup",
+            c.cgroup.dir("memory").to_str().unwrap(),
+            "--duration",
+            "1500ms",
+            "--interval",
+            "100ms",
+            "-o",
+            f,
+        ]),
+    );
+    let oom_after = keyed(&c.cgroup, "memory", "memory.oom_control", "oom_kill ");
+    let fail_after: u64 = c
+        .cgroup
+        .read("memory", "memory.failcnt")
+        .trim()
+        .parse()
+        .unwrap();
+    let peak: u64 = c
+        .cgroup
+        .read("memory", "memory.max_usage_in_bytes")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(oom_after - oom_before, 1, "the kernel OOM-killed tail once");
+
+    let m = json(&holter(&["memory", f, "--json"]), "holter memory");
+    assert_eq!(m["cgroup"], format!("/{}", c.cgroup.name));
+    assert_eq!(m["cgroup_version"], 1);
+    assert_eq!(m["limit_bytes"], 32u64 << 20);
+    assert_eq!(m["oom_kills"], oom_after - oom_before);
+    assert_eq!(m["failcnt"], fail_after - fail_before);
+    assert_eq!(m["peak_bytes"], peak);
+    assert_eq!(
+        m["max_events"],
+        Value::Null,
+        "v1 has failcnt, not memory.events"
+    );
+    assert!(m["samples"].as_array().unwrap().len() >= 10);
+    assert!(
+        m["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 process(es) OOM-killed"),
+        "{}",
+        m["verdict"]
+    );
+    let info = json(&holter(&["info", f, "--json"]), "holter info");
+    assert_eq!(info["options"]["samples"], true);
+    assert!(info["cgroup_snapshots"].as_u64().unwrap() >= 10);
+    let text = ok_stdout("holter memory", &holter(&["memory", f]));
+    assert!(text.contains("oom kills 1"), "{text}");
 }
