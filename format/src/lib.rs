@@ -13,6 +13,8 @@ mod compat;
 mod error;
 mod reader;
 mod records;
+pub mod syscall_names;
+mod syscall_tables;
 mod writer;
 
 pub use error::Error;
