@@ -12,4 +12,5 @@ pub mod record;
 pub mod sample;
 pub mod snapshot;
 pub mod symbols;
+pub mod syscalls;
 pub mod target;

@@ -42,6 +42,9 @@ fn collectors(settings: &Settings) -> Vec<Box<dyn Collector>> {
     // has processes or a cgroup, and each collector warns when it finds neither.
     list.push(Box::new(crate::snapshot::CgroupCollector));
     list.push(Box::new(crate::snapshot::NetCollector));
+    if settings.syscalls {
+        list.push(Box::new(crate::syscalls::SyscallCollector));
+    }
     list
 }
 

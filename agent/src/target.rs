@@ -82,12 +82,17 @@ impl Launched {
     }
 
     /// Reaps the child if it has exited (it is ours to reap).
+    ///
+    /// It peeks first (`WNOWAIT`): when the syscall tracer, a thread of this
+    /// process, traces the child, a plain `waitpid` here would consume the
+    /// child's ptrace stops and leave it stopped for good.
     pub fn reap(&self) {
-        use nix::sys::wait::{waitpid, WaitPidFlag};
-        let _ = waitpid(
-            nix::unistd::Pid::from_raw(self.pid as i32),
-            Some(WaitPidFlag::WNOHANG),
-        );
+        use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
+        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        if let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) = waitid(Id::Pid(pid), flags) {
+            let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        }
     }
 }
 

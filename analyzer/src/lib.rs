@@ -6,3 +6,4 @@ pub mod flamegraph;
 pub mod info;
 pub mod load;
 pub mod symbolize;
+pub mod syscalls;

@@ -54,6 +54,31 @@ enum Command {
         after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug   # adds file:line and inlined frames"
     )]
     Flamegraph(FlamegraphArgs),
+    /// Syscall latency table (like `strace -c -w`, with percentiles) and the slowest calls.
+    #[command(
+        after_help = "Examples:\n  holter syscalls app.holter\n  holter syscalls app.holter --by-thread --slowest 20\n  holter syscalls app.holter --pid 4242 --from 10 --to 20 --json\n\nIn --json, slowest[].start_ns counts from the start of the capture."
+    )]
+    Syscalls {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// One table per thread.
+        #[arg(long)]
+        by_thread: bool,
+        /// How many of the slowest calls to list.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        slowest: usize,
+        /// Only calls of this process (repeatable).
+        #[arg(long = "pid", value_name = "PID")]
+        pids: Vec<u32>,
+        /// Only calls that start this many seconds after the start of the capture, or later.
+        #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+        from: Option<f64>,
+        /// Only calls that start before this many seconds after the start of the capture.
+        #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+        to: Option<f64>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +156,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             emit(&report, json, cgroups::network::to_text)?;
         }
         Command::Flamegraph(args) => cmd_flamegraph::run(args)?,
+        Command::Syscalls {
+            file,
+            json,
+            by_thread,
+            slowest,
+            pids,
+            from,
+            to,
+        } => {
+            let opts = holter::syscalls::Options {
+                by_thread,
+                slowest,
+                pids,
+                from,
+                to,
+            };
+            cmd_syscalls(&file, &opts, json)?;
+        }
     }
     Ok(())
 }
@@ -141,6 +184,39 @@ fn emit<T: serde::Serialize>(report: &T, json: bool, text: fn(&T) -> String) -> 
         println!("{}", serde_json::to_string_pretty(report).context("JSON")?);
     } else {
         print!("{}", text(report));
+    }
+    Ok(())
+}
+
+fn cmd_syscalls(
+    file: &std::path::Path,
+    opts: &holter::syscalls::Options,
+    json: bool,
+) -> anyhow::Result<()> {
+    if let (Some(f), Some(t)) = (opts.from, opts.to) {
+        if f >= t {
+            anyhow::bail!("--from {f} is not before --to {t}");
+        }
+    }
+    let capture = Capture::load(file)?;
+    if capture.syscalls.is_empty()
+        && !capture
+            .counters
+            .iter()
+            .any(|(k, _)| k.starts_with("syscall:"))
+    {
+        anyhow::bail!(
+            "{} holds no syscall records: record with `holter-agent record --syscalls ...`",
+            file.display()
+        );
+    }
+    let report = holter::syscalls::analyze(&capture, opts);
+    if json {
+        let text =
+            serde_json::to_string_pretty(&holter::syscalls::to_json(&report)).context("JSON")?;
+        println!("{text}");
+    } else {
+        print!("{}", holter::syscalls::to_text(&report));
     }
     Ok(())
 }

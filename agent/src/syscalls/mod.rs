@@ -1,0 +1,160 @@
+//! The syscall tracer: ptrace on a thread of its own.
+//!
+//! Every thread of every target process is seized (`PTRACE_SEIZE`, never
+//! `EXITKILL`), interrupted once, then stepped from syscall stop to syscall
+//! stop. Each completed call becomes a [`holter_format::Syscall`] record (if
+//! `--syscalls-filter` lets it through) and is counted in any case; the counts
+//! are written as `syscall:<name>`, `syscall_errors:<name>` and
+//! `syscall_ns:<name>` counters at the end.
+
+mod follow;
+mod ptrace;
+mod summary;
+mod tracer;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use holter_format::syscall_names::{parse_filter, Arch};
+use holter_format::Lost;
+
+use crate::clock::monotonic_ns;
+use crate::collect::{Collector, Context, Ready};
+use follow::Follower;
+use summary::{Table, MAX_NR};
+use tracer::Tracer;
+
+/// How often a cgroup target is rescanned for processes that joined it.
+const RESCAN: Duration = Duration::from_millis(250);
+/// How often the tracer is woken out of `waitpid` to look at the stop flag.
+const TICK: Duration = Duration::from_millis(50);
+/// How long detaching may take before the rest is left to the kernel.
+const DETACH_PATIENCE: Duration = Duration::from_secs(3);
+
+pub struct SyscallCollector;
+
+impl Collector for SyscallCollector {
+    fn name(&self) -> &'static str {
+        "syscalls"
+    }
+
+    fn run(self: Box<Self>, ctx: Context, ready: &mut Ready) -> anyhow::Result<()> {
+        let arch = Arch::from_uname(std::env::consts::ARCH);
+        let recorded = recorded_numbers(arch, ctx.settings.syscalls_filter.as_deref())?;
+        ptrace::install_wake_handler().context("cannot install the tracer's wake-up handler")?;
+        let follow = std::env::var_os("HOLTER_SYSCALLS_NO_FOLLOW").is_none();
+        let mut tracer = Tracer::new(
+            ctx.clone(),
+            Table::new(arch),
+            recorded,
+            Follower::new(follow),
+        );
+
+        for pid in ctx.target.current_pids() {
+            tracer.attach_process(pid)?;
+        }
+        if tracer.traced_threads() == 0 && ctx.target.cgroup_dir.is_none() {
+            bail!("no thread of the target could be traced (it exited before the tracer started)");
+        }
+
+        // A ticker wakes the tracer out of waitpid so it sees the stop flag.
+        let done = Arc::new(AtomicBool::new(false));
+        let me = ptrace::gettid();
+        let ticker = {
+            let done = done.clone();
+            std::thread::Builder::new()
+                .name("holter-ptrace-tick".into())
+                .spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        ptrace::wake(me);
+                    }
+                })
+                .context("cannot start the tracer's ticker")?
+        };
+        ready.ok();
+
+        let result = trace(&ctx, &mut tracer);
+        tracer.detach_all(DETACH_PATIENCE);
+        done.store(true, Ordering::Relaxed);
+        let _ = ticker.join();
+
+        ctx.emit(tracer.counters());
+        if tracer.lost() > 0 {
+            ctx.emit(Lost {
+                time_ns: monotonic_ns(),
+                kind: "syscalls".into(),
+                count: tracer.lost(),
+            });
+        }
+        result
+    }
+}
+
+/// The loop: handle every stop until the capture ends.
+fn trace(ctx: &Context, tracer: &mut Tracer) -> anyhow::Result<()> {
+    let mut last_scan = Instant::now();
+    let rescan = ctx.target.cgroup_dir.is_some();
+    while !ctx.stopping() {
+        match ptrace::wait_any() {
+            Ok(Some((tid, status))) => tracer.handle(tid, status),
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+                // Nothing traced (the target exited): wait for newcomers or the end.
+                std::thread::sleep(TICK);
+            }
+            Err(e) => return Err(e).context("waitpid"),
+        }
+        if rescan && last_scan.elapsed() >= RESCAN {
+            last_scan = Instant::now();
+            for pid in ctx.target.current_pids() {
+                if !tracer.knows_process(pid) {
+                    if let Err(e) = tracer.attach_process(pid) {
+                        ctx.warn(format!("syscalls: {e:#}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Which syscall numbers get a record: all, or those `--syscalls-filter` names.
+fn recorded_numbers(arch: Option<Arch>, filter: Option<&str>) -> anyhow::Result<Vec<bool>> {
+    let Some(list) = filter else {
+        return Ok(vec![true; MAX_NR]);
+    };
+    let Some(arch) = arch else {
+        bail!(
+            "--syscalls-filter: syscall names of {} are not known; record without a filter",
+            std::env::consts::ARCH
+        );
+    };
+    let numbers = parse_filter(arch, list).map_err(anyhow::Error::msg)?;
+    let mut recorded = vec![false; MAX_NR];
+    for nr in numbers {
+        if let Some(slot) = recorded.get_mut(nr as usize) {
+            *slot = true;
+        }
+    }
+    Ok(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_selects_numbers() {
+        let all = recorded_numbers(Some(Arch::X86_64), None).unwrap();
+        assert!(all.iter().all(|&r| r));
+        let some = recorded_numbers(Some(Arch::X86_64), Some("getpid,openat")).unwrap();
+        assert_eq!(some.iter().filter(|&&r| r).count(), 2);
+        assert!(some[39] && some[257]);
+        let err = recorded_numbers(Some(Arch::X86_64), Some("nope")).unwrap_err();
+        assert!(err.to_string().contains("nope"));
+        assert!(recorded_numbers(None, Some("getpid")).is_err());
+    }
+}

@@ -1,0 +1,436 @@
+//! The tracer's state machine: which threads are traced, where each is in its
+//! current syscall, and what each ptrace stop means. Lives on one thread.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+
+use anyhow::anyhow;
+use holter_format::{Counters, Exit, Syscall};
+
+use super::follow::Follower;
+use super::ptrace::{self, Stop, SyscallInfo};
+use super::summary::{self, FdCache, Table, Tracee, MAX_NR};
+use crate::clock::monotonic_ns;
+use crate::collect::Context;
+use crate::procfs;
+
+/// How long detaching waits for stop reports before detaching silent threads directly.
+const FALLBACK_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
+#[derive(Default)]
+struct ThreadState {
+    pid: u32,
+    in_call: bool,
+    nr: u32,
+    args: [u64; 6],
+    enter_ns: u64,
+    summary: Option<String>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Count {
+    calls: u64,
+    errors: u64,
+    total_ns: u64,
+}
+
+/// The tracee as seen through process_vm_readv and /proc.
+struct Proc;
+
+impl Tracee for Proc {
+    fn read(&mut self, pid: u32, addr: u64, buf: &mut [u8]) -> usize {
+        ptrace::read_memory(pid, addr, buf)
+    }
+    fn fd_path(&mut self, pid: u32, fd: i32) -> Option<String> {
+        let link = procfs::pid_dir(pid).join("fd").join(fd.to_string());
+        std::fs::read_link(link)
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+}
+
+pub struct Tracer {
+    ctx: Context,
+    table: Table,
+    /// Which numbers get a Syscall record (all are counted).
+    recorded: Vec<bool>,
+    threads: HashMap<u32, ThreadState>,
+    /// Processes (thread-group ids) being traced.
+    pids: HashSet<u32>,
+    fds: FdCache,
+    counts: Vec<Count>,
+    follower: Follower,
+    redact: bool,
+    detached: bool,
+    /// Records that could not be sent (the writer is gone).
+    lost: u64,
+}
+
+impl Tracer {
+    pub fn new(ctx: Context, table: Table, recorded: Vec<bool>, follower: Follower) -> Tracer {
+        let redact = ctx.settings.redact;
+        Tracer {
+            ctx,
+            table,
+            recorded,
+            threads: HashMap::new(),
+            pids: HashSet::new(),
+            fds: FdCache::default(),
+            counts: vec![Count::default(); MAX_NR],
+            follower,
+            redact,
+            detached: false,
+            lost: 0,
+        }
+    }
+
+    pub fn traced_threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn knows_process(&self, pid: u32) -> bool {
+        self.pids.contains(&pid)
+    }
+
+    /// Seizes every thread of `pid`, rescanning its task list until no new
+    /// thread appears (threads started meanwhile by a seized one are followed
+    /// by the kernel). Returns the number of threads seized.
+    pub fn attach_process(&mut self, pid: u32) -> anyhow::Result<usize> {
+        if pid == std::process::id() {
+            return Ok(0); // never the agent itself
+        }
+        let mut seized = 0;
+        loop {
+            let tids = match procfs::threads(pid) {
+                Ok(t) => t,
+                Err(_) if seized > 0 => break,
+                Err(_) => return Ok(0), // exited meanwhile
+            };
+            let mut new = 0;
+            for tid in tids {
+                if self.threads.contains_key(&tid) {
+                    continue;
+                }
+                match ptrace::seize(tid) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => continue,
+                    Err(e) => return Err(seize_error(pid, tid, e)),
+                }
+                // Start syscall-stepping from its first stop.
+                let _ = ptrace::interrupt(tid);
+                self.threads.insert(
+                    tid,
+                    ThreadState {
+                        pid,
+                        ..ThreadState::default()
+                    },
+                );
+                new += 1;
+            }
+            if new == 0 {
+                break;
+            }
+            seized += new;
+        }
+        if seized > 0 {
+            self.pids.insert(pid);
+        }
+        Ok(seized)
+    }
+
+    /// Handles one `waitpid` report.
+    pub fn handle(&mut self, tid: u32, status: i32) {
+        let stop = ptrace::decode(status);
+        if stop == Stop::Gone {
+            self.gone(tid);
+            return;
+        }
+        if !self.threads.contains_key(&tid) {
+            // A new task can report its first stop before its parent's clone event.
+            self.adopt(tid);
+        }
+        let resume_sig = match stop {
+            Stop::Syscall => {
+                self.follower.on_stop(tid);
+                self.on_syscall(tid);
+                0
+            }
+            Stop::NewTask => {
+                if let Ok(new) = ptrace::event_msg(tid) {
+                    self.adopt(new as u32);
+                }
+                0
+            }
+            Stop::Exec => {
+                self.on_exec(tid);
+                0
+            }
+            Stop::GroupStop => {
+                // Stay stopped as the signal asked, yet keep reporting (SIGCONT, kill).
+                if ptrace::listen(tid).is_err() {
+                    let _ = ptrace::syscall(tid, 0);
+                }
+                return;
+            }
+            Stop::Interrupt | Stop::OtherEvent | Stop::Gone => 0,
+            Stop::Signal(sig) => sig,
+        };
+        if ptrace::syscall(tid, resume_sig).is_err() {
+            // ESRCH: killed while stopped; its exit report follows.
+        }
+    }
+
+    fn on_syscall(&mut self, tid: u32) {
+        let Ok(info) = ptrace::syscall_info(tid) else {
+            return;
+        };
+        let now = monotonic_ns();
+        let Some(st) = self.threads.get_mut(&tid) else {
+            return;
+        };
+        match info {
+            SyscallInfo::Entry { nr, args } => {
+                let nr = nr.min(u32::MAX as u64) as u32;
+                st.in_call = true;
+                st.nr = nr;
+                st.args = args;
+                st.enter_ns = now;
+                let idx = nr as usize;
+                st.summary = None;
+                if idx < MAX_NR && self.recorded[idx] {
+                    st.summary = summary::describe(
+                        self.table.kinds[idx],
+                        st.pid,
+                        &args,
+                        &mut Proc,
+                        &mut self.fds,
+                        self.redact,
+                    );
+                }
+                if idx < MAX_NR && self.table.no_return[idx] {
+                    // exit/exit_group never return: counted and recorded at entry.
+                    st.in_call = false;
+                    self.finish(tid, 0, now);
+                }
+            }
+            SyscallInfo::Exit { ret } => {
+                if st.in_call {
+                    st.in_call = false;
+                    self.finish(tid, ret, now);
+                }
+            }
+            SyscallInfo::Other => {}
+        }
+    }
+
+    /// Counts a completed call and records it if the filter says so.
+    fn finish(&mut self, tid: u32, ret: i64, now: u64) {
+        let Some(st) = self.threads.get_mut(&tid) else {
+            return;
+        };
+        let duration = now.saturating_sub(st.enter_ns);
+        let idx = st.nr as usize;
+        let (pid, nr, enter) = (st.pid, st.nr, st.enter_ns);
+        let summary = st.summary.take().unwrap_or_default();
+        if idx < MAX_NR {
+            let c = &mut self.counts[idx];
+            c.calls += 1;
+            c.errors += (-4095..=-1).contains(&ret) as u64;
+            c.total_ns += duration;
+            summary::apply_effect(self.table.effects[idx], pid, &st.args, ret, &mut self.fds);
+        }
+        if idx >= MAX_NR || self.recorded[idx] {
+            let sent = self.ctx.emit(Syscall {
+                time_ns: enter,
+                pid,
+                tid,
+                nr,
+                duration_ns: duration,
+                ret,
+                summary,
+            });
+            if !sent {
+                self.lost += 1;
+            }
+        }
+    }
+
+    /// Starts tracking a thread the kernel attached for us (clone, fork, vfork).
+    fn adopt(&mut self, tid: u32) {
+        if self.threads.contains_key(&tid) {
+            return;
+        }
+        let pid = tgid(tid).unwrap_or(tid);
+        self.threads.insert(
+            tid,
+            ThreadState {
+                pid,
+                ..ThreadState::default()
+            },
+        );
+        let now = monotonic_ns();
+        if self.pids.insert(pid) {
+            if let Ok(p) = procfs::describe_process(pid, now, self.redact) {
+                self.ctx.emit(p);
+            }
+        }
+        if let Ok(t) = procfs::describe_thread(pid, tid, now) {
+            self.ctx.emit(t);
+        }
+    }
+
+    /// After exec the process has one thread, the leader; the thread that
+    /// called exec (maybe another tid) continues as the leader.
+    fn on_exec(&mut self, tid: u32) {
+        let former = ptrace::event_msg(tid).map(|m| m as u32).unwrap_or(tid);
+        if former != tid {
+            if let Some(st) = self.threads.remove(&former) {
+                self.threads.insert(tid, st);
+            }
+        }
+        let pid = self.threads.get(&tid).map(|s| s.pid).unwrap_or(tid);
+        self.fds.forget_process(pid);
+        if let Ok(p) = procfs::describe_process(pid, monotonic_ns(), self.redact) {
+            self.ctx.emit(p);
+        }
+    }
+
+    fn gone(&mut self, tid: u32) {
+        if let Some(st) = self.threads.remove(&tid) {
+            self.ctx.emit(Exit {
+                time_ns: monotonic_ns(),
+                pid: st.pid,
+                tid,
+            });
+            if tid == st.pid {
+                self.pids.remove(&st.pid);
+                self.fds.forget_process(st.pid);
+            }
+        }
+    }
+
+    /// Stops every traced thread and detaches it, re-injecting a signal caught
+    /// on the way. Threads born meanwhile are detached too. Gives up (with a
+    /// warning) after `patience`; the kernel detaches the rest when the agent exits.
+    pub fn detach_all(&mut self, patience: std::time::Duration) {
+        if self.detached {
+            return;
+        }
+        self.detached = true;
+        let mut pending: HashSet<u32> = self.threads.keys().copied().collect();
+        for &tid in &pending {
+            let _ = ptrace::interrupt(tid);
+        }
+        let start = std::time::Instant::now();
+        let mut fallback_done = false;
+        while !pending.is_empty() && start.elapsed() < patience {
+            if !fallback_done && start.elapsed() >= FALLBACK_AFTER {
+                // A stop whose report someone else consumed (a waitpid of another
+                // thread of the agent) never reports again: detach it as it is.
+                fallback_done = true;
+                pending.retain(|&tid| {
+                    let released = ptrace::detach(tid, 0).is_ok() || !procfs::pid_dir(tid).exists();
+                    !released
+                });
+                continue;
+            }
+            let (tid, status) = match ptrace::wait_any() {
+                Ok(Some(r)) => r,
+                Ok(None) => continue, // woken by the ticker: look at the clock
+                Err(_) => break,      // ECHILD: no tracee left
+            };
+            let stop = ptrace::decode(status);
+            let sig = match stop {
+                Stop::Gone => {
+                    pending.remove(&tid);
+                    self.gone(tid);
+                    continue;
+                }
+                Stop::NewTask => {
+                    if let Ok(new) = ptrace::event_msg(tid) {
+                        pending.insert(new as u32);
+                    }
+                    0
+                }
+                Stop::Signal(sig) => sig,
+                _ => 0,
+            };
+            // A thread in syscall entry would run its call untraced: fine.
+            let _ = ptrace::detach(tid, sig);
+            pending.remove(&tid);
+            self.threads.remove(&tid);
+        }
+        if !pending.is_empty() {
+            let mut left: Vec<u32> = pending.into_iter().collect();
+            left.sort_unstable();
+            self.ctx.warn(format!(
+                "syscalls: {} thread(s) did not stop for detaching within {patience:?} ({left:?}); the kernel releases them when the agent exits",
+                left.len()
+            ));
+        }
+        self.threads.clear();
+        self.follower.restore();
+    }
+
+    /// The per-syscall totals, including calls the filter left unrecorded.
+    pub fn counters(&self) -> Counters {
+        let mut values = Vec::new();
+        for (nr, c) in self.counts.iter().enumerate() {
+            if c.calls == 0 {
+                continue;
+            }
+            let name = match self.table.names[nr] {
+                Some(n) => n.to_string(),
+                None => format!("syscall_{nr}"),
+            };
+            values.push((format!("syscall:{name}"), c.calls));
+            values.push((format!("syscall_errors:{name}"), c.errors));
+            values.push((format!("syscall_ns:{name}"), c.total_ns));
+        }
+        Counters {
+            time_ns: monotonic_ns(),
+            values,
+        }
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+}
+
+impl Drop for Tracer {
+    /// Whatever way the tracer ends (error, panic), no thread stays traced and stopped.
+    fn drop(&mut self) {
+        self.detach_all(std::time::Duration::from_secs(2));
+    }
+}
+
+/// The thread-group id of a thread, from `/proc/TID/status`.
+fn tgid(tid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(procfs::pid_dir(tid).join("status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Tgid:"))?;
+    line["Tgid:".len()..].trim().parse().ok()
+}
+
+/// Explains a failed seize with the fix.
+fn seize_error(pid: u32, tid: u32, e: io::Error) -> anyhow::Error {
+    if e.raw_os_error() == Some(libc::EPERM) {
+        let tracer = std::fs::read_to_string(procfs::pid_dir(tid).join("status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("TracerPid:"))
+                    .and_then(|l| l["TracerPid:".len()..].trim().parse::<u32>().ok())
+            })
+            .unwrap_or(0);
+        if tracer != 0 {
+            return anyhow!(
+                "cannot trace pid {pid} (thread {tid}): it is already traced by pid {tracer} (a debugger or strace); stop that tracer or record without --syscalls"
+            );
+        }
+        return anyhow!(
+            "cannot trace pid {pid} (thread {tid}): permission denied; run holter-agent as root or with CAP_SYS_PTRACE (in a container: --cap-add SYS_PTRACE), and check /proc/sys/kernel/yama/ptrace_scope"
+        );
+    }
+    anyhow!("cannot trace pid {pid} (thread {tid}): ptrace(PTRACE_SEIZE): {e}")
+}

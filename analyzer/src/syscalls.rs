@@ -1,0 +1,580 @@
+//! `holter syscalls`: a latency table per syscall (like `strace -c -w`, with
+//! exact percentiles), and the slowest individual calls.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use holter_format::syscall_names::{errno_name, errno_of, syscall_display, Arch};
+use holter_format::Syscall;
+use serde_json::{json, Value};
+
+use crate::load::Capture;
+
+/// Which calls a report covers and how it groups them.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// One table per thread instead of one for the whole capture.
+    pub by_thread: bool,
+    /// How many of the slowest calls to list.
+    pub slowest: usize,
+    /// Only these processes (empty: all).
+    pub pids: Vec<u32>,
+    /// Seconds since the start of the capture.
+    pub from: Option<f64>,
+    pub to: Option<f64>,
+}
+
+impl Options {
+    fn narrowed(&self) -> bool {
+        !self.pids.is_empty() || self.from.is_some() || self.to.is_some()
+    }
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub name: String,
+    /// With `--by-thread`.
+    pub tid: Option<u32>,
+    pub count: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub avg_ns: u64,
+    pub p50_ns: u64,
+    pub p95_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+    /// Errno names by count, most frequent first.
+    pub errnos: Vec<(String, u64)>,
+}
+
+/// A call the filter of the capture left unrecorded: only its totals are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub name: String,
+    pub count: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slow {
+    pub name: String,
+    pub pid: u32,
+    pub tid: u32,
+    /// Nanoseconds since the start of the capture.
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    pub ret: i64,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub counted_only: Vec<Counted>,
+    pub slowest: Vec<Slow>,
+    pub lost: u64,
+    pub filter: Option<String>,
+    /// Thread names, for `--by-thread`.
+    pub comms: HashMap<u32, String>,
+}
+
+/// The value at quantile `q` of sorted `v` (nearest rank: exact, no interpolation).
+pub fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn row(name: String, tid: Option<u32>, calls: &[&Syscall]) -> Row {
+    let mut durations: Vec<u64> = calls.iter().map(|s| s.duration_ns).collect();
+    durations.sort_unstable();
+    let total: u64 = durations.iter().sum();
+    let mut errnos: BTreeMap<String, u64> = BTreeMap::new();
+    for s in calls {
+        if let Some(e) = errno_of(s.ret) {
+            let name = errno_name(e).map_or_else(|| format!("E{e}"), str::to_string);
+            *errnos.entry(name).or_default() += 1;
+        }
+    }
+    let mut errnos: Vec<(String, u64)> = errnos.into_iter().collect();
+    errnos.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let count = durations.len() as u64;
+    Row {
+        name,
+        tid,
+        count,
+        errors: errnos.iter().map(|e| e.1).sum(),
+        total_ns: total,
+        avg_ns: total.checked_div(count).unwrap_or(0),
+        p50_ns: percentile(&durations, 0.50),
+        p95_ns: percentile(&durations, 0.95),
+        p99_ns: percentile(&durations, 0.99),
+        max_ns: durations.last().copied().unwrap_or(0),
+        errnos,
+    }
+}
+
+/// Builds the report of a capture.
+pub fn analyze(c: &Capture, opts: &Options) -> Report {
+    let arch = Arch::from_uname(&c.header.host.arch);
+    let start = c.start_ns();
+    let selected: Vec<&Syscall> = c
+        .syscalls
+        .iter()
+        .filter(|s| opts.pids.is_empty() || opts.pids.contains(&s.pid))
+        .filter(|s| opts.from.is_none_or(|f| c.rel_secs(s.time_ns) >= f))
+        .filter(|s| opts.to.is_none_or(|t| c.rel_secs(s.time_ns) < t))
+        .collect();
+
+    let mut groups: HashMap<(Option<u32>, u32), Vec<&Syscall>> = HashMap::new();
+    for s in &selected {
+        let tid = opts.by_thread.then_some(s.tid);
+        groups.entry((tid, s.nr)).or_default().push(s);
+    }
+    let mut rows: Vec<Row> = groups
+        .into_iter()
+        .map(|((tid, nr), calls)| row(syscall_display(arch, nr), tid, &calls))
+        .collect();
+    rows.sort_by(|a, b| {
+        a.tid
+            .cmp(&b.tid)
+            .then(b.total_ns.cmp(&a.total_ns))
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+
+    // Calls the agent counted but did not record (--syscalls-filter): whole-capture totals.
+    let mut counted_only = Vec::new();
+    if !opts.narrowed() && !opts.by_thread {
+        let mut totals: BTreeMap<&str, Counted> = BTreeMap::new();
+        for (key, value) in &c.counters {
+            let (field, name) = match key.split_once(':') {
+                Some((f @ ("syscall" | "syscall_errors" | "syscall_ns"), n)) => (f, n),
+                _ => continue,
+            };
+            let t = totals.entry(name).or_insert_with(|| Counted {
+                name: name.to_string(),
+                count: 0,
+                errors: 0,
+                total_ns: 0,
+            });
+            match field {
+                "syscall" => t.count += value,
+                "syscall_errors" => t.errors += value,
+                _ => t.total_ns += value,
+            }
+        }
+        counted_only = totals
+            .into_values()
+            .filter(|t| t.count > 0 && !rows.iter().any(|r| r.name == t.name))
+            .collect();
+        counted_only.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(b.count.cmp(&a.count)));
+    }
+
+    let mut slow: Vec<&Syscall> = selected.clone();
+    slow.sort_by(|a, b| {
+        b.duration_ns
+            .cmp(&a.duration_ns)
+            .then(a.time_ns.cmp(&b.time_ns))
+    });
+    let slowest = slow
+        .into_iter()
+        .take(opts.slowest)
+        .map(|s| Slow {
+            name: syscall_display(arch, s.nr),
+            pid: s.pid,
+            tid: s.tid,
+            start_ns: s.time_ns.saturating_sub(start),
+            duration_ns: s.duration_ns,
+            ret: s.ret,
+            summary: s.summary.clone(),
+        })
+        .collect();
+
+    let comms = c.threads.iter().map(|t| (t.tid, t.comm.clone())).collect();
+    Report {
+        rows,
+        counted_only,
+        slowest,
+        lost: c.lost("syscalls"),
+        filter: c.header.options.syscalls_filter.clone(),
+        comms,
+    }
+}
+
+/// A duration for people: `812ns`, `15.2us`, `20.07ms`, `1.503s`.
+pub fn human(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}us", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
+        _ => format!("{:.3}s", ns as f64 / 1e9),
+    }
+}
+
+fn errno_list(errnos: &[(String, u64)]) -> String {
+    errnos
+        .iter()
+        .take(3)
+        .map(|(n, c)| format!("{n}:{c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A return value as strace shows it: `-1 ENOENT` for an error.
+pub fn show_ret(ret: i64) -> String {
+    match errno_of(ret) {
+        Some(e) => format!(
+            "-1 {}",
+            errno_name(e).map_or_else(|| format!("E{e}"), str::to_string)
+        ),
+        None => ret.to_string(),
+    }
+}
+
+pub fn to_text(r: &Report) -> String {
+    let mut out = String::new();
+    if r.rows.is_empty() && r.counted_only.is_empty() {
+        out.push_str("no syscalls in the selection\n");
+    }
+    let header = format!(
+        "{:<20} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  errors by errno\n",
+        "syscall", "calls", "errors", "total", "avg", "p50", "p95", "p99", "max"
+    );
+    let mut current: Option<Option<u32>> = None;
+    for row in &r.rows {
+        if current != Some(row.tid) {
+            if let Some(tid) = row.tid {
+                let comm = r.comms.get(&tid).map(String::as_str).unwrap_or("?");
+                let _ = writeln!(
+                    out,
+                    "{}thread {tid} ({comm})",
+                    if current.is_some() { "\n" } else { "" }
+                );
+            }
+            out.push_str(&header);
+            current = Some(row.tid);
+        }
+        let _ = writeln!(
+            out,
+            "{:<20} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  {}",
+            row.name,
+            row.count,
+            row.errors,
+            human(row.total_ns),
+            human(row.avg_ns),
+            human(row.p50_ns),
+            human(row.p95_ns),
+            human(row.p99_ns),
+            human(row.max_ns),
+            errno_list(&row.errnos)
+        );
+    }
+    if !r.rows.is_empty() && !r.rows[0].tid.is_some() {
+        let calls: u64 = r.rows.iter().map(|x| x.count).sum();
+        let errors: u64 = r.rows.iter().map(|x| x.errors).sum();
+        let total: u64 = r.rows.iter().map(|x| x.total_ns).sum();
+        let _ = writeln!(
+            out,
+            "{:<20} {calls:>9} {errors:>7} {:>10}",
+            "total",
+            human(total)
+        );
+    }
+    if !r.counted_only.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ncounted, not recorded (outside --syscalls-filter {}):",
+            r.filter.as_deref().unwrap_or("")
+        );
+        for c in &r.counted_only {
+            let _ = writeln!(
+                out,
+                "{:<20} {:>9} {:>7} {:>10}",
+                c.name,
+                c.count,
+                c.errors,
+                human(c.total_ns)
+            );
+        }
+    }
+    if !r.slowest.is_empty() {
+        let _ = writeln!(out, "\nslowest calls:");
+        let _ = writeln!(
+            out,
+            "{:>12} {:>8} {:<16} {:>10} {:>14}  summary",
+            "time (s)", "tid", "syscall", "duration", "return"
+        );
+        for s in &r.slowest {
+            let _ = writeln!(
+                out,
+                "{:>12.6} {:>8} {:<16} {:>10} {:>14}  {}",
+                s.start_ns as f64 / 1e9,
+                s.tid,
+                s.name,
+                human(s.duration_ns),
+                show_ret(s.ret),
+                s.summary
+            );
+        }
+    }
+    if r.lost > 0 {
+        let _ = writeln!(
+            out,
+            "\nwarning: {} syscall records were lost by the agent",
+            r.lost
+        );
+    }
+    out
+}
+
+pub fn to_json(r: &Report) -> Value {
+    let rows: Vec<Value> = r
+        .rows
+        .iter()
+        .map(|row| {
+            let mut v = json!({
+                "name": row.name,
+                "count": row.count,
+                "errors": row.errors,
+                "total_ns": row.total_ns,
+                "avg_ns": row.avg_ns,
+                "p50_ns": row.p50_ns,
+                "p95_ns": row.p95_ns,
+                "p99_ns": row.p99_ns,
+                "max_ns": row.max_ns,
+                "errnos": row.errnos.iter().map(|(n, c)| (n.clone(), json!(c))).collect::<serde_json::Map<_, _>>(),
+            });
+            if let Some(tid) = row.tid {
+                v["tid"] = json!(tid);
+            }
+            v
+        })
+        .collect();
+    let slowest: Vec<Value> = r
+        .slowest
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "pid": s.pid,
+                "tid": s.tid,
+                "start_ns": s.start_ns,
+                "duration_ns": s.duration_ns,
+                "ret": s.ret,
+                "summary": s.summary,
+            })
+        })
+        .collect();
+    let counted: Vec<Value> = r
+        .counted_only
+        .iter()
+        .map(|c| json!({"name": c.name, "count": c.count, "errors": c.errors, "total_ns": c.total_ns}))
+        .collect();
+    json!({
+        "syscalls": rows,
+        "slowest": slowest,
+        "counted_only": counted,
+        "lost": r.lost,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holter_format::{Header, Host};
+
+    /// A capture of x86_64 calls: (tid, nr, start offset ns, duration ns, ret).
+    fn capture(calls: &[(u32, u32, u64, u64, i64)]) -> Capture {
+        let start = 1_000_000_000;
+        Capture {
+            header: Header {
+                host: Host {
+                    arch: "x86_64".into(),
+                    ..Host::default()
+                },
+                clock: holter_format::ClockPair {
+                    monotonic_ns: start,
+                    wall_ns: 0,
+                },
+                ..Header::default()
+            },
+            syscalls: calls
+                .iter()
+                .map(|&(tid, nr, at, d, ret)| Syscall {
+                    time_ns: start + at,
+                    pid: tid / 10,
+                    tid,
+                    nr,
+                    duration_ns: d,
+                    ret,
+                    summary: format!("call at {at}"),
+                })
+                .collect(),
+            ..Capture::default()
+        }
+    }
+
+    const GETPID: u32 = 39;
+    const OPENAT: u32 = 257;
+    const NANOSLEEP: u32 = 35;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), 50);
+        assert_eq!(percentile(&v, 0.95), 95);
+        assert_eq!(percentile(&v, 0.99), 99);
+        assert_eq!(percentile(&v, 1.0), 100);
+        assert_eq!(percentile(&[7], 0.99), 7);
+        assert_eq!(percentile(&[], 0.5), 0);
+    }
+
+    #[test]
+    fn table_counts_errors_and_sorts_by_total() {
+        let mut calls = Vec::new();
+        for i in 0..1000u64 {
+            calls.push((100, GETPID, i * 10, 100 + i, 100));
+        }
+        for i in 0..10u64 {
+            calls.push((100, OPENAT, 20_000 + i, 1_000, if i < 7 { -2 } else { -13 }));
+        }
+        calls.push((101, NANOSLEEP, 30_000, 20_000_000, 0));
+        let c = capture(&calls);
+        let r = analyze(
+            &c,
+            &Options {
+                slowest: 2,
+                ..Options::default()
+            },
+        );
+        let names: Vec<&str> = r.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["nanosleep", "getpid", "openat"]);
+        let getpid = &r.rows[1];
+        assert_eq!(getpid.count, 1000);
+        assert_eq!(getpid.errors, 0);
+        assert_eq!(getpid.total_ns, (100..1100).sum::<u64>());
+        assert_eq!(getpid.avg_ns, getpid.total_ns / 1000);
+        assert_eq!(getpid.p50_ns, 599);
+        assert_eq!(getpid.p95_ns, 1049);
+        assert_eq!(getpid.p99_ns, 1089);
+        assert_eq!(getpid.max_ns, 1099);
+        let openat = &r.rows[2];
+        assert_eq!(openat.errors, 10);
+        assert_eq!(
+            openat.errnos,
+            [("ENOENT".to_string(), 7), ("EACCES".to_string(), 3)]
+        );
+        assert_eq!(r.slowest.len(), 2);
+        assert_eq!(r.slowest[0].name, "nanosleep");
+        assert_eq!(r.slowest[0].start_ns, 30_000);
+        assert_eq!(r.slowest[1].name, "getpid");
+        assert_eq!(r.slowest[1].duration_ns, 1099);
+
+        let j = to_json(&r);
+        assert_eq!(j["syscalls"][0]["name"], "nanosleep");
+        assert_eq!(j["syscalls"][2]["errnos"]["ENOENT"], 7);
+        assert_eq!(j["syscalls"][1]["p99_ns"], 1089);
+        assert_eq!(j["slowest"][0]["duration_ns"], 20_000_000);
+        assert_eq!(j["slowest"][0]["tid"], 101);
+        for key in [
+            "name", "count", "errors", "total_ns", "avg_ns", "p50_ns", "p95_ns", "p99_ns",
+            "max_ns", "errnos",
+        ] {
+            assert!(j["syscalls"][0].get(key).is_some(), "{key}");
+        }
+        for key in ["name", "tid", "start_ns", "duration_ns", "ret", "summary"] {
+            assert!(j["slowest"][0].get(key).is_some(), "{key}");
+        }
+
+        let text = to_text(&r);
+        assert!(text.contains("ENOENT:7 EACCES:3"), "{text}");
+        assert!(text.lines().nth(1).unwrap().starts_with("nanosleep"));
+        assert!(text.contains("20.00ms"));
+        assert!(text.contains("-1 ENOENT") || text.contains("slowest"));
+    }
+
+    #[test]
+    fn pid_time_and_thread_selection() {
+        let calls = [
+            (100, GETPID, 0, 10, 1),
+            (100, GETPID, 2_000_000_000, 10, 1),
+            (205, GETPID, 500_000_000, 10, 1),
+            (205, OPENAT, 600_000_000, 10, -2),
+        ];
+        let c = capture(&calls);
+        let only = |o: Options| analyze(&c, &o).rows;
+        let rows = only(Options {
+            pids: vec![20],
+            ..Options::default()
+        });
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 2);
+        let rows = only(Options {
+            from: Some(0.4),
+            to: Some(1.0),
+            ..Options::default()
+        });
+        assert_eq!(rows.iter().map(|r| r.count).sum::<u64>(), 2);
+        let rows = only(Options {
+            by_thread: true,
+            ..Options::default()
+        });
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0].tid, rows[0].count), (Some(100), 2));
+        assert_eq!(rows[1].tid, Some(205));
+        let text = to_text(&analyze(
+            &c,
+            &Options {
+                by_thread: true,
+                ..Options::default()
+            },
+        ));
+        assert!(
+            text.contains("thread 100") && text.contains("thread 205"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unrecorded_calls_come_from_counters() {
+        let mut c = capture(&[(100, OPENAT, 0, 1000, 3)]);
+        c.counters = vec![
+            ("syscall:openat".into(), 1),
+            ("syscall_errors:openat".into(), 0),
+            ("syscall_ns:openat".into(), 1000),
+            ("syscall:getpid".into(), 50),
+            ("syscall_errors:getpid".into(), 0),
+            ("syscall_ns:getpid".into(), 5000),
+            ("cycles".into(), 12),
+        ];
+        let r = analyze(&c, &Options::default());
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(
+            r.counted_only,
+            [Counted {
+                name: "getpid".into(),
+                count: 50,
+                errors: 0,
+                total_ns: 5000
+            }]
+        );
+        assert!(to_text(&r).contains("counted, not recorded"));
+        assert_eq!(to_json(&r)["counted_only"][0]["count"], 50);
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(human(812), "812ns");
+        assert_eq!(human(15_200), "15.2us");
+        assert_eq!(human(20_070_000), "20.07ms");
+        assert_eq!(human(1_503_000_000), "1.503s");
+        assert_eq!(show_ret(-2), "-1 ENOENT");
+        assert_eq!(show_ret(4096), "4096");
+        let c = capture(&[(1, 999, 0, 5, 0)]);
+        assert_eq!(analyze(&c, &Options::default()).rows[0].name, "syscall_999");
+    }
+}
