@@ -274,7 +274,7 @@ pub fn to_text(r: &Report) -> String {
             errno_list(&row.errnos)
         );
     }
-    if !r.rows.is_empty() && !r.rows[0].tid.is_some() {
+    if !r.rows.is_empty() && r.rows[0].tid.is_none() {
         let calls: u64 = r.rows.iter().map(|x| x.count).sum();
         let errors: u64 = r.rows.iter().map(|x| x.errors).sum();
         let total: u64 = r.rows.iter().map(|x| x.total_ns).sum();

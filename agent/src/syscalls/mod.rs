@@ -5,7 +5,9 @@
 //! stop. Each completed call becomes a [`holter_format::Syscall`] record (if
 //! `--syscalls-filter` lets it through) and is counted in any case; the counts
 //! are written as `syscall:<name>`, `syscall_errors:<name>` and
-//! `syscall_ns:<name>` counters at the end.
+//! `syscall_ns:<name>` counters at the end. As with `strace -c`, a call is
+//! counted when it returns: `exit_group` and a call cut by the end of the
+//! capture are not.
 
 mod follow;
 mod ptrace;
@@ -54,6 +56,9 @@ impl Collector for SyscallCollector {
 
         for pid in ctx.target.current_pids() {
             tracer.attach_process(pid)?;
+            if ctx.target.kind == "command" {
+                tracer.ignore_until_exec(pid);
+            }
         }
         if tracer.traced_threads() == 0 && ctx.target.cgroup_dir.is_none() {
             bail!("no thread of the target could be traced (it exited before the tracer started)");

@@ -137,7 +137,7 @@ pub enum Stop {
     NewTask,
     Exec,
     /// `PTRACE_EVENT_STOP` with a stop signal: the thread is in group-stop.
-    GroupStop,
+    Group,
     /// `PTRACE_EVENT_STOP` for an interrupt or a new task's first stop.
     Interrupt,
     /// Another event (e.g. vfork-done): resume with no signal.
@@ -163,7 +163,7 @@ pub fn decode(status: i32) -> Stop {
         EVENT_CLONE | EVENT_FORK | EVENT_VFORK => Stop::NewTask,
         EVENT_EXEC => Stop::Exec,
         EVENT_STOP => match sig {
-            libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => Stop::GroupStop,
+            libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => Stop::Group,
             _ => Stop::Interrupt,
         },
         _ => Stop::OtherEvent,
@@ -282,8 +282,8 @@ mod tests {
         assert_eq!(decode(stopped(libc::SIGTRAP, EVENT_FORK)), Stop::NewTask);
         assert_eq!(decode(stopped(libc::SIGTRAP, EVENT_EXEC)), Stop::Exec);
         assert_eq!(decode(stopped(libc::SIGTRAP, EVENT_STOP)), Stop::Interrupt);
-        assert_eq!(decode(stopped(libc::SIGSTOP, EVENT_STOP)), Stop::GroupStop);
-        assert_eq!(decode(stopped(libc::SIGTSTP, EVENT_STOP)), Stop::GroupStop);
+        assert_eq!(decode(stopped(libc::SIGSTOP, EVENT_STOP)), Stop::Group);
+        assert_eq!(decode(stopped(libc::SIGTSTP, EVENT_STOP)), Stop::Group);
         assert_eq!(
             decode(stopped(libc::SIGTRAP, libc::PTRACE_EVENT_VFORK_DONE)),
             Stop::OtherEvent

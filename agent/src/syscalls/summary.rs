@@ -92,8 +92,6 @@ pub struct Table {
     pub effects: Vec<FdEffect>,
     /// Names, for the `syscall:<name>` counters.
     pub names: Vec<Option<&'static str>>,
-    /// `exit` and `exit_group`: they never return, so they are recorded at entry.
-    pub no_return: Vec<bool>,
 }
 
 /// Numbers above this are not tracked per number (none exist today).
@@ -105,7 +103,6 @@ impl Table {
             kinds: vec![ArgKind::None; MAX_NR],
             effects: vec![FdEffect::None; MAX_NR],
             names: vec![None; MAX_NR],
-            no_return: vec![false; MAX_NR],
         };
         if let Some(arch) = arch {
             for nr in 0..MAX_NR {
@@ -113,7 +110,6 @@ impl Table {
                     t.kinds[nr] = arg_kind(name);
                     t.effects[nr] = fd_effect(name);
                     t.names[nr] = Some(name);
-                    t.no_return[nr] = matches!(name, "exit" | "exit_group");
                 }
             }
         }
@@ -391,7 +387,6 @@ mod tests {
         assert_eq!(t.kinds[257], ArgKind::Path(1)); // openat
         assert_eq!(t.kinds[0], ArgKind::FdCount { count: 2 }); // read
         assert_eq!(t.effects[3], FdEffect::Arg(0)); // close
-        assert!(t.no_return[231] && t.no_return[60]);
         assert_eq!(t.names[39], Some("getpid"));
         let none = Table::new(None);
         assert_eq!(none.names[39], None);

@@ -64,6 +64,8 @@ pub struct Tracer {
     detached: bool,
     /// Records that could not be sent (the writer is gone).
     lost: u64,
+    /// Launched commands still running the agent's code before their exec.
+    before_exec: HashSet<u32>,
 }
 
 impl Tracer {
@@ -81,7 +83,14 @@ impl Tracer {
             redact,
             detached: false,
             lost: 0,
+            before_exec: HashSet::new(),
         }
+    }
+
+    /// Calls of `pid` are neither counted nor recorded until it execs
+    /// (a launched command held in the agent's code until the collectors are ready).
+    pub fn ignore_until_exec(&mut self, pid: u32) {
+        self.before_exec.insert(pid);
     }
 
     pub fn traced_threads(&self) -> usize {
@@ -165,7 +174,7 @@ impl Tracer {
                 self.on_exec(tid);
                 0
             }
-            Stop::GroupStop => {
+            Stop::Group => {
                 // Stay stopped as the signal asked, yet keep reporting (SIGCONT, kill).
                 if ptrace::listen(tid).is_err() {
                     let _ = ptrace::syscall(tid, 0);
@@ -207,15 +216,13 @@ impl Tracer {
                         self.redact,
                     );
                 }
-                if idx < MAX_NR && self.table.no_return[idx] {
-                    // exit/exit_group never return: counted and recorded at entry.
-                    st.in_call = false;
-                    self.finish(tid, 0, now);
-                }
             }
             SyscallInfo::Exit { ret } => {
-                if st.in_call {
-                    st.in_call = false;
+                // A call whose entry came before the seize is not counted, nor
+                // the calls of a launched command before its exec (the agent's own code).
+                let complete = st.in_call && !self.before_exec.contains(&st.pid);
+                st.in_call = false;
+                if complete {
                     self.finish(tid, ret, now);
                 }
             }
@@ -289,6 +296,7 @@ impl Tracer {
             }
         }
         let pid = self.threads.get(&tid).map(|s| s.pid).unwrap_or(tid);
+        self.before_exec.remove(&pid);
         self.fds.forget_process(pid);
         if let Ok(p) = procfs::describe_process(pid, monotonic_ns(), self.redact) {
             self.ctx.emit(p);

@@ -1,0 +1,134 @@
+/* Workload of exactly known syscalls, for tests/tests/syscalls.rs.
+ *
+ *   syscalls counts N M K [now]  N getpid, M openat of a missing path (ENOENT),
+ *                                K nanosleep of 20 ms, then exit 0. Without
+ *                                `now` it first waits for SIGUSR2 (so a tracer
+ *                                can attach before the counted calls).
+ *   syscalls signals N           counts SIGUSR1 in a handler, printing the
+ *                                count after each; exits after N.
+ *   syscalls threads T           T threads calling getpid + nanosleep(1 ms) forever.
+ *   syscalls spin ITER           ITER times getpid + nanosleep(1 ms), then exit 0.
+ *   syscalls heavy N             N getpid as fast as possible (benchmarks).
+ *
+ * Calls go through syscall(2) so libc wrappers cannot add or rename any.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ns(long ns)
+{
+    struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
+    syscall(SYS_nanosleep, &ts, NULL);
+}
+
+static int counts(long n, long m, long k, int now)
+{
+    if (!now) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR2);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        int sig;
+        sigwait(&set, &sig);
+    }
+    for (long i = 0; i < n; i++)
+        syscall(SYS_getpid);
+    for (long i = 0; i < m; i++)
+        syscall(SYS_openat, AT_FDCWD, "/nonexistent/holter-workload", O_RDONLY);
+    for (long i = 0; i < k; i++)
+        sleep_ns(20 * 1000 * 1000L);
+    return 0;
+}
+
+static volatile sig_atomic_t received;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    received++;
+}
+
+static int signals(long n)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    printf("ready\n");
+    fflush(stdout);
+    long seen = 0;
+    while (seen < n) {
+        while (received == seen)
+            sigsuspend(&old); /* atomically unblock and wait: no signal slips by */
+        seen = received;
+        printf("%ld\n", seen);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static void *thread_loop(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        syscall(SYS_getpid);
+        sleep_ns(1000 * 1000L);
+    }
+    return NULL;
+}
+
+static int threads(long t)
+{
+    for (long i = 0; i < t; i++) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, thread_loop, NULL) != 0)
+            return 1;
+    }
+    thread_loop(NULL);
+    return 0;
+}
+
+static int spin(long iterations)
+{
+    for (long i = 0; i < iterations; i++) {
+        syscall(SYS_getpid);
+        sleep_ns(1000 * 1000L);
+    }
+    return 0;
+}
+
+static int heavy(long n)
+{
+    for (long i = 0; i < n; i++)
+        syscall(SYS_getpid);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 5 && strcmp(argv[1], "counts") == 0)
+        return counts(atol(argv[2]), atol(argv[3]), atol(argv[4]),
+                      argc > 5 && strcmp(argv[5], "now") == 0);
+    if (argc == 3 && strcmp(argv[1], "signals") == 0)
+        return signals(atol(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "threads") == 0)
+        return threads(atol(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "spin") == 0)
+        return spin(atol(argv[2]));
+    if (argc == 3 && strcmp(argv[1], "heavy") == 0)
+        return heavy(atol(argv[2]));
+    fprintf(stderr, "usage: syscalls counts N M K [now] | signals N | threads T | spin ITER | heavy N\n");
+    return 2;
+}
