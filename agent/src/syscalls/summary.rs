@@ -210,7 +210,8 @@ pub fn describe(
             let bytes = &buf[..n];
             let (text, cut) = match bytes.iter().position(|&b| b == 0) {
                 Some(end) => (&bytes[..end], false),
-                None => (bytes, n == buf.len()),
+                None if n == buf.len() => (&bytes[..MAX_STRING], true),
+                None => (bytes, false),
             };
             let text = String::from_utf8_lossy(text);
             push_string(&mut out, &text, redacted);
