@@ -6,7 +6,7 @@
  *                                can attach before the counted calls).
  *   syscalls signals N           counts SIGUSR1 in a handler, printing the
  *                                count after each; exits after N.
- *   syscalls threads T           T threads calling getpid + nanosleep(1 ms) forever.
+ *   syscalls threads T           T threads calling getpid + nanosleep(10 ms) forever.
  *   syscalls spin ITER           ITER times getpid + nanosleep(1 ms), then exit 0.
  *   syscalls heavy N             N getpid as fast as possible (benchmarks).
  *
@@ -84,7 +84,7 @@ static void *thread_loop(void *arg)
     (void)arg;
     for (;;) {
         syscall(SYS_getpid);
-        sleep_ns(1000 * 1000L);
+        sleep_ns(10 * 1000 * 1000L);
     }
     return NULL;
 }

@@ -32,6 +32,8 @@ use tracer::Tracer;
 const RESCAN: Duration = Duration::from_millis(250);
 /// How often the tracer is woken out of `waitpid` to look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
+/// Most stops taken from the kernel before handling them.
+const MAX_BATCH: usize = 4096;
 /// How long detaching may take before the rest is left to the kernel.
 const DETACH_PATIENCE: Duration = Duration::from_secs(3);
 
@@ -102,9 +104,27 @@ impl Collector for SyscallCollector {
 fn trace(ctx: &Context, tracer: &mut Tracer) -> anyhow::Result<()> {
     let mut last_scan = Instant::now();
     let rescan = ctx.target.cgroup_dir.is_some();
+    let mut batch: Vec<(u32, i32)> = Vec::with_capacity(MAX_BATCH);
     while !ctx.stopping() {
         match ptrace::wait_any() {
-            Ok(Some((tid, status))) => tracer.handle(tid, status),
+            Ok(Some(first)) => {
+                // waitpid reports tracees in list order: serving every thread
+                // stopped now before waiting again keeps the first ones from
+                // starving the others.
+                batch.clear();
+                batch.push(first);
+                if tracer.traced_threads() > 1 {
+                    while batch.len() < MAX_BATCH {
+                        match ptrace::wait_nohang() {
+                            Some(next) => batch.push(next),
+                            None => break,
+                        }
+                    }
+                }
+                for &(tid, status) in &batch {
+                    tracer.handle(tid, status);
+                }
+            }
             Ok(None) => {}
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
                 // Nothing traced (the target exited): wait for newcomers or the end.

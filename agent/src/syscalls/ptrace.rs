@@ -185,6 +185,20 @@ pub fn wait_any() -> io::Result<Option<(u32, i32)>> {
     Ok(Some((r as u32, status)))
 }
 
+/// Takes one more report without blocking; `None` when no tracee is waiting.
+pub fn wait_nohang() -> Option<(u32, i32)> {
+    let mut status = 0;
+    // SAFETY: plain syscall writing one int.
+    let r = unsafe {
+        libc::waitpid(
+            -1,
+            &mut status,
+            libc::__WALL | libc::__WNOTHREAD | libc::WNOHANG,
+        )
+    };
+    (r > 0).then_some((r as u32, status))
+}
+
 /// The signal that wakes the tracer out of `waitpid` (a real-time one, with a no-op handler).
 pub fn wake_signal() -> i32 {
     libc::SIGRTMIN() + 6
