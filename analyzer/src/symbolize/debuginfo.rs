@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use addr2line::Loader;
 use holter_format::Segment;
-use object::{Object as _, ObjectSegment as _};
+use object::{Object as _, ObjectSection as _, ObjectSegment as _};
 
 use super::SymbolizeError;
 
@@ -66,9 +66,10 @@ impl DebugDir {
     }
 }
 
-/// Build-ids of every ELF file under `root` (symlinks not followed).
+/// Build-ids of every ELF file under `root` (symlinks not followed); where
+/// several files share a build-id, one with DWARF is preferred.
 fn scan(root: &Path) -> HashMap<Vec<u8>, PathBuf> {
-    let mut found = HashMap::new();
+    let mut found: HashMap<Vec<u8>, (bool, PathBuf)> = HashMap::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -82,13 +83,20 @@ fn scan(root: &Path) -> HashMap<Vec<u8>, PathBuf> {
             if ft.is_dir() {
                 dirs.push(path);
             } else if ft.is_file() {
-                if let Some(id) = elf_build_id(&path) {
-                    found.entry(id).or_insert(path);
+                let Some((id, dwarf)) = elf_identity(&path) else {
+                    continue;
+                };
+                match found.get(&id) {
+                    Some((true, _)) => {}
+                    Some((false, _)) if !dwarf => {}
+                    _ => {
+                        found.insert(id, (dwarf, path));
+                    }
                 }
             }
         }
     }
-    found
+    found.into_iter().map(|(id, (_, p))| (id, p)).collect()
 }
 
 fn is_elf(path: &Path) -> bool {
@@ -101,21 +109,33 @@ fn is_elf(path: &Path) -> bool {
 
 /// The build-id note of an ELF file.
 pub fn elf_build_id(path: &Path) -> Option<Vec<u8>> {
+    elf_identity(path).map(|(id, _)| id)
+}
+
+/// The build-id of an ELF file and whether it holds DWARF.
+fn elf_identity(path: &Path) -> Option<(Vec<u8>, bool)> {
     if !is_elf(path) {
         return None;
     }
     let data = std::fs::read(path).ok()?;
     let obj = object::File::parse(&*data).ok()?;
-    obj.build_id().ok().flatten().map(<[u8]>::to_vec)
+    let id = obj.build_id().ok().flatten()?.to_vec();
+    let dwarf = obj
+        .section_by_name(".debug_info")
+        .is_some_and(|s| s.size() > 0 && s.file_range().is_some());
+    Some((id, dwarf))
 }
 
 /// PT_LOAD segments of an ELF file, for debug files of binaries whose
-/// segments the capture does not hold.
+/// segments the capture does not hold. A file made with `objcopy
+/// --only-keep-debug` keeps no file contents, so it has none; an unstripped
+/// binary does.
 pub fn elf_segments(path: &Path) -> Option<Vec<Segment>> {
     let data = std::fs::read(path).ok()?;
     let obj = object::File::parse(&*data).ok()?;
     let segs: Vec<Segment> = obj
         .segments()
+        .filter(|s| s.file_range().1 > 0)
         .map(|s| {
             let (file_offset, filesz) = s.file_range();
             Segment {
