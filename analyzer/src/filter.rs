@@ -65,11 +65,20 @@ impl Names {
     }
 
     /// The name of a process at a time: its process record, else its main
-    /// thread's, else `[pid N]`.
+    /// thread's, else empty.
     pub fn process(&self, pid: u32, time_ns: u64) -> &str {
         at(self.process.get(&pid), time_ns)
             .or_else(|| at(self.thread.get(&pid), time_ns))
             .unwrap_or("")
+    }
+
+    /// Every name a process had, oldest first: its process records, else
+    /// its main thread's.
+    pub fn process_history(&self, pid: u32) -> &[(u64, String)] {
+        self.process
+            .get(&pid)
+            .or_else(|| self.thread.get(&pid))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn thread(&self, tid: u32, time_ns: u64) -> &str {

@@ -3,12 +3,14 @@
 //! A folded line is `comm;user frames root→leaf;kernel frames root→leaf_[k] COUNT`,
 //! COUNT being a number of samples. Lines are sorted.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::io::{self, Write};
 
 use crate::filter::{Filter, Matcher, Names};
 use crate::load::Capture;
-use crate::symbolize::{Loc, Resolved, Symbolizer};
+use crate::symbolize::{epoch_in, Loc, Resolved, Symbolizer};
 
 /// Return addresses above this are perf context markers, not frames.
 const CONTEXT_MARKER: u64 = 0xffff_ffff_ffff_f000;
@@ -61,57 +63,103 @@ struct Group {
     epoch: u32,
 }
 
+/// What step 1 of [`fold`] keeps per process.
+struct PidInfo<'a> {
+    /// (since, process name id), by time.
+    names_at: Vec<(u64, u32)>,
+    map_times: &'a [u64],
+    /// ((name id, epoch), context id).
+    contexts: Vec<((u32, u32), u32)>,
+}
+
 /// Folds the samples that `filter` selects.
 pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
     let names = Names::new(capture);
     let matcher = Matcher::new(filter, &names, capture);
 
-    // 1. Group samples.
-    let mut comm_ids: HashMap<String, u32> = HashMap::new();
+    // 1. Group samples: by context (process name, pid, epoch), then stack.
     let mut comms: Vec<String> = Vec::new();
-    let mut groups: HashMap<Group, u64> = HashMap::new();
+    let mut comm_ids: HashMap<&str, u32> = HashMap::default();
+    let mut contexts: Vec<Group> = Vec::new();
+    let mut pids: HashMap<u32, PidInfo> = HashMap::default();
+    let mut counts: HashMap<u64, u64> = HashMap::default();
     for s in capture.samples.iter().filter(|s| matcher.matches(s)) {
-        let name = names.process(s.pid, s.time_ns);
-        let comm = match comm_ids.get(name) {
-            Some(&id) => id,
+        let info = pids.entry(s.pid).or_insert_with(|| {
+            let mut ids: Vec<(u64, u32)> = names
+                .process_history(s.pid)
+                .iter()
+                .map(|(t, name)| {
+                    let id = *comm_ids.entry(name).or_insert_with(|| {
+                        comms.push(name.clone());
+                        comms.len() as u32 - 1
+                    });
+                    (*t, id)
+                })
+                .collect();
+            if ids.is_empty() {
+                comms.push(format!("[pid {}]", s.pid));
+                ids.push((0, comms.len() as u32 - 1));
+            }
+            PidInfo {
+                names_at: ids,
+                map_times: sym.maps().times(s.pid),
+                contexts: Vec::new(),
+            }
+        });
+        let i = info.names_at.partition_point(|e| e.0 <= s.time_ns);
+        let comm = info.names_at[i.saturating_sub(1)].1;
+        let epoch = epoch_in(info.map_times, s.time_ns);
+        let ctx = match info.contexts.iter().find(|c| c.0 == (comm, epoch)) {
+            Some(c) => c.1,
             None => {
-                let root = if name.is_empty() {
-                    format!("[pid {}]", s.pid)
-                } else {
-                    name.to_owned()
-                };
-                let id = comms.len() as u32;
-                comms.push(root);
-                comm_ids.insert(name.to_owned(), id);
+                contexts.push(Group {
+                    comm,
+                    pid: s.pid,
+                    stack_id: 0,
+                    epoch,
+                });
+                let id = contexts.len() as u32 - 1;
+                info.contexts.push(((comm, epoch), id));
                 id
             }
         };
-        let g = Group {
-            comm,
-            pid: s.pid,
-            stack_id: s.stack_id,
-            epoch: sym.maps().epoch(s.pid, s.time_ns),
-        };
-        *groups.entry(g).or_default() += 1;
+        *counts
+            .entry(u64::from(ctx) << 32 | u64::from(s.stack_id))
+            .or_default() += 1;
     }
+    let groups = counts.into_iter().map(|(key, n)| {
+        let g = Group {
+            stack_id: key as u32,
+            ..contexts[(key >> 32) as usize]
+        };
+        (g, n)
+    });
+    let n_groups = groups.len();
 
     // 2. The locations of every group's frames, root first.
-    let mut group_locs: Vec<(Group, u64, Vec<Loc>, usize)> = Vec::with_capacity(groups.len());
-    let mut distinct: HashSet<Loc> = HashSet::new();
+    // Locations are interned to dense ids (std's hasher: addresses defeat Fx).
+    let mut group_locs: Vec<(Group, u64, Vec<u32>, usize)> = Vec::with_capacity(n_groups);
+    let mut ids: std::collections::HashMap<Loc, u32> = std::collections::HashMap::new();
+    let mut distinct: Vec<Loc> = Vec::new();
     for (g, count) in groups {
         let (locs, kernel_from) = match capture.stacks.get(&g.stack_id) {
             Some(st) => stack_locs(sym, g, &st.user, &st.kernel),
             None => (Vec::new(), 0),
         };
-        distinct.extend(locs.iter().copied());
+        let locs = locs
+            .into_iter()
+            .map(|l| {
+                *ids.entry(l).or_insert_with(|| {
+                    distinct.push(l);
+                    distinct.len() as u32 - 1
+                })
+            })
+            .collect();
         group_locs.push((g, count, locs, kernel_from));
     }
 
     // 3. Name each distinct location once.
-    let mut distinct: Vec<Loc> = distinct.into_iter().collect();
-    distinct.sort_unstable();
-    let resolved = sym.resolve(&distinct);
-    let index: HashMap<Loc, &Resolved> = distinct.iter().copied().zip(resolved.iter()).collect();
+    let resolved: Vec<Resolved> = sym.resolve(&distinct);
 
     // 4. Build the lines.
     let mut folded = Folded {
@@ -129,7 +177,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
             line.push_str(";[missing stack]");
         }
         for (i, loc) in locs.iter().enumerate() {
-            let r = index[loc];
+            let r = &resolved[*loc as usize];
             let suffix = if i >= kernel_from { "_[k]" } else { "" };
             for f in &r.frames {
                 line.push(';');

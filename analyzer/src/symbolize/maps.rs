@@ -5,9 +5,8 @@
 //! process's mappings recorded at or before the sample, so that samples of one
 //! epoch share every lookup result (and can be grouped before symbolizing).
 
-use std::collections::HashMap;
-
 use holter_format::Mapping;
+use rustc_hash::FxHashMap as HashMap;
 
 #[derive(Debug, Default)]
 struct PidMaps {
@@ -19,6 +18,11 @@ struct PidMaps {
     max_len: u64,
 }
 
+/// The epoch of a sample at `time_ns`, given [`MapIndex::times`] of its process.
+pub fn epoch_in(times: &[u64], time_ns: u64) -> u32 {
+    times.partition_point(|&t| t <= time_ns) as u32
+}
+
 #[derive(Debug, Default)]
 pub struct MapIndex {
     pids: HashMap<u32, PidMaps>,
@@ -26,7 +30,7 @@ pub struct MapIndex {
 
 impl MapIndex {
     pub fn new(mappings: &[Mapping]) -> MapIndex {
-        let mut grouped: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut grouped: HashMap<u32, Vec<u32>> = HashMap::default();
         for (i, m) in mappings.iter().enumerate() {
             if m.end > m.start {
                 grouped.entry(m.pid).or_default().push(i as u32);
@@ -53,9 +57,12 @@ impl MapIndex {
 
     /// The epoch of a sample of `pid` at `time_ns`.
     pub fn epoch(&self, pid: u32, time_ns: u64) -> u32 {
-        self.pids
-            .get(&pid)
-            .map_or(0, |p| p.times.partition_point(|&t| t <= time_ns) as u32)
+        epoch_in(self.times(pid), time_ns)
+    }
+
+    /// Sorted times of the mappings of `pid`, for [`epoch_in`].
+    pub fn times(&self, pid: u32) -> &[u64] {
+        self.pids.get(&pid).map_or(&[], |p| &p.times)
     }
 
     /// Index (in the capture's mapping list) of the mapping holding `addr`:

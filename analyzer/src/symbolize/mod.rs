@@ -24,7 +24,7 @@ use thiserror::Error;
 use crate::load::Capture;
 pub use debuginfo::{elf_build_id, hex, DebugDir, DebugFile, SourceFrame};
 pub use demangle::demangle;
-pub use maps::MapIndex;
+pub use maps::{epoch_in, MapIndex};
 pub use table::{file_offset_to_vaddr, SymbolTable};
 
 #[derive(Debug, Error)]
