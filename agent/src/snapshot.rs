@@ -61,7 +61,20 @@ impl Collector for CgroupCollector {
             .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok())
             .map(|text| cgroup::parse_proc_cgroup(&text))
             .collect();
-        let dirs = cgroup::find_dirs(ctx.target.cgroup_dir.as_deref(), &hierarchies, &memberships)?;
+        // Canonical, so `/sys/fs/cgroup/cpu/x` finds a `cpu,cpuacct` mount behind a symlink.
+        let named = ctx
+            .target
+            .cgroup_dir
+            .as_deref()
+            .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()));
+        let dirs = match cgroup::find_dirs(named.as_deref(), &hierarchies, &memberships) {
+            Ok(dirs) => dirs,
+            Err(e) => {
+                ctx.warn(format!("no cgroup snapshots: {e}"));
+                ready.ok();
+                return Ok(());
+            }
+        };
         if dirs.is_empty() {
             ctx.warn(
                 "no cgroup of the target to snapshot (its processes are in root cgroups only)",

@@ -31,6 +31,7 @@ struct State {
     some_us: u64,
     full_avg10: f64,
     full_us: u64,
+    cpu_some_us: u64,
 }
 
 fn write_state(dir: &Path, s: &State) {
@@ -68,6 +69,13 @@ fn write_state(dir: &Path, s: &State) {
         ),
     );
     w(
+        "cpu.pressure",
+        format!(
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total={}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+            s.cpu_some_us
+        ),
+    );
+    w(
         "memory.pressure",
         format!(
             "some avg10={:.2} avg60=0.00 avg300=0.00 total={}\nfull avg10={:.2} avg60=0.00 avg300=0.00 total={}\n",
@@ -98,6 +106,7 @@ fn steps() -> Vec<State> {
     };
     // At the quota: 0.5 cores, throttled 8 of 10 periods; 40 MiB; a few major faults.
     let s2 = State {
+        cpu_some_us: 300_000,
         usage_us: 700_000,
         periods: 20,
         throttled: 8,
@@ -109,6 +118,7 @@ fn steps() -> Vec<State> {
     };
     // Throttled every period; 60 MiB; pressure starts.
     let s3 = State {
+        cpu_some_us: 800_000,
         usage_us: 1_200_000,
         periods: 30,
         throttled: 18,
@@ -123,6 +133,7 @@ fn steps() -> Vec<State> {
     };
     // Near the limit: 90 MiB, the limit was hit 5 times, reclaim stalls.
     let s4 = State {
+        cpu_some_us: 1_300_000,
         usage_us: 1_700_000,
         periods: 40,
         throttled: 28,
@@ -139,6 +150,7 @@ fn steps() -> Vec<State> {
     };
     // The limit reached, one process OOM-killed, usage falls back to 10 MiB.
     let s5 = State {
+        cpu_some_us: 1_800_000,
         usage_us: 2_200_000,
         periods: 50,
         throttled: 38,
@@ -219,6 +231,9 @@ fn throttling_report_of_a_fake_v2_cgroup() {
     assert_eq!(t.throttled_ns, 1_900_000_000);
     assert_eq!(t.usage_cores_avg, Some(0.44));
     assert_eq!(t.usage_cores_max, Some(0.5));
+    // Tasks waited for a CPU 1.8 s of the 5 s.
+    assert_eq!(t.cpu_pressure_pct, Some(36.0));
+    assert!(t.quota_known);
     assert_eq!(t.start_ns, T0);
     assert_eq!(t.end_ns, T0 + 5 * SEC);
     assert_eq!(t.gaps, 0);

@@ -319,22 +319,30 @@ pub fn to_text(m: &Memory) -> String {
         );
     }
     let scale = m.limit_bytes.unwrap_or(m.usage_max_bytes).max(1);
+    // Long captures: one row per run of samples, showing the run's highest usage.
+    let per_row = m.samples.len().div_ceil(60).max(1);
     let _ = writeln!(
         s,
-        "\ntimeline (bar: usage vs {})",
+        "\ntimeline (bar: usage vs {}{})",
         if m.limit_bytes.is_some() {
             "limit"
         } else {
             "peak"
+        },
+        if per_row > 1 {
+            format!("; each row the highest of {per_row} snapshots")
+        } else {
+            String::new()
         }
     );
-    for p in &m.samples {
-        let at = p.time_ns.saturating_sub(m.start_ns) as f64 / 1e9;
+    for run in m.samples.chunks(per_row) {
+        let at = run[0].time_ns.saturating_sub(m.start_ns) as f64 / 1e9;
+        let usage = run.iter().map(|p| p.usage_bytes).max().unwrap_or(0);
         let _ = writeln!(
             s,
             "  {at:>8.2}s  |{}| {:>10}",
-            bar(p.usage_bytes as f64 / scale as f64, 30),
-            human_bytes(p.usage_bytes)
+            bar(usage as f64 / scale as f64, 30),
+            human_bytes(usage)
         );
     }
     let _ = writeln!(s, "\nverdict: {}", m.verdict);

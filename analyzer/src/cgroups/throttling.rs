@@ -71,6 +71,8 @@ pub struct Throttling {
     pub throttled_ns: u64,
     pub usage_cores_avg: Option<f64>,
     pub usage_cores_max: Option<f64>,
+    /// Share of the capture some tasks waited for a CPU (v2 `cpu.pressure`), in percent.
+    pub cpu_pressure_pct: Option<f64>,
     /// Monotonic time of the first and last snapshot.
     pub start_ns: u64,
     pub end_ns: u64,
@@ -78,6 +80,9 @@ pub struct Throttling {
     pub gaps: usize,
     pub intervals: Vec<Interval>,
     pub verdict: String,
+    /// Whether the snapshots hold the quota files at all (`cpu.max`, `cpu.cfs_quota_us`).
+    #[serde(skip)]
+    pub quota_known: bool,
 }
 
 pub fn report(c: &Capture) -> Result<Throttling, ReportError> {
@@ -145,6 +150,12 @@ pub fn from_series(series: &Series) -> Throttling {
     } else {
         0.0
     };
+    let start_ns = series.ticks.first().map_or(0, |t| t.time_ns);
+    let end_ns = series.ticks.last().map_or(0, |t| t.time_ns);
+    let stall = |t: &Tick| Some(parse::pressure(t.file("cpu.pressure")?).0?.total_us * 1000);
+    let cpu_pressure_pct = super::total(series, stall)
+        .filter(|_| end_ns > start_ns)
+        .map(|ns| round(ns as f64 * 100.0 / (end_ns - start_ns) as f64, 2));
     let mut t = Throttling {
         cgroup: series.path_of(&["cpu.stat", "cpu.max", "cpu.cfs_quota_us"]),
         cgroup_version: v,
@@ -157,14 +168,49 @@ pub fn from_series(series: &Series) -> Throttling {
         throttled_ns,
         usage_cores_avg,
         usage_cores_max,
-        start_ns: series.ticks.first().map_or(0, |t| t.time_ns),
-        end_ns: series.ticks.last().map_or(0, |t| t.time_ns),
+        cpu_pressure_pct,
+        start_ns,
+        end_ns,
         gaps,
         intervals,
         verdict: String::new(),
+        quota_known: last.is_some(),
     };
     t.verdict = verdict(&t);
     t
+}
+
+/// Timeline rows in the text output; longer captures merge neighbouring intervals.
+const MAX_ROWS: usize = 60;
+
+/// Merges runs of `per_row` intervals so at most `max` rows remain.
+fn rows(intervals: &[Interval], max: usize) -> (Vec<Interval>, usize) {
+    let per_row = intervals.len().div_ceil(max).max(1);
+    let sum = |c: &[Interval], f: fn(&Interval) -> Option<u64>| {
+        c.iter()
+            .filter_map(f)
+            .fold(None, |a: Option<u64>, v| Some(a.unwrap_or(0) + v))
+    };
+    let merged = intervals
+        .chunks(per_row)
+        .map(|c| {
+            let known: Vec<&Interval> = c.iter().filter(|i| i.usage_cores.is_some()).collect();
+            let wall: u64 = known.iter().map(|i| i.end_ns - i.start_ns).sum();
+            let used: f64 = known
+                .iter()
+                .map(|i| i.usage_cores.unwrap_or(0.0) * (i.end_ns - i.start_ns) as f64)
+                .sum();
+            Interval {
+                start_ns: c[0].start_ns,
+                end_ns: c[c.len() - 1].end_ns,
+                periods: sum(c, |i| i.periods),
+                throttled_periods: sum(c, |i| i.throttled_periods),
+                throttled_ns: sum(c, |i| i.throttled_ns),
+                usage_cores: (wall > 0).then(|| used / wall as f64),
+            }
+        })
+        .collect();
+    (merged, per_row)
 }
 
 fn cores(v: Option<f64>) -> String {
@@ -174,6 +220,10 @@ fn cores(v: Option<f64>) -> String {
 fn verdict(t: &Throttling) -> String {
     let secs = t.throttled_ns as f64 / 1e9;
     match t.quota_cores {
+        None if !t.quota_known => format!(
+            "The snapshots hold no CPU quota file (cpu.max, cpu.cfs_quota_us): the cpu controller is not enabled for this cgroup, so throttling is unknown (usage averaged {} cores).",
+            cores(t.usage_cores_avg)
+        ),
         None => format!(
             "No CPU quota: the cgroup is never throttled (usage averaged {} cores).",
             cores(t.usage_cores_avg)
@@ -205,6 +255,12 @@ pub fn to_text(t: &Throttling) -> String {
         (Some(q), Some(qu), Some(p)) => {
             let _ = writeln!(s, "quota     {q:.2} cores ({qu} us per {p} us period)");
         }
+        _ if !t.quota_known => {
+            let _ = writeln!(
+                s,
+                "quota     unknown (no cpu.max or cpu.cfs_quota_us in the snapshots)"
+            );
+        }
         _ => {
             let _ = writeln!(
                 s,
@@ -229,6 +285,12 @@ pub fn to_text(t: &Throttling) -> String {
         cores(t.usage_cores_avg),
         cores(t.usage_cores_max)
     );
+    if let Some(p) = t.cpu_pressure_pct {
+        let _ = writeln!(
+            s,
+            "pressure  some tasks waited for a CPU {p:.1}% of the time"
+        );
+    }
     if t.gaps > 0 {
         let _ = writeln!(
             s,
@@ -241,16 +303,22 @@ pub fn to_text(t: &Throttling) -> String {
         .or(t.usage_cores_max)
         .filter(|c| *c > 0.0)
         .unwrap_or(1.0);
+    let (rows, per_row) = rows(&t.intervals, MAX_ROWS);
     let _ = writeln!(
         s,
-        "\ntimeline (bar: usage vs {}; throttled periods)",
+        "\ntimeline (bar: usage vs {}; throttled periods{})",
         if t.quota_cores.is_some() {
             "quota"
         } else {
             "peak"
+        },
+        if per_row > 1 {
+            format!("; each row {per_row} intervals")
+        } else {
+            String::new()
         }
     );
-    for i in &t.intervals {
+    for i in &rows {
         let at = (i.start_ns.saturating_sub(t.start_ns)) as f64 / 1e9;
         match (i.usage_cores, i.periods) {
             (None, None) => {
@@ -340,6 +408,29 @@ mod tests {
     }
 
     #[test]
+    fn long_timelines_merge_rows() {
+        let iv = |k: u64| Interval {
+            start_ns: k * 10,
+            end_ns: k * 10 + 10,
+            periods: Some(1),
+            throttled_periods: Some(k % 2),
+            throttled_ns: Some(5),
+            usage_cores: Some(if k % 2 == 0 { 0.1 } else { 0.3 }),
+        };
+        let all: Vec<Interval> = (0..125).map(iv).collect();
+        let (rows, per) = rows(&all, 60);
+        assert_eq!(per, 3);
+        assert_eq!(rows.len(), 42);
+        assert_eq!(rows[0].start_ns, 0);
+        assert_eq!(rows[0].end_ns, 30);
+        assert_eq!(rows[0].periods, Some(3));
+        assert_eq!(rows[0].throttled_periods, Some(1));
+        assert_eq!(rows[0].throttled_ns, Some(15));
+        assert!((rows[0].usage_cores.unwrap() - 0.5 / 3.0).abs() < 1e-9);
+        assert_eq!(rows[41].periods, Some(2), "the last row holds what is left");
+    }
+
+    #[test]
     fn v2_unlimited() {
         let mk = |time, usage_us: u64| {
             tick(
@@ -364,6 +455,16 @@ mod tests {
         assert_eq!(t.period_us, Some(100_000));
         assert_eq!(t.throttled_pct, 0.0);
         assert_eq!(t.usage_cores_avg, Some(0.5));
+        assert_eq!(t.cpu_pressure_pct, None);
         assert!(t.verdict.starts_with("No CPU quota"), "{}", t.verdict);
+        // Without the quota files (a v2 directory without the cpu controller): unknown, not unlimited.
+        let mut bare = series.clone();
+        for tick in &mut bare.ticks {
+            tick.files.remove("cpu.max");
+        }
+        let t = from_series(&bare);
+        assert_eq!(t.quota_cores, None);
+        assert!(!t.quota_known);
+        assert!(t.verdict.contains("throttling is unknown"), "{}", t.verdict);
     }
 }
