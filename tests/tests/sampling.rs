@@ -1,7 +1,8 @@
 //! CPU sampling end to end: a workload of known call tree and proportions
 //! (tests/workloads/calltree.c: main→work_a→burn 2/3, main→work_b→burn 1/3)
 //! recorded by --pid, by --cgroup (v1 and v2), as a launched command, from
-//! its own pid and mount namespace, and symbolized from the capture alone.
+//! its own pid and mount namespace, and symbolized from the capture alone by
+//! `holter flamegraph --folded` (root first: the process name, then `main`...).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,90 +10,39 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use holter_e2e::*;
-use holter_format::{BinarySymbols, Mapping, Reader, Record};
 
 /// Allowed distance between a measured share and the workload's true share.
 /// At 999 Hz over ~1.5 s there are ~1000 samples: the binomial standard
 /// deviation of a 2/3 share is 0.015, so 0.08 is > 5 sigma.
 const TOLERANCE: f64 = 0.08;
 
-/// User stacks of a capture, folded root first by function name, symbolized
-/// with nothing but the capture's own records.
+/// The folded stacks `holter flamegraph --folded` makes of a capture (the
+/// capture alone: nothing else is read).
 struct Folded {
     stacks: HashMap<String, u64>,
-    /// User frames of the workload's own binary, and how many got a name.
-    workload_frames: u64,
-    workload_named: u64,
     samples: u64,
-}
-
-fn symbol_at(b: &BinarySymbols, file_offset: u64) -> Option<&str> {
-    let seg = b
-        .segments
-        .iter()
-        .find(|s| file_offset >= s.file_offset && file_offset < s.file_offset + s.filesz)?;
-    let vaddr = file_offset - seg.file_offset + seg.vaddr;
-    let i = b
-        .symbols
-        .partition_point(|s| s.start <= vaddr)
-        .checked_sub(1)?;
-    let s = &b.symbols[i];
-    (s.size == 0 || vaddr < s.start + s.size).then_some(s.name.as_str())
+    /// Frames of the workload binary left as `module+0xOFFSET`.
+    unsymbolized_workload: u64,
 }
 
 fn fold(capture: &Path, workload_name: &str) -> Folded {
-    let reader = Reader::new(std::fs::File::open(capture).unwrap()).unwrap();
-    let mut maps: HashMap<u32, Vec<Mapping>> = HashMap::new();
-    let mut stacks: HashMap<u32, Vec<u64>> = HashMap::new();
-    let mut samples = Vec::new();
-    let mut by_id: HashMap<Vec<u8>, BinarySymbols> = HashMap::new();
-    let mut by_path: HashMap<String, BinarySymbols> = HashMap::new();
-    for r in reader {
-        match r {
-            Record::Mapping(m) => maps.entry(m.pid).or_default().push(m),
-            Record::Stack(s) => {
-                stacks.insert(s.id, s.user);
-            }
-            Record::Sample(s) => samples.push(s),
-            Record::BinarySymbols(b) => {
-                by_path.insert(b.path.clone(), b.clone());
-                by_id.insert(b.build_id.clone(), b);
-            }
-            _ => {}
-        }
-    }
+    let text = ok_stdout(
+        "holter flamegraph --folded",
+        &holter(&["flamegraph", capture.to_str().unwrap(), "--folded"]),
+    );
     let mut out = Folded {
         stacks: HashMap::new(),
-        workload_frames: 0,
-        workload_named: 0,
-        samples: samples.len() as u64,
+        samples: 0,
+        unsymbolized_workload: 0,
     };
-    for s in &samples {
-        let user = &stacks[&s.stack_id];
-        let mut names = Vec::new();
-        for (i, &addr) in user.iter().enumerate() {
-            // Return addresses point after the call: look up the call itself.
-            let pc = if i == 0 { addr } else { addr - 1 };
-            let m = maps.get(&s.pid).and_then(|ms| {
-                ms.iter()
-                    .rev()
-                    .find(|m| m.start <= pc && pc < m.end && m.time_ns <= s.time_ns)
-            });
-            let name = m.and_then(|m| {
-                let b = match &m.build_id {
-                    Some(id) => by_id.get(id),
-                    None => by_path.get(m.path.trim_end_matches(" (deleted)")),
-                }?;
-                symbol_at(b, pc - m.start + m.pgoff).map(str::to_string)
-            });
-            if m.is_some_and(|m| m.path.contains(workload_name)) {
-                out.workload_frames += 1;
-                out.workload_named += name.is_some() as u64;
-            }
-            names.push(name.unwrap_or_else(|| "?".into()));
-        }
-        names.reverse();
-        *out.stacks.entry(names.join(";")).or_default() += 1;
+    for line in text.lines() {
+        let (stack, count) = line.rsplit_once(' ').expect("`stack COUNT` lines");
+        let count: u64 = count.parse().expect("a count");
+        out.samples += count;
+        let prefix = format!("{workload_name}+0x");
+        out.unsymbolized_workload +=
+            stack.split(';').filter(|f| f.starts_with(&prefix)).count() as u64 * count;
+        *out.stacks.entry(stack.to_string()).or_default() += count;
     }
     out
 }
@@ -133,11 +83,9 @@ impl Folded {
             "{what}: main→work_a→burn {fa:.3} (want 0.667), main→work_b→burn {fb:.3} (want 0.333) ± {TOLERANCE}, of {main} samples; top stacks {top:?}"
         );
         eprintln!("{what}: {main} samples under main: work_a {fa:.3}, work_b {fb:.3}");
-        let named = self.workload_named as f64 / self.workload_frames.max(1) as f64;
-        assert!(
-            named > 0.99,
-            "{what}: only {:.1}% of the workload's frames symbolized",
-            named * 100.0
+        assert_eq!(
+            self.unsymbolized_workload, 0,
+            "{what}: frames of the workload left unsymbolized; top stacks {top:?}"
         );
     }
 }
@@ -184,6 +132,19 @@ fn by_pid_the_call_tree_and_its_proportions() {
     // The capture is self-contained: the binary is gone when it is symbolized.
     drop(w);
     fold(&file, "calltree").assert_calltree("--pid, binary deleted after the capture");
+    let svg = dir.path().join("p.svg");
+    let out = holter(&[
+        "flamegraph",
+        file.to_str().unwrap(),
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    ok_stdout("holter flamegraph", &out);
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.contains("work_a") && svg.contains("work_b"),
+        "the SVG names the functions"
+    );
 }
 
 #[test]
