@@ -5,6 +5,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod clock;
 pub mod collect;
+pub mod container;
 pub mod host;
 pub mod ns;
 pub mod procfs;

@@ -117,9 +117,7 @@ pub fn resolve(args: &RecordArgs) -> Result<(Target, Option<Launched>), TargetEr
         return Ok((by_cgroup(path)?, None));
     }
     if let Some(id) = &args.container {
-        return Err(TargetError::Container(format!(
-            "--container {id}: container resolution is not in this build yet; use --cgroup with the container's cgroup directory"
-        )));
+        return Ok((by_container(id)?, None));
     }
     if let Some(pod) = &args.pod {
         return Err(TargetError::Container(format!(
@@ -155,6 +153,20 @@ pub fn by_cgroup(path: &Path) -> Result<Target, TargetError> {
         pids,
         cgroup_dir: Some(path.to_path_buf()),
         container_id: None,
+    })
+}
+
+/// A container by id or unique prefix, found by its cgroup paths.
+pub fn by_container(id: &str) -> Result<Target, TargetError> {
+    let (full, _runtime, dir) =
+        crate::container::resolve(id).map_err(|e| TargetError::Container(e.to_string()))?;
+    let pids = cgroup_procs(&dir).map_err(|_| TargetError::NotACgroup(dir.clone()))?;
+    Ok(Target {
+        kind: "container",
+        spec: id.to_string(),
+        pids,
+        cgroup_dir: Some(dir),
+        container_id: Some(full),
     })
 }
 

@@ -241,3 +241,166 @@ fn a_missing_pid_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("4194000"), "{err}");
 }
+
+/// A cgroup laid out as Docker's systemd driver does (`docker-<id>.scope`)
+/// under a parent of the test's own, in cgroup2 and the v1 `cpu` hierarchy.
+struct FakeDockerScope {
+    _parent: Cgroup,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl FakeDockerScope {
+    fn new(id: &str) -> FakeDockerScope {
+        let parent = Cgroup::new("ctr");
+        let mut dirs = Vec::new();
+        for h in ["unified", "cpu"] {
+            let p = parent.dir(h);
+            if p.is_dir() {
+                let d = p.join(format!("docker-{id}.scope"));
+                std::fs::create_dir(&d).unwrap();
+                dirs.push(d);
+            }
+        }
+        FakeDockerScope {
+            _parent: parent,
+            dirs,
+        }
+    }
+
+    fn join(&self, pid: u32) {
+        for d in &self.dirs {
+            std::fs::write(d.join("cgroup.procs"), pid.to_string()).unwrap();
+        }
+    }
+}
+
+impl Drop for FakeDockerScope {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+        }
+        for d in &self.dirs {
+            for _ in 0..100 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        // `_parent` is dropped after this: its directories go once empty.
+    }
+}
+
+fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    (0..4)
+        .map(|i| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(i);
+            format!("{:016x}", h.finish())
+        })
+        .collect()
+}
+
+#[test]
+fn by_container_id_prefix() {
+    if !require_privileged("by_container_id_prefix") {
+        return;
+    }
+    let id = random_id();
+    let scope = FakeDockerScope::new(&id);
+    let w = compile_workload("calltree");
+    let run = spawn(&w.path, &["10"]);
+    scope.join(run.0.id());
+    let dir = scratch("sample-ctr");
+    let file = dir.path().join("k.holter");
+    record(&["--container", &id[..12], "--duration", "1500ms"], &file);
+    fold(&file, "calltree").assert_calltree("--container PREFIX");
+    let info: serde_json::Value = serde_json::from_str(&ok_stdout(
+        "info",
+        &holter(&["info", file.to_str().unwrap(), "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(info["target"]["kind"], "container");
+    assert_eq!(info["target"]["container_id"], id.as_str());
+    drop(run);
+}
+
+#[test]
+fn a_missing_container_is_named() {
+    let dir = scratch("sample-noctr");
+    let file = dir.path().join("m.holter");
+    let id = random_id();
+    let out = agent(&[
+        "record",
+        "--container",
+        &id[..16],
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&id[..16]) && err.contains("no running container"),
+        "{err}"
+    );
+    assert!(
+        !file.exists(),
+        "no capture for a target that does not exist"
+    );
+}
+
+#[test]
+fn without_privileges_the_fix_is_named() {
+    if !require_privileged("without_privileges_the_fix_is_named") {
+        return;
+    }
+    let Some(setpriv) = which("setpriv") else {
+        eprintln!(
+            "SKIPPED without_privileges_the_fix_is_named: setpriv (util-linux) is not installed"
+        );
+        return;
+    };
+    let target = spawn(Path::new("/bin/sleep"), &["10"]);
+    let dir = scratch("sample-noperm");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let file = dir.path().join("n.holter");
+    // As `nobody`, with no capabilities: perf_event_open is refused.
+    let out = Command::new(setpriv)
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
+        .arg(bin("holter-agent"))
+        .args([
+            "record",
+            "--pid",
+            &target.0.id().to_string(),
+            "--duration",
+            "1s",
+            "-o",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "root",
+        "CAP_PERFMON",
+        "CAP_SYS_PTRACE",
+        "perf_event_paranoid",
+    ] {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+}

@@ -14,23 +14,23 @@ const RING_PAGES: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("perf_event_open was refused ({source}): recording CPU samples needs root, or CAP_PERFMON (CAP_SYS_ADMIN before Linux 5.8) with CAP_SYS_PTRACE to follow other users' processes; or a lower /proc/sys/kernel/perf_event_paranoid (now {paranoid}; e.g. `sysctl kernel.perf_event_paranoid=1`). Or record without samples: --no-samples")]
-    Permission { source: io::Error, paranoid: String },
-    #[error("perf_event_open on {what}: {source}")]
-    Other { what: String, source: io::Error },
+    #[error("perf_event_open was refused ({cause}): recording CPU samples needs root, or CAP_PERFMON (CAP_SYS_ADMIN before Linux 5.8) with CAP_SYS_PTRACE to follow other users' processes; or a lower /proc/sys/kernel/perf_event_paranoid (now {paranoid}; e.g. `sysctl kernel.perf_event_paranoid=1`). Or record without samples: --no-samples")]
+    Permission { cause: io::Error, paranoid: String },
+    #[error("perf_event_open on {what}: {cause}")]
+    Other { what: String, cause: io::Error },
 }
 
 fn classify(e: io::Error, what: impl FnOnce() -> String) -> OpenError {
     match e.raw_os_error() {
         Some(libc::EACCES) | Some(libc::EPERM) => OpenError::Permission {
-            source: e,
+            cause: e,
             paranoid: std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),
         },
         _ => OpenError::Other {
             what: what(),
-            source: e,
+            cause: e,
         },
     }
 }
@@ -139,7 +139,7 @@ impl Armed {
     pub fn add_cgroup_v2(&mut self, dir: &Path) -> Result<(), OpenError> {
         let file = std::fs::File::open(dir).map_err(|e| OpenError::Other {
             what: dir.display().to_string(),
-            source: e,
+            cause: e,
         })?;
         let cg = Who::Cgroup(file.as_raw_fd());
         for i in 0..self.cpus.len() {
