@@ -6,6 +6,8 @@
  *
  * Usage: calltree SECONDS   run for about that long (0: until killed)
  *        calltree -n ROUNDS a fixed amount of work (ROUNDS rounds of 3 units)
+ * With CALLTREE_REPORT set, prints "calltree: elapsed SECONDS" on stderr at
+ * the end (the benchmark times the work alone, not a profiler's start-up).
  *
  * burn() keeps a small array on its stack, so GCC 12 gives it a frame (and a
  * frame pointer) even at -O1: a leaf without one would hide its caller from
@@ -55,11 +57,14 @@ int main(int argc, char **argv)
 {
 	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
 		long rounds = atol(argv[2]);
+		double start = now();
 
 		for (long r = 0; r < rounds; r++) {
 			work_a();
 			work_b();
 		}
+		if (getenv("CALLTREE_REPORT"))
+			fprintf(stderr, "calltree: elapsed %.6f\n", now() - start);
 		return 0;
 	}
 	double seconds = argc > 1 ? atof(argv[1]) : 0;

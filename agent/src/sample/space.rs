@@ -10,6 +10,8 @@ use holter_format::BinarySymbols;
 pub struct Map {
     pub start: u64,
     pub end: u64,
+    /// File offset of `start`.
+    pub pgoff: u64,
     /// The file's symbols where it could be read; `None` for anonymous or
     /// unreadable mappings.
     pub file: Option<Arc<BinarySymbols>>,
@@ -70,6 +72,7 @@ mod tests {
         Map {
             start,
             end,
+            pgoff: 0,
             file: None,
             file_backed: true,
         }

@@ -15,7 +15,7 @@ use super::space::{Map, Spaces};
 use super::stacks::{self, Interner};
 use crate::procfs;
 use crate::symbols::files::{self, FileCache, FileKey, Locator};
-use crate::symbols::{kallsyms, maps, perfmap};
+use crate::symbols::{hits, kallsyms, maps, perfmap};
 
 /// Distinct stacks kept in the intern table before it starts over.
 const MAX_STACKS: usize = 1 << 20;
@@ -28,8 +28,9 @@ pub struct State {
     spaces: Spaces,
     files: FileCache,
     pairs: HashSet<(u32, u32)>,
-    /// Files the samples hit, by build-id (or path where there is none).
-    hit: BTreeMap<Vec<u8>, Arc<BinarySymbols>>,
+    /// Files the samples hit, by build-id (or path where there is none),
+    /// with the file offsets hit.
+    hit: BTreeMap<Vec<u8>, (Arc<BinarySymbols>, BTreeSet<u64>)>,
     kernel_addrs: BTreeSet<u64>,
     /// Processes with samples in anonymous executable memory, and their last JIT map.
     jit: BTreeMap<u32, Vec<Symbol>>,
@@ -131,6 +132,7 @@ impl State {
             Map {
                 start,
                 end,
+                pgoff,
                 file,
                 file_backed,
             },
@@ -280,15 +282,29 @@ impl State {
         if !self.spaces.knows(pid) {
             self.scan_process(pid, time);
         }
-        for &addr in user {
+        for (i, &addr) in user.iter().enumerate() {
             match self.spaces.find(pid, addr) {
-                Some(Map { file: Some(f), .. }) => {
+                Some(Map {
+                    file: Some(f),
+                    start,
+                    pgoff,
+                    ..
+                }) => {
                     let key = if f.build_id.is_empty() {
                         f.path.as_bytes().to_vec()
                     } else {
                         f.build_id.clone()
                     };
-                    self.hit.entry(key).or_insert_with(|| f.clone());
+                    let offset = addr - start + pgoff;
+                    let (_, offsets) = self
+                        .hit
+                        .entry(key)
+                        .or_insert_with(|| (f.clone(), BTreeSet::new()));
+                    offsets.insert(offset);
+                    // A return address is just past its call: the call may end a function.
+                    if i > 0 {
+                        offsets.insert(offset.saturating_sub(1));
+                    }
                 }
                 Some(Map {
                     file_backed: true, ..
@@ -329,8 +345,9 @@ impl State {
     /// The symbol records of everything the samples hit.
     pub fn finish(&mut self) {
         self.refresh_jit();
-        for b in std::mem::take(&mut self.hit).into_values() {
-            self.out.push(Record::BinarySymbols((*b).clone()));
+        for (b, offsets) in std::mem::take(&mut self.hit).into_values() {
+            self.out
+                .push(Record::BinarySymbols(hits::trim(&b, &offsets)));
         }
         if !self.kernel_addrs.is_empty() {
             match std::fs::read_to_string("/proc/kallsyms") {

@@ -5,6 +5,7 @@
 
 pub mod elf;
 pub mod files;
+pub mod hits;
 pub mod kallsyms;
 pub mod maps;
 pub mod perfmap;

@@ -1,0 +1,101 @@
+//! Only the functions the samples hit: a capture carries those, sized, rather
+//! than whole symbol tables (a few hundred bytes instead of tens of KiB per
+//! library), which keeps it small while it still symbolizes every frame.
+
+use std::collections::BTreeSet;
+
+use holter_format::{BinarySymbols, Symbol};
+
+/// The ELF virtual address of a file offset, through the loadable segments.
+pub fn vaddr(b: &BinarySymbols, file_offset: u64) -> Option<u64> {
+    b.segments
+        .iter()
+        .find(|s| file_offset >= s.file_offset && file_offset < s.file_offset + s.filesz)
+        .map(|s| file_offset - s.file_offset + s.vaddr)
+}
+
+/// The symbols of `b` that contain the hit file offsets. A symbol without a
+/// size gets the distance to the next one, so it means the same on its own.
+pub fn trim(b: &BinarySymbols, file_offsets: &BTreeSet<u64>) -> BinarySymbols {
+    let mut keep = BTreeSet::new();
+    for &off in file_offsets {
+        let Some(v) = vaddr(b, off) else { continue };
+        let Some(i) = b.symbols.partition_point(|s| s.start <= v).checked_sub(1) else {
+            continue;
+        };
+        let s = &b.symbols[i];
+        if s.size == 0 || v < s.start + s.size {
+            keep.insert(i);
+        }
+    }
+    let symbols: Vec<Symbol> = keep
+        .into_iter()
+        .map(|i| {
+            let s = &b.symbols[i];
+            let size = match (s.size, b.symbols.get(i + 1)) {
+                (0, Some(next)) => next.start - s.start,
+                (size, _) => size,
+            };
+            Symbol {
+                start: s.start,
+                size,
+                name: s.name.clone(),
+            }
+        })
+        .collect();
+    BinarySymbols {
+        build_id: b.build_id.clone(),
+        path: b.path.clone(),
+        segments: b.segments.clone(),
+        symbols,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holter_format::Segment;
+
+    fn sym(start: u64, size: u64, name: &str) -> Symbol {
+        Symbol {
+            start,
+            size,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn keeps_only_what_was_hit() {
+        let b = BinarySymbols {
+            build_id: vec![1, 2],
+            path: "/usr/bin/app".into(),
+            // Text at file offset 0x1000 is loaded at vaddr 0x401000.
+            segments: vec![Segment {
+                file_offset: 0x1000,
+                vaddr: 0x401000,
+                filesz: 0x1000,
+            }],
+            symbols: vec![
+                sym(0x401000, 0x10, "a"),
+                sym(0x401100, 0, "unsized"),
+                sym(0x401200, 0x20, "b"),
+                sym(0x401300, 0x10, "c"),
+            ],
+        };
+        let hits: BTreeSet<u64> = [0x1005, 0x1180, 0x1305, 0x1250, 0x9000]
+            .into_iter()
+            .collect();
+        let t = trim(&b, &hits);
+        let names: Vec<_> = t
+            .symbols
+            .iter()
+            .map(|s| (s.name.as_str(), s.size))
+            .collect();
+        // 0x1250 falls past b's end (a gap), 0x9000 in no segment.
+        assert_eq!(names, [("a", 0x10), ("unsized", 0x100), ("c", 0x10)]);
+        assert_eq!(t.build_id, b.build_id);
+        assert_eq!(t.segments, b.segments);
+        assert_eq!(vaddr(&b, 0x1005), Some(0x401005));
+        assert_eq!(vaddr(&b, 0x10), None);
+    }
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Side by side, in one run, on the same workload (tests/workloads/calltree.c):
+#   (a) slowdown of a fixed-work CPU workload under holter-agent and under
+#       `perf record -g`, at 99 and 999 Hz (the workload times its own work);
+#   (b) capture bytes per sample: holter (symbols included) vs `perf record -g -z`;
+#   (c) capture -> SVG: `holter flamegraph` vs
+#       `perf script | inferno-collapse-perf | inferno-flamegraph`.
+# Needs root (or perf_event_paranoid <= -1), perf (Debian: linux-perf) and a C
+# compiler; installs inferno with `cargo install inferno` when missing.
+# Knobs: ROUNDS (work per run, default 600 ~ 2 s here), RUNS (default 3; the
+# median is reported), SVG_SECONDS (length of the (c) captures, default 8).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-600}
+RUNS=${RUNS:-3}
+SVG_SECONDS=${SVG_SECONDS:-8}
+
+command -v perf >/dev/null || { echo "bench/sampling.sh: needs perf (apt-get install linux-perf)" >&2; exit 1; }
+command -v cc >/dev/null || { echo "bench/sampling.sh: needs a C compiler (apt-get install gcc)" >&2; exit 1; }
+if ! command -v inferno-flamegraph >/dev/null || ! command -v inferno-collapse-perf >/dev/null; then
+    cargo install inferno
+fi
+(cd "$ROOT" && cargo build --release -q -p holter-agent -p holter)
+AGENT=$ROOT/target/release/holter-agent
+HOLTER=$ROOT/target/release/holter
+
+WORK=$(mktemp -d -t holter-bench-XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cc -O1 -g -fno-omit-frame-pointer -o "$WORK/calltree" "$ROOT/tests/workloads/calltree.c"
+W="$WORK/calltree"
+
+# Runs a command; prints the workload's own elapsed seconds.
+work_time() {
+    CALLTREE_REPORT=1 "$@" 2>&1 >/dev/null | awk '/^calltree: elapsed/ { print $3 }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+now() { date +%s.%N; }
+
+declare -A T
+configs=(base holter99 perf99 holter999 perf999)
+for run in $(seq "$RUNS"); do
+    # Interleaved, so that a busy moment of the machine hits every configuration alike.
+    for c in "${configs[@]}"; do
+        case $c in
+        base) t=$(work_time "$W" -n "$ROUNDS") ;;
+        holter*) f=${c#holter}
+            t=$(work_time "$AGENT" record --frequency "$f" --force -o "$WORK/h$f.holter" -- "$W" -n "$ROUNDS") ;;
+        perf*) f=${c#perf}
+            t=$(work_time perf record -q -g -F "$f" -o "$WORK/p$f.data" -- "$W" -n "$ROUNDS") ;;
+        esac
+        T[$c]="${T[$c]:-} $t"
+    done
+done
+med() { tr ' ' '\n' <<<"${T[$1]}" | grep . | median; }
+base=$(med base)
+
+samples_holter() { "$HOLTER" info "$1" --json 2>/dev/null | awk -F'[:,]' '/^  "samples"/ { gsub(/ /, "", $2); print $2 }'; }
+samples_perf() { perf report -i "$1" --stats 2>/dev/null | awk '/SAMPLE events/ { print $3; exit }'; }
+size() { stat -c %s "$1"; }
+
+echo "== (a) slowdown of a fixed-work CPU workload ($ROUNDS rounds, median of $RUNS; baseline ${base}s)"
+printf '%-10s %12s %12s\n' "Hz" "holter" "perf -g"
+for f in 99 999; do
+    h=$(med "holter$f"); p=$(med "perf$f")
+    printf '%-10s %11.3fx %11.3fx\n' "$f" "$(echo "$h / $base" | bc -l)" "$(echo "$p / $base" | bc -l)"
+done
+
+echo
+echo "== (b) capture bytes per sample"
+for f in 99 999; do
+    perf record -q -g -z -F "$f" -o "$WORK/z$f.data" -- "$W" -n "$ROUNDS" 2>/dev/null >/dev/null
+    hs=$(samples_holter "$WORK/h$f.holter"); hb=$(size "$WORK/h$f.holter")
+    zs=$(samples_perf "$WORK/z$f.data"); zb=$(size "$WORK/z$f.data")
+    printf '%4s Hz: holter %8d B / %5d samples = %6.1f B/sample (symbols included) | perf -g -z %8d B / %5d samples = %6.1f B/sample\n' \
+        "$f" "$hb" "$hs" "$(echo "$hb / $hs" | bc -l)" "$zb" "$zs" "$(echo "$zb / $zs" | bc -l)"
+done
+
+echo
+echo "== (c) capture -> SVG (${SVG_SECONDS}s captures at 999 Hz)"
+"$AGENT" record --frequency 999 --force -o "$WORK/svg.holter" -- "$W" "$SVG_SECONDS" 2>/dev/null
+perf record -q -g -F 999 -o "$WORK/svg.data" -- "$W" "$SVG_SECONDS" 2>/dev/null
+hs=$(samples_holter "$WORK/svg.holter"); ps=$(samples_perf "$WORK/svg.data")
+t0=$(now); "$HOLTER" flamegraph "$WORK/svg.holter" -o "$WORK/holter.svg" 2>/dev/null; t1=$(now)
+perf script -i "$WORK/svg.data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph >"$WORK/perf.svg"; t2=$(now)
+ht=$(echo "$t1 - $t0" | bc -l); pt=$(echo "$t2 - $t1" | bc -l)
+printf 'holter flamegraph:                     %6.3f s for %6d samples (%8.0f samples/s)\n' "$ht" "$hs" "$(echo "$hs / $ht" | bc -l)"
+printf 'perf script | inferno (collapse, svg): %6.3f s for %6d samples (%8.0f samples/s)\n' "$pt" "$ps" "$(echo "$ps / $pt" | bc -l)"
+printf 'speed-up: %.1fx\n' "$(echo "($hs / $ht) / ($ps / $pt)" | bc -l)"
