@@ -161,6 +161,26 @@ fn a_launched_command_is_sampled_from_exec() {
     let file = dir.path().join("c.holter");
     record(&["--", w.path.to_str().unwrap(), "1.5"], &file);
     fold(&file, "calltree").assert_calltree("-- command");
+    // perf stat-like counters of the same target, and the event named in the header.
+    let info: serde_json::Value = serde_json::from_str(&ok_stdout(
+        "info",
+        &holter(&["info", file.to_str().unwrap(), "--json"]),
+    ))
+    .unwrap();
+    let task_clock = info["counters"]["task-clock"].as_u64().unwrap_or(0);
+    assert!(
+        task_clock >= 100_000_000,
+        "task-clock {task_clock} ns for a CPU-bound 1.5 s run; {info}"
+    );
+    for c in ["context-switches", "cpu-migrations", "page-faults"] {
+        assert!(info["counters"][c].is_u64(), "counter {c} missing: {info}");
+    }
+    assert!(
+        info["counters"]["page-faults"].as_u64() > Some(0),
+        "exec faults pages in"
+    );
+    let event = info["options"]["sample_event"].as_str().unwrap();
+    assert!(event == "cpu-clock" || event == "cycles", "{event}");
 }
 
 #[test]
