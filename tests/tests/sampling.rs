@@ -446,3 +446,37 @@ fn processes_started_during_the_capture_are_followed() {
     );
     fold(&file, "calltree").assert_calltree("--pid of a shell, workload started by it");
 }
+
+#[test]
+fn jit_code_is_named_from_the_containers_perf_map() {
+    if !require_privileged("jit_code_is_named_from_the_containers_perf_map") {
+        return;
+    }
+    let w = compile_workload("jit");
+    // Pid 1 of its pid namespace, with a /tmp of its own: the map is
+    // /tmp/perf-1.map inside the container and nowhere on the host.
+    // The binary (under the host's /tmp) is bound on /srv first, in the
+    // container's mount namespace only.
+    let script = format!(
+        "mount --bind {} /srv && mount -t tmpfs holter-test /tmp && exec /srv/jit 10",
+        w.dir.path().display()
+    );
+    let c = Container::start_with(
+        Cgroup::new("sample-jit"),
+        &["--pid", "--mount", "--mount-proc"],
+        &["sh", "-c", &script],
+    );
+    let pid = c.workload_pid("jit");
+    std::thread::sleep(Duration::from_millis(200));
+    let dir = scratch("sample-jit");
+    let file = dir.path().join("j.holter");
+    record(&["--pid", &pid.to_string(), "--duration", "1s"], &file);
+    let folded = fold(&file, "jit");
+    let jitted = folded.count("main;jitted_spin");
+    assert!(
+        jitted * 10 >= folded.samples * 9,
+        "{jitted} of {} samples in main;jitted_spin: {:?}",
+        folded.samples,
+        folded.stacks
+    );
+}

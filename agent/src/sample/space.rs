@@ -15,8 +15,6 @@ pub struct Map {
     /// The file's symbols where it could be read; `None` for anonymous or
     /// unreadable mappings.
     pub file: Option<Arc<BinarySymbols>>,
-    /// Whether the mapping has a file path (not anonymous, `[vdso]`, ...).
-    pub file_backed: bool,
 }
 
 #[derive(Default)]
@@ -74,7 +72,6 @@ mod tests {
             end,
             pgoff: 0,
             file: None,
-            file_backed: true,
         }
     }
 

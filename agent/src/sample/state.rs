@@ -90,8 +90,7 @@ impl State {
         kernel_build_id: Option<Vec<u8>>,
         time_ns: u64,
     ) {
-        let file_backed = files::is_file_path(&path);
-        let file = if file_backed {
+        let file = if files::is_file_path(&path) {
             let at = Locator {
                 pid,
                 path: &path,
@@ -134,7 +133,6 @@ impl State {
                 end,
                 pgoff,
                 file,
-                file_backed,
             },
         );
     }
@@ -306,9 +304,7 @@ impl State {
                         offsets.insert(offset.saturating_sub(1));
                     }
                 }
-                Some(Map {
-                    file_backed: true, ..
-                }) => {}
+                // Anonymous, or a file without readable symbols: perhaps JIT code.
                 _ => {
                     self.jit.entry(pid).or_default();
                 }

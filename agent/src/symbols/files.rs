@@ -47,7 +47,7 @@ pub fn clean_path(path: &str) -> (&str, bool) {
 
 /// Whether a mapping path names a file that can hold ELF symbols.
 pub fn is_file_path(path: &str) -> bool {
-    path.starts_with('/')
+    path.starts_with('/') && !path.starts_with("//anon") && !path.starts_with("/dev/zero")
 }
 
 pub type Loaded = Result<Arc<BinarySymbols>, SymbolError>;
@@ -160,6 +160,7 @@ mod tests {
         assert_eq!(clean_path("/usr/bin/x"), ("/usr/bin/x", false));
         assert!(is_file_path("/usr/lib/libc.so.6"));
         assert!(!is_file_path("[vdso]"));
+        assert!(!is_file_path("//anon"));
         assert!(!is_file_path(""));
     }
 
