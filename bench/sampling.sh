@@ -83,7 +83,7 @@ echo "== (c) capture -> SVG (${SVG_SECONDS}s captures at 999 Hz)"
 "$AGENT" record --frequency 999 --force -o "$WORK/svg.holter" -- "$W" "$SVG_SECONDS" 2>/dev/null
 perf record -q -g -F 999 -o "$WORK/svg.data" -- "$W" "$SVG_SECONDS" 2>/dev/null
 hs=$(samples_holter "$WORK/svg.holter"); ps=$(samples_perf "$WORK/svg.data")
-t0=$(now); "$HOLTER" flamegraph "$WORK/svg.holter" -o "$WORK/holter.svg" 2>/dev/null; t1=$(now)
+t0=$(now); "$HOLTER" flamegraph "$WORK/svg.holter" -o "$WORK/holter.svg" >/dev/null 2>&1; t1=$(now)
 perf script -i "$WORK/svg.data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph >"$WORK/perf.svg"; t2=$(now)
 ht=$(echo "$t1 - $t0" | bc -l); pt=$(echo "$t2 - $t1" | bc -l)
 printf 'holter flamegraph:                     %6.3f s for %6d samples (%8.0f samples/s)\n' "$ht" "$hs" "$(echo "$hs / $ht" | bc -l)"
