@@ -5,5 +5,6 @@ pub mod filter;
 pub mod flamegraph;
 pub mod info;
 pub mod load;
+pub mod report;
 pub mod symbolize;
 pub mod syscalls;

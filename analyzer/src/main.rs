@@ -12,7 +12,7 @@ use holter::load::Capture;
     about = "Analyze holter capture files: flame graphs, syscall latency, throttling",
     after_help = "Examples:\n  holter info app.holter\n  holter info app.holter --json\n  \
       holter throttling app.holter\n  holter memory app.holter --json\n  holter network app.holter\n  \
-      holter flamegraph app.holter\n  holter flamegraph app.holter --folded --pid 1234 --from 2 --to 5"
+      holter flamegraph app.holter\n  holter flamegraph app.holter --folded --pid 1234 --from 2 --to 5\n  holter report app.holter"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -79,6 +79,32 @@ enum Command {
         #[arg(long, value_name = "SECONDS", value_parser = seconds)]
         to: Option<f64>,
     },
+    /// Write one self-contained report (HTML or Markdown) to attach to a ticket.
+    #[command(
+        after_help = "Examples:\n  holter report app.holter                     # writes app.html next to the capture\n  holter report app.holter --format markdown   # writes app.md, to paste into a ticket\n  holter report app.holter -o /tmp/ticket-123.html"
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// The capture file.
+    pub(crate) file: PathBuf,
+    /// Where to write (default: <capture name>.html or .md next to the capture; `-` for stdout).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub(crate) output: Option<PathBuf>,
+    /// HTML (one page, flame graph included, no network) or Markdown (tables, top stacks).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub(crate) format: ReportFormat,
+    /// A directory of debug files, found by build-id, for file:line and inlined frames.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) debuginfo: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReportFormat {
+    Html,
+    Markdown,
 }
 
 #[derive(Debug, clap::Args)]
@@ -122,6 +148,7 @@ fn seconds(s: &str) -> Result<f64, String> {
 }
 
 mod cmd_flamegraph;
+mod cmd_report;
 
 fn main() {
     let cli = Cli::parse();
@@ -174,6 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             cmd_syscalls(&file, &opts, json)?;
         }
+        Command::Report(args) => cmd_report::run(args)?,
     }
     Ok(())
 }

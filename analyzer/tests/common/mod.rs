@@ -234,8 +234,12 @@ jitted;[unknown];LazyCompile:*foo 2
 ";
 
 pub fn write_capture(path: &Path, records: &[Record]) {
+    write_capture_with(path, header(), records);
+}
+
+pub fn write_capture_with(path: &Path, header: Header, records: &[Record]) {
     let file = BufWriter::new(File::create(path).expect("create capture"));
-    let mut w = Writer::new(file, header(), WriterOptions::default()).expect("writer");
+    let mut w = Writer::new(file, header, WriterOptions::default()).expect("writer");
     for r in records {
         w.write(r).expect("write record");
     }

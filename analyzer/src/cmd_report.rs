@@ -1,0 +1,46 @@
+//! `holter report`: the command around `holter::report`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use holter::load::Capture;
+use holter::report::{self, Options};
+
+use crate::{ReportArgs, ReportFormat};
+
+pub(crate) fn run(args: ReportArgs) -> anyhow::Result<()> {
+    let capture = Capture::load(&args.file)?;
+    let opts = Options {
+        debuginfo: args.debuginfo.as_deref(),
+        svg: args.format == ReportFormat::Html,
+        ..Options::default()
+    };
+    let r = report::build(&capture, &opts)?;
+    let text = match args.format {
+        ReportFormat::Html => report::html::render(&r),
+        ReportFormat::Markdown => report::markdown::render(&r),
+    };
+    let path = args
+        .output
+        .unwrap_or_else(|| default_output(&args.file, args.format));
+    if path == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("writing stdout")?;
+        return Ok(());
+    }
+    std::fs::write(&path, text)
+        .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// `dir/app.holter` → `dir/app.html` (or `.md`).
+fn default_output(capture: &Path, format: ReportFormat) -> PathBuf {
+    capture.with_extension(match format {
+        ReportFormat::Html => "html",
+        ReportFormat::Markdown => "md",
+    })
+}

@@ -1,0 +1,645 @@
+//! The report as one self-contained HTML page: inline CSS, inline SVG, the
+//! flame graph's own inline script, and a Content-Security-Policy that forbids
+//! every fetch, so opening the file never touches the network.
+
+use std::fmt::Write as _;
+
+use super::chart::{Bar, Chart};
+use super::{utc, when, Hot, Report, Section};
+use crate::cgroups::{human_bytes, memory::Memory, network::Network, throttling::Throttling};
+use crate::syscalls::{human, show_ret};
+
+const CSS: &str = "\
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1200px;padding:0 16px 40px;color:#222}
+h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:28px}
+.sub{color:#666;margin:0 0 10px}nav a{margin-right:12px}
+table{border-collapse:collapse;margin:6px 0 10px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.verdict{background:#f5f8ff;border-left:4px solid #4a7ebb;padding:6px 10px}
+.bad{color:#b00020;font-weight:600}.ok{color:#1b7a1b}.missing{color:#777;font-style:italic}
+ol.stacks li{margin-bottom:4px}.flame>svg{width:100%;display:block;border:1px solid #eee}
+svg.chart text{font:11px sans-serif;fill:#555}svg.chart text.ax,svg.chart text.lim,svg.chart text.t1{text-anchor:end}
+";
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{CSS}</style></head><body>\n",
+        esc(&r.title)
+    );
+    let c = r.capture;
+    let _ = writeln!(
+        s,
+        "<h1>{}</h1><p class=\"sub\">{} · {} · {} · holter {}</p>",
+        esc(&r.title),
+        esc(&c.path.display().to_string()),
+        esc(&utc(c.header.clock.wall_ns)),
+        esc(&when(r.quality.duration_ns)),
+        env!("CARGO_PKG_VERSION")
+    );
+    s.push_str(
+        "<nav><a href=\"#target\">target</a><a href=\"#quality\">data quality</a>\
+         <a href=\"#flame\">flame graph</a><a href=\"#syscalls\">syscalls</a>\
+         <a href=\"#throttling\">throttling</a><a href=\"#memory\">memory</a>\
+         <a href=\"#network\">network</a><a href=\"#warnings\">warnings</a></nav>\n",
+    );
+    target(&mut s, r);
+    quality(&mut s, r);
+    flame(&mut s, r);
+    syscalls(&mut s, r);
+    section(
+        &mut s,
+        "throttling",
+        "CPU throttling",
+        &r.throttling,
+        throttling,
+    );
+    section(&mut s, "memory", "Memory and pressure", &r.memory, memory);
+    section(&mut s, "network", "Network", &r.network, network);
+    warnings(&mut s, r);
+    s.push_str("</body></html>\n");
+    s
+}
+
+fn rows(s: &mut String, rows: &[(&str, String)]) {
+    s.push_str("<table>");
+    for (k, v) in rows {
+        let _ = write!(s, "<tr><th>{}</th><td>{v}</td></tr>", esc(k));
+    }
+    s.push_str("</table>\n");
+}
+
+fn section<T>(s: &mut String, id: &str, title: &str, sec: &Section<T>, f: fn(&mut String, &T)) {
+    let _ = writeln!(s, "<section id=\"{id}\"><h2>{title}</h2>");
+    match sec {
+        Ok(v) => f(s, v),
+        Err(why) => missing(s, why),
+    }
+    s.push_str("</section>\n");
+}
+
+fn missing(s: &mut String, why: &str) {
+    let _ = writeln!(s, "<p class=\"missing\">{}</p>", esc(why));
+}
+
+fn target(s: &mut String, r: &Report) {
+    let h = &r.capture.header;
+    let t = &h.target;
+    let mut v = vec![
+        ("target", esc(&format!("{} {}", t.kind, t.spec))),
+        (
+            "processes",
+            esc(&t
+                .pids
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")),
+        ),
+    ];
+    if let Some(id) = &t.container_id {
+        v.push(("container", format!("<code>{}</code>", esc(id))));
+    }
+    if !t.cgroups.is_empty() {
+        v.push((
+            "cgroups",
+            t.cgroups
+                .iter()
+                .map(|c| format!("<code>{}</code>", esc(c)))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+        ));
+    }
+    v.push((
+        "host",
+        esc(&format!(
+            "{} (Linux {}, {}, {} CPUs)",
+            h.host.hostname, h.host.kernel_release, h.host.arch, h.host.cpus
+        )),
+    ));
+    v.push(("boot id", format!("<code>{}</code>", esc(&h.host.boot_id))));
+    v.push(("started", esc(&utc(h.clock.wall_ns))));
+    v.push(("agent", esc(&h.agent_version)));
+    let o = &h.options;
+    let mut rec = Vec::new();
+    if o.samples {
+        rec.push(format!(
+            "samples ({} at {} Hz)",
+            o.sample_event, o.frequency_hz
+        ));
+    }
+    if o.syscalls {
+        rec.push(match &o.syscalls_filter {
+            Some(f) => format!("syscalls (filter {f})"),
+            None => "syscalls".into(),
+        });
+    }
+    rec.push(format!(
+        "cgroup snapshots every {} ms",
+        o.cgroup_interval_ns / 1_000_000
+    ));
+    if o.redact {
+        rec.push("argv redacted".into());
+    }
+    v.push(("recorded", esc(&rec.join(", "))));
+    s.push_str("<section id=\"target\"><h2>Target and host</h2>\n");
+    rows(s, &v);
+    s.push_str("</section>\n");
+}
+
+fn flag(bad: bool, text: String) -> String {
+    if bad {
+        format!("<span class=\"bad\">{}</span>", esc(&text))
+    } else {
+        esc(&text)
+    }
+}
+
+fn quality(s: &mut String, r: &Report) {
+    let q = &r.quality;
+    let status = match (&q.end_reason, q.complete) {
+        (Some(reason), true) => flag(false, format!("complete, ended by {reason}")),
+        _ => flag(
+            true,
+            "INCOMPLETE: no footer (the agent was killed or the file was cut); this shows what it holds".into(),
+        ),
+    };
+    let lost_pct = if q.samples + q.lost_samples > 0 {
+        q.lost_samples as f64 * 100.0 / (q.samples + q.lost_samples) as f64
+    } else {
+        0.0
+    };
+    let mut v = vec![
+        ("capture", status),
+        ("duration", esc(&when(q.duration_ns))),
+        (
+            "samples",
+            flag(
+                lost_pct >= 1.0,
+                format!(
+                    "{} recorded, {} lost ({lost_pct:.1}%)",
+                    q.samples, q.lost_samples
+                ),
+            ),
+        ),
+        (
+            "frames symbolized",
+            match q.symbolized_pct {
+                Some(p) => flag(p < 80.0, format!("{p:.1}%")),
+                None => "no samples".into(),
+            },
+        ),
+        (
+            "syscall tracing",
+            flag(q.lost_syscalls > 0, tracing_line(q)),
+        ),
+        (
+            "snapshots",
+            esc(&format!(
+                "{} cgroup, {} network",
+                q.cgroup_snapshots, q.net_snapshots
+            )),
+        ),
+        ("warnings", flag(q.warnings > 0, q.warnings.to_string())),
+    ];
+    if q.unknown_records > 0 {
+        v.push((
+            "newer records",
+            esc(&format!(
+                "{} records of kinds newer than this holter were skipped",
+                q.unknown_records
+            )),
+        ));
+    }
+    s.push_str("<section id=\"quality\"><h2>Data quality</h2>\n");
+    rows(s, &v);
+    s.push_str("</section>\n");
+}
+
+/// `120 recorded of 4000 counted (3.0%), 0 lost`.
+pub(super) fn tracing_line(q: &super::Quality) -> String {
+    match q.syscalls_counted {
+        Some(n) if n > 0 => format!(
+            "{} recorded of {n} counted ({:.1}%), {} lost",
+            q.syscalls_recorded,
+            q.syscalls_recorded as f64 * 100.0 / n as f64,
+            q.lost_syscalls
+        ),
+        _ if q.syscalls_recorded > 0 => {
+            format!("{} recorded, {} lost", q.syscalls_recorded, q.lost_syscalls)
+        }
+        _ => "not traced".into(),
+    }
+}
+
+fn hot_table(s: &mut String, title: &str, hot: &[Hot]) {
+    let _ = write!(
+        s,
+        "<table><tr><th>{}</th><th>samples</th><th>%</th></tr>",
+        esc(title)
+    );
+    for h in hot {
+        let _ = write!(
+            s,
+            "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td></tr>",
+            esc(&h.frames.join(";")),
+            h.samples,
+            h.pct
+        );
+    }
+    s.push_str("</table>\n");
+}
+
+fn flame(s: &mut String, r: &Report) {
+    s.push_str("<section id=\"flame\"><h2>Flame graph</h2>\n");
+    match &r.flame {
+        Ok(f) => {
+            let _ = writeln!(
+                s,
+                "<p>{}. Click a frame to zoom, Ctrl-F to search.</p>",
+                esc(&f.quality.line())
+            );
+            if !f.svg.is_empty() {
+                let _ = writeln!(s, "<div class=\"flame\">{}</div>", f.svg);
+            }
+            s.push_str("<h3>Hottest functions (self)</h3>\n");
+            hot_table(s, "function", &f.top_functions);
+            s.push_str("<h3>Hottest stacks</h3>\n<ol class=\"stacks\">");
+            for h in &f.top_stacks {
+                let _ = write!(
+                    s,
+                    "<li><b>{:.1}%</b> ({} samples) <span class=\"mono\">{}</span></li>",
+                    h.pct,
+                    h.samples,
+                    esc(&h.frames.join(" → "))
+                );
+            }
+            s.push_str("</ol>\n");
+        }
+        Err(why) => missing(s, why),
+    }
+    s.push_str("</section>\n");
+}
+
+fn syscalls(s: &mut String, r: &Report) {
+    s.push_str("<section id=\"syscalls\"><h2>Syscalls</h2>\n");
+    match &r.syscalls {
+        Ok(t) => {
+            let _ = writeln!(s, "<p>{}.</p>", esc(&tracing_line(&r.quality)));
+            s.push_str(
+                "<table><tr><th>syscall</th><th>calls</th><th>errors</th><th>total</th><th>avg</th>\
+                 <th>p50</th><th>p95</th><th>p99</th><th>max</th><th>errors by errno</th></tr>",
+            );
+            for row in &t.rows {
+                let _ = write!(
+                    s,
+                    "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>{}<td class=\"mono\">{}</td></tr>",
+                    esc(&row.name),
+                    row.count,
+                    flag(row.errors > 0, row.errors.to_string()),
+                    [row.total_ns, row.avg_ns, row.p50_ns, row.p95_ns, row.p99_ns, row.max_ns]
+                        .iter()
+                        .map(|ns| format!("<td class=\"n\">{}</td>", human(*ns)))
+                        .collect::<String>(),
+                    esc(&errnos(&row.errnos))
+                );
+            }
+            s.push_str("</table>\n");
+            if !t.counted_only.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "<h3>Counted, not recorded (outside --syscalls-filter {})</h3>",
+                    esc(t.filter.as_deref().unwrap_or(""))
+                );
+                s.push_str(
+                    "<table><tr><th>syscall</th><th>calls</th><th>errors</th><th>total</th></tr>",
+                );
+                for c in &t.counted_only {
+                    let _ = write!(
+                        s,
+                        "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                        esc(&c.name),
+                        c.count,
+                        c.errors,
+                        human(c.total_ns)
+                    );
+                }
+                s.push_str("</table>\n");
+            }
+            if !t.slowest.is_empty() {
+                s.push_str(
+                    "<h3>Slowest calls</h3><table><tr><th>at</th><th>pid</th><th>tid</th><th>syscall</th>\
+                     <th>duration</th><th>return</th><th>summary</th></tr>",
+                );
+                for c in &t.slowest {
+                    let _ = write!(
+                        s,
+                        "<tr><td class=\"n\">{:.6} s</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"mono\">{}</td>\
+                         <td class=\"n\">{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td></tr>",
+                        c.start_ns as f64 / 1e9,
+                        c.pid,
+                        c.tid,
+                        esc(&c.name),
+                        human(c.duration_ns),
+                        esc(&show_ret(c.ret)),
+                        esc(&c.summary)
+                    );
+                }
+                s.push_str("</table>\n");
+            }
+        }
+        Err(why) => missing(s, why),
+    }
+    s.push_str("</section>\n");
+}
+
+/// `EAGAIN:3 ENOENT:1`.
+pub(super) fn errnos(list: &[(String, u64)]) -> String {
+    list.iter()
+        .map(|(n, c)| format!("{n}:{c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cores(v: Option<f64>) -> String {
+    v.map_or("unknown".into(), |c| format!("{c:.2} cores"))
+}
+
+fn throttling(s: &mut String, t: &Throttling) {
+    let _ = writeln!(s, "<p class=\"verdict\">{}</p>", esc(&t.verdict));
+    let quota = match (t.quota_cores, t.quota_us, t.period_us) {
+        (Some(q), Some(qu), Some(p)) => format!("{q:.2} cores ({qu} µs per {p} µs period)"),
+        _ => "none (unlimited)".into(),
+    };
+    let mut v = vec![
+        (
+            "cgroup",
+            format!("<code>{}</code> (v{})", esc(&t.cgroup), t.cgroup_version),
+        ),
+        ("quota", esc(&quota)),
+        (
+            "throttled periods",
+            flag(
+                t.throttled_pct >= 5.0,
+                format!(
+                    "{} of {} ({:.1}%)",
+                    t.throttled_periods, t.periods, t.throttled_pct
+                ),
+            ),
+        ),
+        (
+            "throttled time",
+            esc(&format!("{:.3} s", t.throttled_ns as f64 / 1e9)),
+        ),
+        (
+            "usage",
+            esc(&format!(
+                "avg {}, max {}",
+                cores(t.usage_cores_avg),
+                cores(t.usage_cores_max)
+            )),
+        ),
+    ];
+    if t.gaps > 0 {
+        v.push((
+            "gaps",
+            esc(&format!(
+                "{} interval(s): a counter went backwards (cgroup recreated)",
+                t.gaps
+            )),
+        ));
+    }
+    rows(s, &v);
+    let bars: Vec<Bar> = t
+        .intervals
+        .iter()
+        .map(|i| Bar {
+            start_s: i.start_ns.saturating_sub(t.start_ns) as f64 / 1e9,
+            end_s: i.end_ns.saturating_sub(t.start_ns) as f64 / 1e9,
+            value: i.usage_cores,
+            mark: match (i.throttled_periods, i.periods) {
+                (Some(tp), Some(p)) if p > 0 => Some(tp as f64 / p as f64),
+                (Some(_), Some(_)) => Some(0.0),
+                _ => None,
+            },
+        })
+        .collect();
+    if !bars.is_empty() {
+        s.push_str("<h3>Timeline: CPU usage (bars) and throttled periods (red strip)</h3>\n");
+        s.push_str(
+            &Chart {
+                label: "CPU usage and throttling over time",
+                bars: &bars,
+                span_s: t.end_ns.saturating_sub(t.start_ns) as f64 / 1e9,
+                limit: t.quota_cores,
+                limit_label: "quota",
+                unit: |v| format!("{v:.2} cores"),
+                mark_label: Some("throttled"),
+            }
+            .svg(),
+        );
+        s.push('\n');
+    }
+}
+
+fn memory(s: &mut String, m: &Memory) {
+    let _ = writeln!(s, "<p class=\"verdict\">{}</p>", esc(&m.verdict));
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let mut v = vec![
+        (
+            "cgroup",
+            format!("<code>{}</code> (v{})", esc(&m.cgroup), m.cgroup_version),
+        ),
+        (
+            "limit",
+            esc(&format!(
+                "{}{}",
+                m.limit_bytes.map_or("none".into(), human_bytes),
+                m.high_bytes
+                    .map(|h| format!(", high {}", human_bytes(h)))
+                    .unwrap_or_default()
+            )),
+        ),
+        (
+            "usage",
+            esc(&format!(
+                "{} → {} (max {}{})",
+                human_bytes(m.usage_first_bytes),
+                human_bytes(m.usage_last_bytes),
+                human_bytes(m.usage_max_bytes),
+                m.usage_max_pct_of_limit
+                    .map(|p| format!(", {p:.1}% of limit"))
+                    .unwrap_or_default()
+            )),
+        ),
+        (
+            "kernel peak",
+            esc(&m.peak_bytes.map_or("-".into(), human_bytes)),
+        ),
+    ];
+    if m.cgroup_version == 1 {
+        v.push((
+            "limit hits (failcnt)",
+            flag(m.failcnt.unwrap_or(0) > 0, opt(m.failcnt)),
+        ));
+    } else {
+        v.push((
+            "events",
+            esc(&format!(
+                "max {}, high {}, oom {}",
+                opt(m.max_events),
+                opt(m.high_events),
+                opt(m.oom_events)
+            )),
+        ));
+    }
+    v.push((
+        "OOM kills",
+        flag(m.oom_kills.unwrap_or(0) > 0, opt(m.oom_kills)),
+    ));
+    v.push(("major faults", esc(&opt(m.major_faults))));
+    v.push((
+        "pressure",
+        esc(&match &m.pressure {
+            Some(p) => format!(
+                "some {:.1}% of the time (avg10 max {:.2}), full {}",
+                p.some_pct,
+                p.some_avg10_max,
+                p.full_pct.map_or("-".into(), |f| format!("{f:.1}%"))
+            ),
+            None => "not available (no memory.pressure: cgroup v1, or PSI disabled)".into(),
+        }),
+    ));
+    rows(s, &v);
+    let bars: Vec<Bar> = m
+        .samples
+        .windows(2)
+        .map(|w| Bar {
+            start_s: w[0].time_ns.saturating_sub(m.start_ns) as f64 / 1e9,
+            end_s: w[1].time_ns.saturating_sub(m.start_ns) as f64 / 1e9,
+            value: Some(w[1].usage_bytes as f64),
+            mark: None,
+        })
+        .collect();
+    if !bars.is_empty() {
+        s.push_str("<h3>Timeline: memory usage</h3>\n");
+        s.push_str(
+            &Chart {
+                label: "memory usage over time",
+                bars: &bars,
+                span_s: m.end_ns.saturating_sub(m.start_ns) as f64 / 1e9,
+                limit: m.limit_bytes.map(|l| l as f64),
+                limit_label: "limit",
+                unit: |v| human_bytes(v as u64),
+                mark_label: None,
+            }
+            .svg(),
+        );
+        s.push('\n');
+    }
+}
+
+fn network(s: &mut String, n: &Network) {
+    let _ = writeln!(s, "<p class=\"verdict\">{}</p>", esc(&n.verdict));
+    if let Some(v) = &n.container {
+        let dns: Vec<&str> = v
+            .resolv_conf
+            .lines()
+            .filter(|l| l.starts_with("nameserver"))
+            .collect();
+        rows(
+            s,
+            &[
+                ("hostname", esc(&v.hostname)),
+                ("root", format!("<code>{}</code>", esc(&v.root_mount))),
+                ("dns", esc(&dns.join(", "))),
+            ],
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<p>Over {:.2} s ({} snapshots).</p>",
+        n.end_ns.saturating_sub(n.start_ns) as f64 / 1e9,
+        n.snapshots
+    );
+    s.push_str(
+        "<table><tr><th>interface</th><th>rx</th><th>tx</th><th>rx/s</th><th>tx/s</th>\
+         <th>rx packets</th><th>tx packets</th><th>rx drop</th><th>tx drop</th><th>rx err</th><th>tx err</th></tr>",
+    );
+    for i in &n.interfaces {
+        let bad = |v: u64| flag(v > 0, v.to_string());
+        let _ = write!(
+            s,
+            "<tr><td class=\"mono\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&i.name),
+            human_bytes(i.rx_bytes),
+            human_bytes(i.tx_bytes),
+            human_bytes(i.rx_bytes_per_sec as u64),
+            human_bytes(i.tx_bytes_per_sec as u64),
+            i.rx_packets,
+            i.tx_packets,
+            bad(i.rx_dropped),
+            bad(i.tx_dropped),
+            bad(i.rx_errors),
+            bad(i.tx_errors)
+        );
+    }
+    s.push_str("</table>\n");
+    let t = &n.tcp;
+    let u = &n.udp;
+    rows(
+        s,
+        &[
+            (
+                "TCP",
+                esc(&format!(
+                    "{} segments in, {} out, {} retransmitted ({:.2}%), {} resets sent, {} established reset, {} failed connects, {} bad segments",
+                    t.in_segs, t.out_segs, t.retrans_segs, t.retrans_pct, t.out_rsts, t.estab_resets, t.attempt_fails, t.in_errs
+                )),
+            ),
+            (
+                "UDP",
+                esc(&format!(
+                    "{} datagrams in, {} out, {} to closed ports, {} receive errors ({} buffer full)",
+                    u.in_datagrams, u.out_datagrams, u.no_ports, u.in_errors, u.rcvbuf_errors
+                )),
+            ),
+        ],
+    );
+}
+
+fn warnings(s: &mut String, r: &Report) {
+    s.push_str("<section id=\"warnings\"><h2>Warnings</h2>\n");
+    if r.capture.warnings.is_empty() {
+        s.push_str("<p class=\"ok\">The agent and the reader raised no warning.</p>\n");
+    } else {
+        s.push_str("<ul>");
+        for w in &r.capture.warnings {
+            let _ = write!(s, "<li>{}</li>", esc(w));
+        }
+        s.push_str("</ul>\n");
+    }
+    s.push_str("</section>\n");
+}
