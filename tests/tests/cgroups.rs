@@ -39,6 +39,7 @@ fn json(out: &std::process::Output, what: &str) -> Value {
 fn record_throttling(
     cg: &Cgroup,
     duration: &str,
+    collectors: &[&str],
 ) -> (Value, BTreeMap<String, u64>, BTreeMap<String, u64>, u64) {
     let dir = scratch("throttling");
     let file = dir.path().join("t.holter");
@@ -46,21 +47,19 @@ fn record_throttling(
     let cpu_dir = cg.dir("cpu");
     let before = cpu_stat(cg);
     let t0 = Instant::now();
-    ok_stdout(
-        "agent",
-        &agent(&[
-            "record",
-            "--cgroup",
-            cpu_dir.to_str().unwrap(),
-            "--duration",
-            duration,
-            "--interval",
-            "200ms",
-            "--no-samples",
-            "-o",
-            f,
-        ]),
-    );
+    let mut args = vec![
+        "record",
+        "--cgroup",
+        cpu_dir.to_str().unwrap(),
+        "--duration",
+        duration,
+        "--interval",
+        "200ms",
+        "-o",
+        f,
+    ];
+    args.extend_from_slice(collectors);
+    ok_stdout("agent", &agent(&args));
     let window = t0.elapsed().as_nanos() as u64;
     let after = cpu_stat(cg);
     let report = json(&holter(&["throttling", f, "--json"]), "holter throttling");
@@ -82,7 +81,7 @@ fn a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says() {
     cg.set("cpu", "cpu.cfs_quota_us", "20000");
     let c = Container::start(cg, &["sh", "-c", "while :; do :; done"]);
     c.workload_pid("sh");
-    let (r, before, after, window) = record_throttling(&c.cgroup, "2500ms");
+    let (r, before, after, window) = record_throttling(&c.cgroup, "2500ms", &["--no-samples"]);
 
     let k = |m: &BTreeMap<String, u64>, key: &str| m[key];
     let k_periods = k(&after, "nr_periods") - k(&before, "nr_periods");
@@ -155,6 +154,7 @@ fn a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says() {
     );
 }
 
+/// Recorded with samples and syscalls on: the snapshots run next to them.
 #[test]
 fn an_unlimited_container_has_no_quota_and_no_throttling() {
     if !require_privileged("an_unlimited_container_has_no_quota_and_no_throttling") {
@@ -162,7 +162,7 @@ fn an_unlimited_container_has_no_quota_and_no_throttling() {
     }
     let c = Container::start(Cgroup::new("unl"), &["sh", "-c", "while :; do :; done"]);
     c.workload_pid("sh");
-    let (r, before, after, window) = record_throttling(&c.cgroup, "1s");
+    let (r, before, after, window) = record_throttling(&c.cgroup, "1s", &["--syscalls"]);
     assert_eq!(
         after["nr_periods"], before["nr_periods"],
         "no quota: no enforcement periods"
@@ -309,6 +309,7 @@ fn the_network_view_counts_bytes_and_drops_inside_the_container() {
             "-o",
             f,
         ])
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     // Traffic only after the agent's first snapshot.
