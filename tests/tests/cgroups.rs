@@ -312,8 +312,13 @@ fn the_network_view_counts_bytes_and_drops_inside_the_container() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Traffic only after the agent's first snapshot.
-    std::thread::sleep(Duration::from_millis(500));
+    // Traffic only after the agent's first snapshot: the file exists before
+    // the collectors start, and they take their first snapshot at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(400));
     veth.send_unhandled_frames(100);
     let udp = std::net::UdpSocket::bind("10.213.7.1:0").unwrap();
     for _ in 0..50 {
