@@ -510,3 +510,96 @@ fn an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on() {
     let text = ok_stdout("holter memory", &holter(&["memory", f]));
     assert!(text.contains("oom kills 1"), "{text}");
 }
+
+/// Children of every thread of a process.
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|s| s.parse::<u32>().ok()),
+        );
+    }
+    out
+}
+
+fn ns_of(path: &str, ns: &str) -> String {
+    std::fs::read_link(format!("{path}/ns/{ns}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_namespace_helper_is_inside_the_container_and_dies_with_the_agent() {
+    if !require_privileged("the_namespace_helper_is_inside_the_container_and_dies_with_the_agent") {
+        return;
+    }
+    let c = Container::start(Cgroup::new("helper"), &["sleep", "30"]);
+    let pid = c.workload_pid("sleep");
+    let dir = scratch("helper");
+    let file = dir.path().join("h.holter");
+    let mut rec = Command::new(bin("holter-agent"))
+        .args(["record", "--pid", &pid.to_string(), "--no-samples", "-o"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent_pid = rec.id();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let helper = loop {
+        if let Some(&h) = children(agent_pid).first() {
+            // Past the fork: wait until it has entered the namespaces.
+            if ns_of(&format!("/proc/{h}"), "uts") == ns_of(&format!("/proc/{pid}"), "uts") {
+                break h;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no namespace helper under the agent"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let container = format!("/proc/{pid}");
+    let helper_dir = format!("/proc/{helper}");
+    for ns in ["net", "uts", "mnt"] {
+        assert_eq!(
+            ns_of(&helper_dir, ns),
+            ns_of(&container, ns),
+            "helper's {ns} namespace"
+        );
+        assert_ne!(
+            ns_of(&container, ns),
+            ns_of("/proc/self", ns),
+            "the container has its own {ns}"
+        );
+    }
+    // The agent's own threads stay in the host's namespaces.
+    for t in std::fs::read_dir(format!("/proc/{agent_pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let t = t.path().display().to_string();
+        for ns in ["net", "uts", "mnt"] {
+            assert_eq!(
+                ns_of(&t, ns),
+                ns_of("/proc/self", ns),
+                "agent thread {t} {ns}"
+            );
+        }
+    }
+    rec.kill().unwrap();
+    rec.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while proc_state(helper).is_some_and(|s| s != 'Z') {
+        assert!(
+            Instant::now() < deadline,
+            "the helper outlived the agent (SIGKILL)"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
