@@ -76,9 +76,15 @@ fn create(path: &Path) -> anyhow::Result<File> {
     File::create(path).with_context(|| format!("cannot create {}", path.display()))
 }
 
-/// `dir/app.holter` → `dir/app.svg`.
+/// `dir/app.holter` → `dir/app.svg` (`dir/app.svg` → `dir/app.svg.svg`: never the capture).
 fn default_output(capture: &Path) -> PathBuf {
-    capture.with_extension("svg")
+    let out = capture.with_extension("svg");
+    if out == capture {
+        let mut name = capture.as_os_str().to_owned();
+        name.push(".svg");
+        return PathBuf::from(name);
+    }
+    out
 }
 
 fn default_title(c: &Capture) -> String {

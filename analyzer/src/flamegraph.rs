@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 use std::io::{self, Write};
 
@@ -127,41 +128,70 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
             .entry(u64::from(ctx) << 32 | u64::from(s.stack_id))
             .or_default() += 1;
     }
-    let groups = counts.into_iter().map(|(key, n)| {
-        let g = Group {
-            stack_id: key as u32,
-            ..contexts[(key >> 32) as usize]
-        };
-        (g, n)
-    });
-    let n_groups = groups.len();
+    let groups: Vec<(Group, u64)> = counts
+        .into_iter()
+        .map(|(key, n)| {
+            let g = Group {
+                stack_id: key as u32,
+                ..contexts[(key >> 32) as usize]
+            };
+            (g, n)
+        })
+        .collect();
 
-    // 2. The locations of every group's frames, root first.
-    // Locations are interned to dense ids (std's hasher: addresses defeat Fx).
-    let mut group_locs: Vec<(Group, u64, Vec<u32>, usize)> = Vec::with_capacity(n_groups);
+    // 2. The locations of every group's frames, root first, interned to
+    // dense ids (std's hasher: addresses defeat Fx).
+    let located: Vec<(Vec<Loc>, usize)> = groups
+        .par_iter()
+        .map(|(g, _)| match capture.stacks.get(&g.stack_id) {
+            Some(st) => stack_locs(sym, *g, &st.user, &st.kernel),
+            None => (Vec::new(), 0),
+        })
+        .collect();
     let mut ids: std::collections::HashMap<Loc, u32> = std::collections::HashMap::new();
     let mut distinct: Vec<Loc> = Vec::new();
-    for (g, count) in groups {
-        let (locs, kernel_from) = match capture.stacks.get(&g.stack_id) {
-            Some(st) => stack_locs(sym, g, &st.user, &st.kernel),
-            None => (Vec::new(), 0),
-        };
-        let locs = locs
-            .into_iter()
-            .map(|l| {
-                *ids.entry(l).or_insert_with(|| {
-                    distinct.push(l);
-                    distinct.len() as u32 - 1
+    let located: Vec<(Vec<u32>, usize)> = located
+        .into_iter()
+        .map(|(locs, kernel_from)| {
+            let ids = locs
+                .into_iter()
+                .map(|l| {
+                    *ids.entry(l).or_insert_with(|| {
+                        distinct.push(l);
+                        distinct.len() as u32 - 1
+                    })
                 })
-            })
-            .collect();
-        group_locs.push((g, count, locs, kernel_from));
-    }
+                .collect();
+            (ids, kernel_from)
+        })
+        .collect();
 
     // 3. Name each distinct location once.
     let resolved: Vec<Resolved> = sym.resolve(&distinct);
 
     // 4. Build the lines.
+    let lines: Vec<(String, u64, u64)> = groups
+        .par_iter()
+        .zip(located.par_iter())
+        .map(|((g, _), (locs, kernel_from))| {
+            let mut line = String::new();
+            push_frame(&mut line, &comms[g.comm as usize], "");
+            if !capture.stacks.contains_key(&g.stack_id) {
+                line.push_str(";[missing stack]");
+            }
+            let mut symbolized = 0;
+            for (i, loc) in locs.iter().enumerate() {
+                let r = &resolved[*loc as usize];
+                let suffix = if i >= *kernel_from { "_[k]" } else { "" };
+                for f in &r.frames {
+                    line.push(';');
+                    push_frame(&mut line, f, suffix);
+                }
+                symbolized += u64::from(r.symbolized);
+            }
+            (line, locs.len() as u64, symbolized)
+        })
+        .collect();
     let mut folded = Folded {
         quality: Quality {
             lost_samples: capture.lost("samples"),
@@ -169,27 +199,12 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
         },
         ..Folded::default()
     };
-    let mut line = String::new();
-    for (g, count, locs, kernel_from) in group_locs {
-        line.clear();
-        push_frame(&mut line, &comms[g.comm as usize], "");
-        if !capture.stacks.contains_key(&g.stack_id) {
-            line.push_str(";[missing stack]");
-        }
-        for (i, loc) in locs.iter().enumerate() {
-            let r = &resolved[*loc as usize];
-            let suffix = if i >= kernel_from { "_[k]" } else { "" };
-            for f in &r.frames {
-                line.push(';');
-                push_frame(&mut line, f, suffix);
-            }
-            folded.quality.frames += count;
-            if r.symbolized {
-                folded.quality.symbolized_frames += count;
-            }
-        }
-        folded.quality.samples += count;
-        *folded.stacks.entry(line.clone()).or_default() += count;
+    for ((_, count), (line, frames, symbolized)) in groups.iter().zip(lines) {
+        let q = &mut folded.quality;
+        q.samples += count;
+        q.frames += frames * count;
+        q.symbolized_frames += symbolized * count;
+        *folded.stacks.entry(line).or_default() += count;
     }
     folded
 }

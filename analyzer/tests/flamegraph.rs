@@ -86,6 +86,20 @@ fn cli_svg_defaults_next_to_capture() {
     assert!(svg.contains(">ksys_write (1 samples, 10.00%)<"), "{svg}");
 }
 
+#[test]
+fn cli_svg_never_overwrites_the_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.svg");
+    write_capture(&path, &standard());
+    let o = holter(&["flamegraph", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        dir.path().join("odd.svg.svg").to_str().unwrap()
+    );
+    assert!(Capture::load(&path).is_ok());
+}
+
 /// Lines of the standard folded output that start with `prefix`-matching roots
 /// or contain `needle`, in order.
 fn standard_lines(keep: impl Fn(&str) -> bool) -> String {
