@@ -177,7 +177,7 @@ impl<'c> Symbolizer<'c> {
             },
             Loc::Mapped { map, addr } => {
                 let m = self.mapping(map);
-                let file_off = addr - m.start + m.pgoff;
+                let file_off = file_offset(m, addr);
                 let table_hit = self.map_binary[map as usize].and_then(|b| {
                     let b = &self.binaries[b as usize];
                     let svma = file_offset_to_vaddr(&b.segments, file_off)?;
@@ -242,7 +242,7 @@ impl<'c> Symbolizer<'c> {
                     return None;
                 };
                 let m = self.mapping(map);
-                let svma = file_offset_to_vaddr(segments, addr - m.start + m.pgoff)?;
+                let svma = file_offset_to_vaddr(segments, file_offset(m, addr))?;
                 let fallback = b.table.lookup(svma);
                 let frames: Vec<String> = file
                     .frames(svma)
@@ -315,4 +315,10 @@ fn binary_of<'m>(
         })),
         _ => by_path.get(m.path.as_str()).copied(),
     }
+}
+
+/// File offset of a runtime address inside mapping `m` (wrapping: a capture
+/// is untrusted input, and a nonsense offset only fails to name a frame).
+fn file_offset(m: &Mapping, addr: u64) -> u64 {
+    addr.wrapping_sub(m.start).wrapping_add(m.pgoff)
 }

@@ -59,7 +59,7 @@ pub fn file_offset_to_vaddr(segments: &[Segment], file_offset: u64) -> Option<u6
     segments
         .iter()
         .find(|s| file_offset >= s.file_offset && file_offset - s.file_offset < s.filesz)
-        .map(|s| file_offset - s.file_offset + s.vaddr)
+        .map(|s| (file_offset - s.file_offset).wrapping_add(s.vaddr))
 }
 
 #[cfg(test)]
