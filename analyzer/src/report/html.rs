@@ -390,6 +390,7 @@ fn throttling(s: &mut String, t: &Throttling) {
     let _ = writeln!(s, "<p class=\"verdict\">{}</p>", esc(&t.verdict));
     let quota = match (t.quota_cores, t.quota_us, t.period_us) {
         (Some(q), Some(qu), Some(p)) => format!("{q:.2} cores ({qu} µs per {p} µs period)"),
+        _ if !t.quota_known => "unknown (the snapshots hold no quota file)".into(),
         _ => "none (unlimited)".into(),
     };
     let mut v = vec![
@@ -421,6 +422,15 @@ fn throttling(s: &mut String, t: &Throttling) {
             )),
         ),
     ];
+    if let Some(p) = t.cpu_pressure_pct {
+        v.push((
+            "CPU pressure",
+            flag(
+                p >= 10.0,
+                format!("tasks waited for a CPU {p:.1}% of the time"),
+            ),
+        ));
+    }
     if t.gaps > 0 {
         v.push((
             "gaps",

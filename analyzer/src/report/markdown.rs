@@ -219,37 +219,42 @@ fn throttling(s: &mut String, t: &Throttling) {
     let _ = writeln!(s, "> {}\n", cell(&t.verdict));
     let quota = match (t.quota_cores, t.quota_us, t.period_us) {
         (Some(q), Some(qu), Some(p)) => format!("{q:.2} cores ({qu} us per {p} us period)"),
+        _ if !t.quota_known => "unknown (the snapshots hold no quota file)".into(),
         _ => "none (unlimited)".into(),
     };
-    table(
-        s,
-        &[
-            (
-                "cgroup",
-                format!("{} (v{})", code(&t.cgroup), t.cgroup_version),
+    let mut rows = vec![
+        (
+            "cgroup",
+            format!("{} (v{})", code(&t.cgroup), t.cgroup_version),
+        ),
+        ("quota", quota),
+        (
+            "throttled periods",
+            format!(
+                "{} of {} ({:.1}%)",
+                t.throttled_periods, t.periods, t.throttled_pct
             ),
-            ("quota", quota),
-            (
-                "throttled periods",
-                format!(
-                    "{} of {} ({:.1}%)",
-                    t.throttled_periods, t.periods, t.throttled_pct
-                ),
+        ),
+        (
+            "throttled time",
+            format!("{:.3} s", t.throttled_ns as f64 / 1e9),
+        ),
+        (
+            "usage",
+            format!(
+                "avg {}, max {}",
+                cores(t.usage_cores_avg),
+                cores(t.usage_cores_max)
             ),
-            (
-                "throttled time",
-                format!("{:.3} s", t.throttled_ns as f64 / 1e9),
-            ),
-            (
-                "usage",
-                format!(
-                    "avg {}, max {}",
-                    cores(t.usage_cores_avg),
-                    cores(t.usage_cores_max)
-                ),
-            ),
-        ],
-    );
+        ),
+    ];
+    if let Some(p) = t.cpu_pressure_pct {
+        rows.push((
+            "CPU pressure",
+            format!("tasks waited for a CPU {p:.1}% of the time"),
+        ));
+    }
+    table(s, &rows);
 }
 
 fn memory(s: &mut String, m: &Memory) {
