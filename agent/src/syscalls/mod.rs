@@ -125,8 +125,9 @@ fn trace(ctx: &Context, tracer: &mut Tracer) -> anyhow::Result<()> {
                     tracer.handle(tid, status);
                 }
             }
-            Ok(None) => {}
+            Ok(None) => tracer.flush(), // the ticker: at most TICK late
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+                tracer.flush();
                 // Nothing traced (the target exited): wait for newcomers or the end.
                 std::thread::sleep(TICK);
             }

@@ -14,6 +14,9 @@ use crate::clock::monotonic_ns;
 use crate::collect::Context;
 use crate::procfs;
 
+/// Syscall records sent to the writer at once.
+const BATCH: usize = 1024;
+
 /// How long detaching waits for stop reports before detaching silent threads directly.
 const FALLBACK_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
 
@@ -64,6 +67,9 @@ pub struct Tracer {
     detached: bool,
     /// Records that could not be sent (the writer is gone).
     lost: u64,
+    /// Syscall records not yet sent: sent in batches, so that the writer
+    /// thread is woken once per batch rather than once per call.
+    pending: Vec<Syscall>,
     /// Launched commands still running the agent's code before their exec.
     before_exec: HashSet<u32>,
 }
@@ -84,6 +90,7 @@ impl Tracer {
             detached: false,
             lost: 0,
             before_exec: HashSet::new(),
+            pending: Vec::with_capacity(BATCH),
         }
     }
 
@@ -247,7 +254,7 @@ impl Tracer {
             summary::apply_effect(self.table.effects[idx], pid, &st.args, ret, &mut self.fds);
         }
         if idx >= MAX_NR || self.recorded[idx] {
-            let sent = self.ctx.emit(Syscall {
+            self.pending.push(Syscall {
                 time_ns: enter,
                 pid,
                 tid,
@@ -256,8 +263,8 @@ impl Tracer {
                 ret,
                 summary,
             });
-            if !sent {
-                self.lost += 1;
+            if self.pending.len() >= BATCH {
+                self.flush();
             }
         }
     }
@@ -278,6 +285,7 @@ impl Tracer {
         let now = monotonic_ns();
         if self.pids.insert(pid) {
             if let Ok(p) = procfs::describe_process(pid, now, self.redact) {
+                self.flush();
                 self.ctx.emit(p);
             }
         }
@@ -299,12 +307,14 @@ impl Tracer {
         self.before_exec.remove(&pid);
         self.fds.forget_process(pid);
         if let Ok(p) = procfs::describe_process(pid, monotonic_ns(), self.redact) {
+            self.flush();
             self.ctx.emit(p);
         }
     }
 
     fn gone(&mut self, tid: u32) {
         if let Some(st) = self.threads.remove(&tid) {
+            self.flush();
             self.ctx.emit(Exit {
                 time_ns: monotonic_ns(),
                 pid: st.pid,
@@ -378,6 +388,7 @@ impl Tracer {
         }
         self.threads.clear();
         self.follower.restore();
+        self.flush();
     }
 
     /// The per-syscall totals, including calls the filter left unrecorded.
@@ -398,6 +409,15 @@ impl Tracer {
         Counters {
             time_ns: monotonic_ns(),
             values,
+        }
+    }
+
+    /// Sends the pending Syscall records.
+    pub fn flush(&mut self) {
+        for record in self.pending.drain(..) {
+            if !self.ctx.emit(record) {
+                self.lost += 1;
+            }
         }
     }
 
