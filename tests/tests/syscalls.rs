@@ -15,6 +15,13 @@ use std::time::{Duration, Instant};
 use holter_e2e::*;
 use serde_json::Value;
 
+/// These tests trace and time real processes: one at a time, so that they do
+/// not slow each other down.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// An agent process, killed if the test ends early.
 struct Agent(Child);
 
@@ -153,13 +160,23 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
     if !require_privileged("exact_counts_and_latency_in_a_container_by_pid") {
         return;
     }
+    let _serial = serial();
     let wl = compile_workload("syscalls");
     let dir = scratch("syscalls");
     let capture = dir.path().join("c.holter");
     let path = wl.path.to_str().unwrap();
+    let sleeps = dir.path().join("sleeps.txt");
     let mut container = Container::start(
         Cgroup::new("syscalls"),
-        &[path, "counts", "1000", "50", "5"],
+        &[
+            path,
+            "counts",
+            "1000",
+            "50",
+            "5",
+            "wait",
+            sleeps.to_str().unwrap(),
+        ],
     );
     let pid = container.workload_pid("syscalls");
     let agent = Agent::start(&[
@@ -185,23 +202,42 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
     assert_eq!(c["openat"], (50, 50), "{r:#}");
     assert_eq!(row(&r, "openat")["errnos"]["ENOENT"], 50);
     assert_eq!(c["nanosleep"], (5, 0));
-    // The sleep's latency: the median within 10% of 20 ms (other tests and
-    // builds share the CPUs, so one late wake-up may stray), none shorter.
-    let sleep = row(&r, "nanosleep");
-    let p50 = sleep["p50_ns"].as_u64().unwrap();
-    assert!(
-        (SLEEP_NS..SLEEP_NS + SLEEP_NS / 10).contains(&p50),
-        "nanosleep p50 = {p50} ns, want 20 ms within 10%"
-    );
-    // The five sleeps are the slowest calls, with the thread and return value.
-    let slowest = r["slowest"].as_array().unwrap();
+    // The sleep's latency: each call as long as the workload itself measured
+    // it (within 10%), and the median within 10% of 20 ms unless the machine
+    // was too busy to wake the workload in time (it measures that itself).
+    let mut own: Vec<u64> = std::fs::read_to_string(&sleeps)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(own.len(), 5);
+    let mut slowest: Vec<&Value> = r["slowest"].as_array().unwrap().iter().collect();
     assert_eq!(slowest.len(), 5);
-    for s in slowest {
+    slowest.sort_by_key(|s| s["start_ns"].as_u64());
+    for (s, &w) in slowest.iter().zip(&own) {
         assert_eq!(
             (s["name"].as_str(), s["tid"].as_u64(), s["ret"].as_i64()),
             (Some("nanosleep"), Some(pid as u64), Some(0))
         );
-        assert!(s["duration_ns"].as_u64().unwrap() >= SLEEP_NS, "{s}");
+        let d = s["duration_ns"].as_u64().unwrap();
+        assert!(d >= SLEEP_NS, "{s}");
+        assert!(
+            d.abs_diff(w) <= w / 10,
+            "holter says {d} ns, the workload measured {w} ns"
+        );
+    }
+    own.sort_unstable();
+    let p50 = row(&r, "nanosleep")["p50_ns"].as_u64().unwrap();
+    if own[2] < SLEEP_NS + SLEEP_NS / 20 {
+        assert!(
+            (SLEEP_NS..SLEEP_NS + SLEEP_NS / 10).contains(&p50),
+            "nanosleep p50 = {p50} ns, want 20 ms within 10%"
+        );
+    } else {
+        eprintln!(
+            "machine busy: the workload's own median sleep took {} ns; p50 compared with it only",
+            own[2]
+        );
     }
     let i = info(&capture);
     assert_eq!(i["complete"], true);
@@ -238,6 +274,7 @@ fn same_counts_as_strace() {
     if !require_privileged("same_counts_as_strace") {
         return;
     }
+    let _serial = serial();
     let Some(strace) = which("strace") else {
         if std::env::var("HOLTER_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
             panic!("same_counts_as_strace: strace is not installed");
@@ -287,6 +324,7 @@ fn signals_reach_a_traced_target() {
     if !require_privileged("signals_reach_a_traced_target") {
         return;
     }
+    let _serial = serial();
     const N: u32 = 200;
     let wl = compile_workload("syscalls");
     let dir = scratch("syscalls-signals");
@@ -340,6 +378,7 @@ fn fifty_threads_are_traced_and_released() {
     if !require_privileged("fifty_threads_are_traced_and_released") {
         return;
     }
+    let _serial = serial();
     let wl = compile_workload("syscalls");
     let dir = scratch("syscalls-threads");
     let capture = dir.path().join("c.holter");
@@ -399,6 +438,7 @@ fn a_target_exiting_mid_capture_ends_it_cleanly() {
     if !require_privileged("a_target_exiting_mid_capture_ends_it_cleanly") {
         return;
     }
+    let _serial = serial();
     let wl = compile_workload("syscalls");
     let dir = scratch("syscalls-exit");
     let capture = dir.path().join("c.holter");
@@ -439,6 +479,7 @@ fn killing_the_agent_leaves_the_target_running() {
     if !require_privileged("killing_the_agent_leaves_the_target_running") {
         return;
     }
+    let _serial = serial();
     let wl = compile_workload("syscalls");
     let dir = scratch("syscalls-kill");
     let capture = dir.path().join("c.holter");
@@ -487,4 +528,184 @@ fn killing_the_agent_leaves_the_target_running() {
     // The capture, cut by SIGKILL, still reads.
     let i = info(&capture);
     assert_eq!(i["complete"], false);
+}
+
+#[test]
+fn filter_records_some_calls_and_counts_all_with_summaries() {
+    if !require_privileged("filter_records_some_calls_and_counts_all_with_summaries") {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("syscalls");
+    let dir = scratch("syscalls-filter");
+    let path = wl.path.to_str().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let capture = dir.path().join(name);
+        let mut args = vec![
+            "record",
+            "--syscalls",
+            "--no-samples",
+            "-o",
+            capture.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", path, "counts", "100", "7", "0", "now"]);
+        ok_stdout("holter-agent record", &agent(&args));
+        report(&capture, &["--slowest", "1000"])
+    };
+
+    let r = run("plain.holter", &["--syscalls-filter", "openat,process"]);
+    let names: Vec<&str> = r["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|n| ["openat", "execve"].contains(n)),
+        "{names:?}"
+    );
+    // The others were counted, not recorded.
+    let counted = r["counted_only"].as_array().unwrap();
+    let getpid = counted
+        .iter()
+        .find(|c| c["name"] == "getpid")
+        .expect("getpid counted");
+    assert_eq!(getpid["count"], 100);
+    // Summaries: the path given to openat and execve. (The loader's own failed
+    // openat calls depend on LD_LIBRARY_PATH: only the workload's are counted here.)
+    let slowest = r["slowest"].as_array().unwrap();
+    let missing = |s: &&Value| s["summary"] == "/nonexistent/holter-workload";
+    let failed: Vec<&Value> = slowest.iter().filter(missing).collect();
+    assert_eq!(failed.len(), 7, "{slowest:#?}");
+    assert!(failed
+        .iter()
+        .all(|s| s["name"] == "openat" && s["ret"] == -2));
+    assert!(slowest
+        .iter()
+        .any(|s| s["name"] == "execve" && s["summary"] == path));
+
+    let r = run(
+        "redacted.holter",
+        &["--syscalls-filter", "openat", "--redact"],
+    );
+    let slowest = r["slowest"].as_array().unwrap();
+    assert!(!slowest.is_empty());
+    for s in slowest {
+        let summary = s["summary"].as_str().unwrap();
+        assert!(
+            !summary.contains('/') && !summary.contains("nonexistent"),
+            "not redacted: {summary}"
+        );
+    }
+    let bad = agent(&[
+        "record",
+        "--syscalls",
+        "--syscalls-filter",
+        "frobnicate",
+        "-o",
+        dir.path().join("bad.holter").to_str().unwrap(),
+        "--",
+        "true",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("frobnicate"));
+}
+
+#[test]
+fn a_stopped_target_stays_stopped_after_detach() {
+    if !require_privileged("a_stopped_target_stays_stopped_after_detach") {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("syscalls");
+    let dir = scratch("syscalls-stop");
+    let capture = dir.path().join("c.holter");
+    let mut target = Target(
+        Command::new(&wl.path)
+            .args(["spin", "300"])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = target.0.id();
+    let agent = Agent::start(&[
+        "record",
+        "--pid",
+        &pid.to_string(),
+        "--syscalls",
+        "--no-samples",
+        "-o",
+        capture.to_str().unwrap(),
+    ]);
+    wait_traced(pid);
+    // Group-stop under tracing: the target stops (and the tracer listens).
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(200));
+    unsafe { libc::kill(agent.pid() as i32, libc::SIGINT) };
+    agent.finish(Duration::from_secs(10));
+    // Detached, it is stopped as SIGSTOP wants it, not traced...
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while proc_state(pid) != Some('T') {
+        assert!(
+            Instant::now() < deadline,
+            "state {:?}, want T",
+            proc_state(pid)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(tracers(pid).iter().all(|&p| p == 0));
+    // ...and SIGCONT lets it finish.
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    assert!(target.0.wait().unwrap().success());
+    assert_eq!(info(&capture)["end_reason"], "signal");
+}
+
+#[test]
+fn a_cgroup_target_picks_up_newcomers() {
+    if !require_privileged("a_cgroup_target_picks_up_newcomers") {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("syscalls");
+    let dir = scratch("syscalls-cgroup");
+    let capture = dir.path().join("c.holter");
+    let cgroup = Cgroup::new("syscalls-cg");
+    let cg_dir = cgroup.dirs[0].clone();
+    let agent = Agent::start(&[
+        "record",
+        "--cgroup",
+        cg_dir.to_str().unwrap(),
+        "--syscalls",
+        "--no-samples",
+        "--duration",
+        "2s",
+        "-o",
+        capture.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    // A process that joins the (empty) cgroup after the start, then runs.
+    let procs: Vec<String> = cgroup
+        .procs_files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut target = Target(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"for f in $CG; do echo $$ > "$f"; done; exec "$@""#)
+            .arg("sh")
+            .arg(&wl.path)
+            .args(["counts", "500", "3", "0"])
+            .env("CG", procs.join(" "))
+            .spawn()
+            .unwrap(),
+    );
+    let pid = target.0.id();
+    wait_traced(pid);
+    unsafe { libc::kill(pid as i32, libc::SIGUSR2) };
+    assert!(target.0.wait().unwrap().success());
+    agent.finish(Duration::from_secs(10));
+    let c = counts(&report(&capture, &["--pid", &pid.to_string()]));
+    assert_eq!(c["getpid"], (500, 0));
+    assert_eq!(c["openat"].1, 3);
 }

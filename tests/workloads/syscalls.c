@@ -1,9 +1,12 @@
 /* Workload of exactly known syscalls, for tests/tests/syscalls.rs.
  *
- *   syscalls counts N M K [now]  N getpid, M openat of a missing path (ENOENT),
- *                                K nanosleep of 20 ms, then exit 0. Without
- *                                `now` it first waits for SIGUSR2 (so a tracer
- *                                can attach before the counted calls).
+ *   syscalls counts N M K [now|wait [FILE]]
+ *                                N getpid, M openat of a missing path (ENOENT),
+ *                                K nanosleep of 20 ms, then exit 0. Unless
+ *                                `now`, it first waits for SIGUSR2 (so a tracer
+ *                                can attach before the counted calls). With
+ *                                FILE (opened before the wait), it writes there
+ *                                the duration of each sleep as it measured it, in ns.
  *   syscalls signals N           counts SIGUSR1 in a handler, printing the
  *                                count after each; exits after N.
  *   syscalls threads T           T threads calling getpid + nanosleep(10 ms) forever.
@@ -29,8 +32,16 @@ static void sleep_ns(long ns)
     syscall(SYS_nanosleep, &ts, NULL);
 }
 
-static int counts(long n, long m, long k, int now)
+static long now_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static int counts(long n, long m, long k, int now, const char *file)
+{
+    int out = file ? open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
     if (!now) {
         sigset_t set;
         sigemptyset(&set);
@@ -43,8 +54,22 @@ static int counts(long n, long m, long k, int now)
         syscall(SYS_getpid);
     for (long i = 0; i < m; i++)
         syscall(SYS_openat, AT_FDCWD, "/nonexistent/holter-workload", O_RDONLY);
-    for (long i = 0; i < k; i++)
+    long took[64];
+    for (long i = 0; i < k; i++) {
+        long t0 = now_ns();
         sleep_ns(20 * 1000 * 1000L);
+        if (i < 64)
+            took[i] = now_ns() - t0;
+    }
+    if (out >= 0) {
+        char buf[64 * 24];
+        int len = 0;
+        for (long i = 0; i < k && i < 64; i++)
+            len += snprintf(buf + len, sizeof buf - len, "%ld\n", took[i]);
+        if (write(out, buf, len) != len)
+            return 1;
+        close(out);
+    }
     return 0;
 }
 
@@ -120,7 +145,7 @@ int main(int argc, char **argv)
 {
     if (argc >= 5 && strcmp(argv[1], "counts") == 0)
         return counts(atol(argv[2]), atol(argv[3]), atol(argv[4]),
-                      argc > 5 && strcmp(argv[5], "now") == 0);
+                      argc > 5 && strcmp(argv[5], "now") == 0, argc > 6 ? argv[6] : NULL);
     if (argc == 3 && strcmp(argv[1], "signals") == 0)
         return signals(atol(argv[2]));
     if (argc == 3 && strcmp(argv[1], "threads") == 0)
@@ -129,6 +154,6 @@ int main(int argc, char **argv)
         return spin(atol(argv[2]));
     if (argc == 3 && strcmp(argv[1], "heavy") == 0)
         return heavy(atol(argv[2]));
-    fprintf(stderr, "usage: syscalls counts N M K [now] | signals N | threads T | spin ITER | heavy N\n");
+    fprintf(stderr, "usage: syscalls counts N M K [now|wait [FILE]] | signals N | threads T | spin ITER | heavy N\n");
     return 2;
 }
