@@ -202,9 +202,11 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
     assert_eq!(c["openat"], (50, 50), "{r:#}");
     assert_eq!(row(&r, "openat")["errnos"]["ENOENT"], 50);
     assert_eq!(c["nanosleep"], (5, 0));
-    // The sleep's latency: each call as long as the workload itself measured
-    // it (within 10%), and the median within 10% of 20 ms unless the machine
-    // was too busy to wake the workload in time (it measures that itself).
+    // The sleep's latency. Always: each call lasts at least the 20 ms asked,
+    // and no more than the workload itself measured around the call (the
+    // tracer stamps entry after, and exit before, the workload's own clock
+    // reads). And the median within 10% of 20 ms, unless the machine was too
+    // busy to wake the workload in time (the workload measures that itself).
     let mut own: Vec<u64> = std::fs::read_to_string(&sleeps)
         .unwrap()
         .lines()
@@ -220,10 +222,9 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
             (Some("nanosleep"), Some(pid as u64), Some(0))
         );
         let d = s["duration_ns"].as_u64().unwrap();
-        assert!(d >= SLEEP_NS, "{s}");
         assert!(
-            d.abs_diff(w) <= w / 10,
-            "holter says {d} ns, the workload measured {w} ns"
+            (SLEEP_NS..=w).contains(&d),
+            "holter says {d} ns, the workload measured {w} ns around the call"
         );
     }
     own.sort_unstable();
@@ -705,7 +706,18 @@ fn a_cgroup_target_picks_up_newcomers() {
     unsafe { libc::kill(pid as i32, libc::SIGUSR2) };
     assert!(target.0.wait().unwrap().success());
     agent.finish(Duration::from_secs(10));
-    let c = counts(&report(&capture, &["--pid", &pid.to_string()]));
-    assert_eq!(c["getpid"], (500, 0));
-    assert_eq!(c["openat"].1, 3);
+    let r = report(
+        &capture,
+        &["--pid", &pid.to_string(), "--slowest", "100000"],
+    );
+    assert_eq!(counts(&r)["getpid"], (500, 0));
+    // Attached maybe before the exec: the loader's own failed openat calls
+    // (they depend on LD_LIBRARY_PATH) may be there too.
+    let missing = r["slowest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["summary"] == "/nonexistent/holter-workload" && s["ret"] == -2)
+        .count();
+    assert_eq!(missing, 3);
 }
