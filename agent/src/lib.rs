@@ -8,6 +8,7 @@ pub mod collect;
 pub mod container;
 pub mod host;
 pub mod ns;
+pub mod pod;
 pub mod procfs;
 pub mod record;
 pub mod sample;

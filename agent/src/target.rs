@@ -27,6 +27,8 @@ pub enum TargetError {
     Launch { command: String, source: nix::Error },
     #[error("{0}")]
     Container(String),
+    #[error(transparent)]
+    Pod(#[from] crate::pod::PodError),
 }
 
 /// What a capture records: shared, read-only, with every collector.
@@ -120,9 +122,8 @@ pub fn resolve(args: &RecordArgs) -> Result<(Target, Option<Launched>), TargetEr
         return Ok((by_container(id)?, None));
     }
     if let Some(pod) = &args.pod {
-        return Err(TargetError::Container(format!(
-            "--pod {pod}: pod resolution is not in this build yet; use --cgroup with the pod's cgroup directory"
-        )));
+        let roots = crate::pod::Roots::node();
+        return Ok((by_pod(pod, args.pod_container.as_deref(), &roots)?, None));
     }
     let (target, launched) = launch(&args.command)?;
     Ok((target, Some(launched)))
@@ -167,6 +168,27 @@ pub fn by_container(id: &str) -> Result<Target, TargetError> {
         pids,
         cgroup_dir: Some(dir),
         container_id: Some(full),
+    })
+}
+
+/// A pod (or one container of it) found from the kubelet's records under `roots`.
+pub fn by_pod(
+    spec: &str,
+    container: Option<&str>,
+    roots: &crate::pod::Roots,
+) -> Result<Target, TargetError> {
+    let pod = crate::pod::resolve(spec, container, roots)?;
+    let dir = pod.cgroup_dir().to_path_buf();
+    let pids = cgroup_procs(&dir).map_err(|_| TargetError::NotACgroup(dir.clone()))?;
+    Ok(Target {
+        kind: "pod",
+        spec: match &pod.container {
+            Some((name, _, _)) => format!("{spec}/{name}"),
+            None => spec.to_string(),
+        },
+        pids,
+        cgroup_dir: Some(dir),
+        container_id: pod.container.map(|c| c.1),
     })
 }
 
