@@ -13,6 +13,7 @@ pub mod procfs;
 pub mod record;
 pub mod sample;
 pub mod snapshot;
+pub mod status;
 pub mod symbols;
 pub mod syscalls;
 pub mod target;

@@ -7,11 +7,14 @@ fn main() {
     let result = match cli.command {
         Command::Record(args) => holter_agent::record::run(&args).map(|s| {
             eprintln!(
-                "holter-agent: wrote {} ({} bytes, {} records; ended by {})",
-                args.output.display(),
-                s.bytes,
-                s.records,
-                s.reason
+                "{}",
+                holter_agent::status::summary(
+                    &args.output.display().to_string(),
+                    s.bytes,
+                    s.elapsed,
+                    &s.counts,
+                    &s.reason
+                )
             );
         }),
     };

@@ -17,6 +17,7 @@ use holter_format::{Footer, Header, Options, Record, Warning, Writer, WriterOpti
 use crate::cli::RecordArgs;
 use crate::clock::monotonic_ns;
 use crate::collect::{Collector, Context, Ready, Settings};
+use crate::status::Status;
 use crate::target;
 use crate::{host, procfs};
 
@@ -30,6 +31,8 @@ pub struct Summary {
     pub reason: String,
     pub bytes: u64,
     pub records: u64,
+    pub counts: crate::status::Counts,
+    pub elapsed: Duration,
 }
 
 /// The collectors a capture runs, by its settings.
@@ -151,15 +154,18 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
 
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
+    let mut status = Status::new(args.duration);
     let reason = if let Some(why) = &failure {
         format!("error: {why}")
     } else {
         loop {
             match rx.recv_timeout(TICK) {
                 Ok(record) => {
+                    status.note(&record);
                     writer.write(&record)?;
                     // Drain what waits without looking at the clock for each record.
                     for record in rx.try_iter().take(4096) {
+                        status.note(&record);
                         writer.write(&record)?;
                     }
                 }
@@ -168,6 +174,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
             }
             writer.flush_if_due()?;
+            status.tick(writer.bytes_written() + writer.pending_bytes() as u64);
             if interrupted.load(Ordering::Relaxed) {
                 break "signal".to_string();
             }
@@ -191,7 +198,9 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
 
     // Stop the collectors, keep writing what they still send, then join them.
     stop.store(true, Ordering::Relaxed);
+    status.clear();
     for record in rx.iter() {
+        status.note(&record);
         writer.write(&record)?;
     }
     for (name, handle) in running {
@@ -226,6 +235,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         reason,
         bytes,
         records,
+        counts: status.counts,
+        elapsed: status.elapsed(),
     })
 }
 
