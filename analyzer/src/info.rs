@@ -109,8 +109,33 @@ pub fn to_text(c: &Capture) -> String {
         c.mappings.len(),
         c.binary_symbols.len()
     );
-    if !c.counters.is_empty() {
-        let list: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // The tracer's per-syscall totals (`syscall:<name>`, ...) are summed here;
+    // `holter syscalls` shows them by name.
+    let is_syscall = |k: &str| k.starts_with("syscall:") || k.starts_with("syscall_");
+    let calls: u64 = c
+        .counters
+        .iter()
+        .filter(|(k, _)| k.starts_with("syscall:"))
+        .map(|(_, v)| v)
+        .sum();
+    if calls > 0 {
+        let kinds = c
+            .counters
+            .iter()
+            .filter(|(k, _)| k.starts_with("syscall:"))
+            .count();
+        let _ = writeln!(
+            s,
+            "syscalls  {calls} calls counted, of {kinds} kinds (see `holter syscalls`)"
+        );
+    }
+    let list: Vec<String> = c
+        .counters
+        .iter()
+        .filter(|(k, _)| !is_syscall(k))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !list.is_empty() {
         let _ = writeln!(s, "counters  {}", list.join(" "));
     }
     if c.unknown_records > 0 {
