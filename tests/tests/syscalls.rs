@@ -721,3 +721,65 @@ fn a_cgroup_target_picks_up_newcomers() {
         .count();
     assert_eq!(missing, 3);
 }
+
+#[test]
+fn an_already_traced_target_is_refused_and_left_alone() {
+    if !require_privileged("an_already_traced_target_is_refused_and_left_alone") {
+        return;
+    }
+    let _serial = serial();
+    let Some(strace) = which("strace") else {
+        eprintln!(
+            "SKIPPED an_already_traced_target_is_refused_and_left_alone: strace is not installed"
+        );
+        return;
+    };
+    let wl = compile_workload("syscalls");
+    let dir = scratch("syscalls-traced");
+    let mut target = Target(
+        Command::new(&wl.path)
+            .args(["spin", "400"])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = target.0.id();
+    let _strace = Target(
+        Command::new(strace)
+            .args(["-f", "-c", "-o", "/dev/null", "-p", &pid.to_string()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_traced(pid);
+    let out = agent(&[
+        "record",
+        "--pid",
+        &pid.to_string(),
+        "--syscalls",
+        "--no-samples",
+        "-o",
+        dir.path().join("c.holter").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already traced by pid"), "{err}");
+    // strace still has it, and it runs to completion.
+    assert!(target.0.wait().unwrap().success());
+
+    // A capture without syscalls says how to get them.
+    let plain = dir.path().join("plain.holter");
+    ok_stdout(
+        "record",
+        &agent(&[
+            "record",
+            "--no-samples",
+            "-o",
+            plain.to_str().unwrap(),
+            "--",
+            "true",
+        ]),
+    );
+    let out = holter(&["syscalls", plain.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--syscalls"));
+}

@@ -48,6 +48,9 @@ impl Collector for SyscallCollector {
         let arch = Arch::from_uname(std::env::consts::ARCH);
         let recorded = recorded_numbers(arch, ctx.settings.syscalls_filter.as_deref())?;
         ptrace::install_wake_handler().context("cannot install the tracer's wake-up handler")?;
+        // Declared before the tracer, so dropped after it: the tracer's Drop
+        // (on an error) still gets woken while it waits to detach.
+        let ticker = Ticker::start(ptrace::gettid())?;
         let follow = std::env::var_os("HOLTER_SYSCALLS_NO_FOLLOW").is_none();
         let mut tracer = Tracer::new(
             ctx.clone(),
@@ -65,28 +68,11 @@ impl Collector for SyscallCollector {
         if tracer.traced_threads() == 0 && ctx.target.cgroup_dir.is_none() {
             bail!("no thread of the target could be traced (it exited before the tracer started)");
         }
-
-        // A ticker wakes the tracer out of waitpid so it sees the stop flag.
-        let done = Arc::new(AtomicBool::new(false));
-        let me = ptrace::gettid();
-        let ticker = {
-            let done = done.clone();
-            std::thread::Builder::new()
-                .name("holter-ptrace-tick".into())
-                .spawn(move || {
-                    while !done.load(Ordering::Relaxed) {
-                        std::thread::sleep(TICK);
-                        ptrace::wake(me);
-                    }
-                })
-                .context("cannot start the tracer's ticker")?
-        };
         ready.ok();
 
         let result = trace(&ctx, &mut tracer);
         tracer.detach_all(DETACH_PATIENCE);
-        done.store(true, Ordering::Relaxed);
-        let _ = ticker.join();
+        drop(ticker);
 
         ctx.emit(tracer.counters());
         if tracer.lost() > 0 {
@@ -97,6 +83,42 @@ impl Collector for SyscallCollector {
             });
         }
         result
+    }
+}
+
+/// Wakes the tracer thread out of `waitpid` every [`TICK`], so that it sees
+/// the stop flag and deadlines; stops when dropped.
+struct Ticker {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(tracer_tid: u32) -> anyhow::Result<Ticker> {
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = done.clone();
+        let thread = std::thread::Builder::new()
+            .name("holter-ptrace-tick".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    ptrace::wake(tracer_tid);
+                }
+            })
+            .context("cannot start the tracer's ticker")?;
+        Ok(Ticker {
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
