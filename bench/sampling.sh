@@ -30,9 +30,9 @@ trap 'rm -rf "$WORK"' EXIT
 cc -O1 -g -fno-omit-frame-pointer -o "$WORK/calltree" "$ROOT/tests/workloads/calltree.c"
 W="$WORK/calltree"
 
-# Runs a command; prints the workload's own elapsed seconds.
+# Runs a command; prints the workload's own "wall,cpu" seconds.
 work_time() {
-    CALLTREE_REPORT=1 "$@" 2>&1 >/dev/null | awk '/^calltree: elapsed/ { print $3 }'
+    CALLTREE_REPORT=1 "$@" 2>&1 >/dev/null | awk '/^calltree: elapsed/ { print $3 "," $5 }'
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -54,30 +54,34 @@ for run in $(seq "$RUNS"); do
         T[$c]="${T[$c]:-} $t"
     done
 done
-med() { tr ' ' '\n' <<<"${T[$1]}" | grep . | median; }
-base=$(med base)
+# med CONFIG FIELD: median of field 1 (wall) or 2 (CPU) over the runs.
+med() { tr ' ' '\n' <<<"${T[$1]}" | grep . | cut -d, -f"$2" | median; }
+base=$(med base 1)
+basecpu=$(med base 2)
 
 samples_holter() { "$HOLTER" info "$1" --json 2>/dev/null | awk -F'[:,]' '/^  "samples"/ { gsub(/ /, "", $2); print $2 }'; }
 samples_perf() { perf report -i "$1" --stats 2>/dev/null | awk '/SAMPLE events/ { print $3; exit }'; }
 size() { stat -c %s "$1"; }
 
-echo "== (a) slowdown of a fixed-work CPU workload ($ROUNDS rounds, median of $RUNS; baseline ${base}s)"
-printf '%-10s %12s %12s\n' "Hz" "holter" "perf -g"
+echo "== (a) slowdown of a fixed-work CPU workload ($ROUNDS rounds, median of $RUNS; baseline ${base}s wall, ${basecpu}s CPU)"
+echo "   wall: the work's elapsed time; CPU: the work's own CPU time (robust when the machine is busy)"
+printf '%-8s %12s %12s %12s %12s\n' "Hz" "holter wall" "perf wall" "holter CPU" "perf CPU"
 for f in 99 999; do
-    h=$(med "holter$f"); p=$(med "perf$f")
-    printf '%-10s %11.3fx %11.3fx\n' "$f" "$(echo "$h / $base" | bc -l)" "$(echo "$p / $base" | bc -l)"
+    printf '%-8s %11.3fx %11.3fx %11.3fx %11.3fx\n' "$f" \
+        "$(echo "$(med "holter$f" 1) / $base" | bc -l)" "$(echo "$(med "perf$f" 1) / $base" | bc -l)" \
+        "$(echo "$(med "holter$f" 2) / $basecpu" | bc -l)" "$(echo "$(med "perf$f" 2) / $basecpu" | bc -l)"
 done
 
 echo
-echo "== (b) capture bytes per sample"
+echo "== (b) capture bytes per sample (${SVG_SECONDS}s runs of the workload)"
 for f in 99 999; do
-    perf record -q -g -z -F "$f" -o "$WORK/z$f.data" -- "$W" -n "$ROUNDS" 2>/dev/null >/dev/null
-    hs=$(samples_holter "$WORK/h$f.holter"); hb=$(size "$WORK/h$f.holter")
+    "$AGENT" record --frequency "$f" --force -o "$WORK/b$f.holter" -- "$W" "$SVG_SECONDS" 2>/dev/null
+    perf record -q -g -z -F "$f" -o "$WORK/z$f.data" -- "$W" "$SVG_SECONDS" 2>/dev/null >/dev/null
+    hs=$(samples_holter "$WORK/b$f.holter"); hb=$(size "$WORK/b$f.holter")
     zs=$(samples_perf "$WORK/z$f.data"); zb=$(size "$WORK/z$f.data")
-    printf '%4s Hz: holter %8d B / %5d samples = %6.1f B/sample (symbols included) | perf -g -z %8d B / %5d samples = %6.1f B/sample\n' \
+    printf '%4s Hz: holter %7d B / %5d samples = %5.1f B/sample (all records, symbols included) | perf -g -z %7d B / %5d samples = %5.1f B/sample\n' \
         "$f" "$hb" "$hs" "$(echo "$hb / $hs" | bc -l)" "$zb" "$zs" "$(echo "$zb / $zs" | bc -l)"
 done
-
 echo
 echo "== (c) capture -> SVG (${SVG_SECONDS}s captures at 999 Hz)"
 "$AGENT" record --frequency 999 --force -o "$WORK/svg.holter" -- "$W" "$SVG_SECONDS" 2>/dev/null

@@ -98,6 +98,7 @@ impl Capture {
                     c.stacks.insert(r.id, r);
                 }
                 Record::Sample(r) => c.samples.push(r),
+                Record::SampleBatch(b) => c.samples.extend(b.samples()),
                 Record::Syscall(r) => c.syscalls.push(r),
                 Record::CgroupSnapshot(r) => c.cgroup_snapshots.push(r),
                 Record::NetSnapshot(r) => c.net_snapshots.push(r),

@@ -161,13 +161,13 @@ fn a_changed_field_type_is_not_compatible() {
 }
 
 /// `fixtures/captures/format-1.0-all-kinds.holter`: one record of every 1.0 kind,
-/// written by `common::capture(1, 0)`. Every later version must read it as it was.
+/// written by `common::capture(1, 0)` with the 1.0 body. Every later version must read it as it was.
 /// Regenerate only with a deliberate format change: `HOLTER_BLESS=1 cargo test -p holter-format --test compat`.
 #[test]
 fn the_1_0_fixture_reads_back() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/captures/format-1.0-all-kinds.holter");
-    let (bytes, expected) = common::capture(1, 0);
+    let (bytes, expected) = common::capture_of(common::body_1_0, 1, 0);
     if std::env::var("HOLTER_BLESS").as_deref() == Ok("1") {
         std::fs::write(&path, &bytes).unwrap();
     }
@@ -184,4 +184,33 @@ fn the_1_0_fixture_reads_back() {
         "the 1.0 fixture no longer reads as written: the format broke compatibility"
     );
     assert!(r.is_complete());
+}
+
+/// Format 1.1 adds [`SampleBatch`]: the samples it expands to are the ones
+/// given, times going backwards included; a 1.0 reader skips the record.
+#[test]
+fn sample_batches_expand_to_their_samples() {
+    let samples: Vec<Sample> = (0..100u64)
+        .map(|i| Sample {
+            time_ns: 5_000_000_000 + i * 1_001_001 - (i % 3) * 2_000_000,
+            pid: 7,
+            tid: 7 + (i % 2) as u32,
+            cpu: (i % 2) as u32,
+            stack_id: (i / 10) as u32,
+            period: 1_001_001,
+        })
+        .collect();
+    let batch = SampleBatch::from_samples(&samples);
+    assert_eq!(batch.len(), 100);
+    assert_eq!(batch.samples().collect::<Vec<_>>(), samples);
+    // Through a file, and with a cut column.
+    let mut w = Writer::new(Vec::new(), common::header(), WriterOptions::default()).unwrap();
+    w.write(&batch.clone().into()).unwrap();
+    let bytes = w.finish(common::footer()).unwrap();
+    let read: Vec<Record> = Reader::new(&bytes[..]).unwrap().collect();
+    assert_eq!(read[1], Record::SampleBatch(batch.clone()));
+    let mut cut = batch;
+    cut.period.truncate(40);
+    assert_eq!(cut.samples().count(), 40);
+    assert!(SampleBatch::default().is_empty());
 }

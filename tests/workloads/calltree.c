@@ -6,8 +6,9 @@
  *
  * Usage: calltree SECONDS   run for about that long (0: until killed)
  *        calltree -n ROUNDS a fixed amount of work (ROUNDS rounds of 3 units)
- * With CALLTREE_REPORT set, prints "calltree: elapsed SECONDS" on stderr at
- * the end (the benchmark times the work alone, not a profiler's start-up).
+ * With CALLTREE_REPORT set, prints "calltree: elapsed SECONDS cpu SECONDS"
+ * on stderr at the end: the wall and CPU time of the work alone, not of a
+ * profiler's start-up.
  *
  * burn() keeps a small array on its stack, so GCC 12 gives it a frame (and a
  * frame pointer) even at -O1: a leaf without one would hide its caller from
@@ -45,12 +46,17 @@ __attribute__((noinline)) void work_b(void)
 	__asm__ volatile("" ::: "memory");
 }
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
 }
 
 int main(int argc, char **argv)
@@ -58,13 +64,15 @@ int main(int argc, char **argv)
 	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
 		long rounds = atol(argv[2]);
 		double start = now();
+		double cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 
 		for (long r = 0; r < rounds; r++) {
 			work_a();
 			work_b();
 		}
 		if (getenv("CALLTREE_REPORT"))
-			fprintf(stderr, "calltree: elapsed %.6f\n", now() - start);
+			fprintf(stderr, "calltree: elapsed %.6f cpu %.6f\n", now() - start,
+				clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu);
 		return 0;
 	}
 	double seconds = argc > 1 ? atof(argv[1]) : 0;

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use holter_format::{
-    BinarySymbols, Exit, JitSymbols, KernelSymbols, Lost, Mapping, Process, Record, Sample, Stack,
-    Symbol, Thread,
+    BinarySymbols, Exit, JitSymbols, KernelSymbols, Lost, Mapping, Process, Record, Sample,
+    SampleBatch, Stack, Symbol, Thread,
 };
 
 use super::parse::{Event, FileId};
@@ -22,6 +22,10 @@ const MAX_STACKS: usize = 1 << 20;
 /// Distinct (pid, stack) pairs remembered as already looked up.
 const MAX_PAIRS: usize = 1 << 21;
 const PROT_EXEC: u32 = 4;
+/// Most samples in one [`SampleBatch`] record.
+const MAX_BATCH: usize = 4096;
+/// Longest time a sample waits for its batch to be written.
+const BATCH_NS: u64 = 1_000_000_000;
 
 pub struct State {
     interner: Interner,
@@ -37,6 +41,8 @@ pub struct State {
     exited: Vec<u32>,
     lost: u64,
     pub samples: u64,
+    /// Samples of the current round, written as one [`SampleBatch`] after its stacks.
+    pending: Vec<Sample>,
     unreadable: HashSet<String>,
     redact: bool,
     /// Records to send, in order.
@@ -56,6 +62,7 @@ impl State {
             exited: Vec::new(),
             lost: 0,
             samples: 0,
+            pending: Vec::new(),
             unreadable: HashSet::new(),
             redact,
             out: Vec::new(),
@@ -262,14 +269,17 @@ impl State {
             self.note_hits(pid, &user, time);
         }
         self.samples += 1;
-        self.out.push(Record::Sample(Sample {
+        self.pending.push(Sample {
             time_ns: time,
             pid,
             tid,
             cpu,
             stack_id,
             period,
-        }));
+        });
+        if self.pending.len() >= MAX_BATCH {
+            self.flush_samples();
+        }
     }
 
     /// Marks the files the user frames fall in; a process never seen is read from /proc now.
@@ -312,9 +322,26 @@ impl State {
         }
     }
 
+    /// Writes the pending samples, after the stacks they use.
+    pub fn flush_samples(&mut self) {
+        if !self.pending.is_empty() {
+            let batch = SampleBatch::from_samples(&self.pending);
+            self.out.push(Record::SampleBatch(batch));
+            self.pending.clear();
+        }
+    }
+
     /// After each drain: processes that exited in the previous round are
     /// forgotten (samples from other CPUs' rings may come a round late).
     pub fn end_round(&mut self, now: u64) -> u64 {
+        // Larger batches compress better; a batch waits at most BATCH_NS.
+        if self
+            .pending
+            .first()
+            .is_some_and(|s| now.saturating_sub(s.time_ns) >= BATCH_NS)
+        {
+            self.flush_samples();
+        }
         for pid in std::mem::take(&mut self.exited) {
             self.spaces.remove(pid);
         }
@@ -340,6 +367,7 @@ impl State {
 
     /// The symbol records of everything the samples hit.
     pub fn finish(&mut self) {
+        self.flush_samples();
         self.refresh_jit();
         for (b, offsets) in std::mem::take(&mut self.hit).into_values() {
             self.out
@@ -387,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn stacks_are_written_once_before_their_samples() {
+    fn stacks_are_written_once_before_the_batch_of_samples() {
         let mut s = State::new(false);
         let user_marker = -512i64 as u64;
         // Pid 4_000_000 does not exist: no /proc reading succeeds, records still flow.
@@ -402,21 +430,30 @@ mod tests {
             &mut s,
             fixtures::sample(pid, pid, 200, 1, 10, &[user_marker, 0x30]),
         );
+        s.end_round(300);
+        assert!(
+            s.out.iter().all(|r| matches!(r, Record::Stack(_))),
+            "the batch waits"
+        );
+        s.end_round(2_000_000_000);
         let kinds: Vec<&str> = s
             .out
             .iter()
             .map(|r| Record::kind_name(r.kind()).unwrap())
             .collect();
-        assert_eq!(
-            kinds,
-            ["Stack", "Sample", "Sample", "Sample", "Stack", "Sample"]
-        );
-        match (&s.out[0], &s.out[5]) {
-            (Record::Stack(a), Record::Sample(b)) => {
+        assert_eq!(kinds, ["Stack", "Stack", "SampleBatch"]);
+        match (&s.out[0], &s.out[2]) {
+            (Record::Stack(a), Record::SampleBatch(b)) => {
                 assert_eq!(a.user, [0x10, 0x20]);
                 assert!(a.kernel.is_empty());
-                assert_eq!(b.stack_id, 1);
-                assert_eq!((b.time_ns, b.cpu, b.period), (200, 1, 10));
+                let samples: Vec<Sample> = b.samples().collect();
+                assert_eq!(samples.len(), 4);
+                assert_eq!(samples[0].stack_id, 0);
+                let last = &samples[3];
+                assert_eq!(
+                    (last.time_ns, last.cpu, last.period, last.stack_id),
+                    (200, 1, 10, 1)
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -42,6 +42,33 @@ pub fn header() -> Header {
 
 /// One record of every kind but Header and Footer.
 pub fn body() -> Vec<Record> {
+    let mut b = body_1_0();
+    b.push(
+        SampleBatch::from_samples(&[
+            Sample {
+                time_ns: 1_000_000_000,
+                pid: 100,
+                tid: 101,
+                cpu: 1,
+                stack_id: 1,
+                period: 1_001_001,
+            },
+            Sample {
+                time_ns: 999_999_990,
+                pid: 100,
+                tid: 102,
+                cpu: 0,
+                stack_id: 2,
+                period: 1_001_001,
+            },
+        ])
+        .into(),
+    );
+    b
+}
+
+/// One record of every kind of format 1.0.
+pub fn body_1_0() -> Vec<Record> {
     let sym = |start, name: &str| Symbol {
         start,
         size: 16,
@@ -181,6 +208,15 @@ pub fn footer() -> Footer {
 
 /// A capture of `header()`, `n` copies of `body()` flushed as `frames` frames, and the footer.
 pub fn capture(copies: usize, flush_every: usize) -> (Vec<u8>, Vec<Record>) {
+    capture_of(body, copies, flush_every)
+}
+
+/// [`capture`] of another body.
+pub fn capture_of(
+    body: fn() -> Vec<Record>,
+    copies: usize,
+    flush_every: usize,
+) -> (Vec<u8>, Vec<Record>) {
     let mut w = Writer::new(Vec::new(), header(), WriterOptions::default()).unwrap();
     let mut all = vec![Record::from(header())];
     for i in 0..copies {
