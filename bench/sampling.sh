@@ -7,12 +7,12 @@
 #       `perf script | inferno-collapse-perf | inferno-flamegraph`.
 # Needs root (or perf_event_paranoid <= -1), perf (Debian: linux-perf) and a C
 # compiler; installs inferno with `cargo install inferno` when missing.
-# Knobs: ROUNDS (work per run, default 600 ~ 2 s here), RUNS (default 3; the
+# Knobs: ROUNDS (work per run, default 1500: ~1 s on an idle core), RUNS (default 3; the
 # median is reported), SVG_SECONDS (length of the (c) captures, default 8).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ROUNDS=${ROUNDS:-600}
+ROUNDS=${ROUNDS:-1500}
 RUNS=${RUNS:-3}
 SVG_SECONDS=${SVG_SECONDS:-8}
 
