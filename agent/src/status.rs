@@ -27,6 +27,7 @@ impl Counts {
     pub fn note(&mut self, record: &Record) {
         match record {
             Record::Sample(_) => self.samples += 1,
+            Record::SampleBatch(b) => self.samples += b.len() as u64,
             Record::Syscall(_) => self.syscalls += 1,
             Record::CgroupSnapshot(_) | Record::NetSnapshot(_) => self.snapshots += 1,
             Record::Lost(l) => self.lost += l.count,
@@ -150,13 +151,15 @@ pub fn summary(path: &str, bytes: u64, elapsed: Duration, c: &Counts, reason: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use holter_format::{Lost, Sample};
+    use holter_format::{Lost, Sample, SampleBatch};
 
     #[test]
     fn counts_and_lines() {
         let mut c = Counts::default();
         c.note(&Record::Sample(Sample::default()));
-        c.note(&Record::Sample(Sample::default()));
+        c.note(&Record::SampleBatch(SampleBatch::from_samples(&[
+            Sample::default(),
+        ])));
         c.note(&Record::Lost(Lost {
             time_ns: 0,
             kind: "samples".into(),
