@@ -266,6 +266,7 @@ pub fn find_dirs(
     proc_cgroups: &[Vec<Membership>],
 ) -> Result<Vec<CgroupDir>, CgroupError> {
     let mut out: Vec<CgroupDir> = Vec::new();
+    let mut hybrid_v2: Option<CgroupDir> = None;
     if let Some(dir) = target_dir {
         let h = hierarchies
             .iter()
@@ -282,9 +283,17 @@ pub fn find_dirs(
             format!("{}{}", h.root.trim_end_matches('/'), rel)
         };
         if h.version == 2 {
-            return Ok(vec![CgroupDir::v2(&h.mount_point, &rel)]);
+            let v2 = CgroupDir::v2(&h.mount_point, &rel);
+            if has_cpu_or_memory(dir) || proc_cgroups.is_empty() {
+                return Ok(vec![v2]);
+            }
+            // A hybrid layout (runc names a container's v2 directory first):
+            // the v2 directory has no quota or limit; the processes' v1
+            // directories have them, and come first so the reports read them.
+            hybrid_v2 = Some(v2);
+        } else {
+            out.push(CgroupDir::v1(&h.mount_point, &rel, &h.name()));
         }
-        out.push(CgroupDir::v1(&h.mount_point, &rel, &h.name()));
     }
     let mut seen: BTreeSet<String> = out.iter().map(|d| d.controller.clone()).collect();
     let mut v2: Option<CgroupDir> = None;
@@ -332,7 +341,13 @@ pub fn find_dirs(
     if target_dir.is_none() && !v1_cpu_or_memory {
         out.extend(v2);
     }
+    out.extend(hybrid_v2);
     Ok(out)
+}
+
+/// Whether a cgroup2 directory has the cpu or memory controller enabled.
+fn has_cpu_or_memory(dir: &Path) -> bool {
+    dir.join("cpu.max").exists() || dir.join("memory.max").exists()
 }
 
 /// Reads the control files of one directory, keeping them open between
@@ -492,10 +507,36 @@ mod tests {
     }
 
     #[test]
+    fn hybrid_v2_path_without_controllers_adds_the_v1_dirs_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hs = fake_node(tmp.path());
+        let procs = vec![parse_proc_cgroup(PROC_CGROUP)];
+        let dirs = find_dirs(Some(&tmp.path().join("unified/box2")), &hs, &procs).unwrap();
+        let names: Vec<(&str, &str)> = dirs
+            .iter()
+            .map(|d| (d.controller.as_str(), d.path.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("pids", "/box"),
+                ("memory", "/box"),
+                ("cpuacct", "/box"),
+                ("cpu", "/box"),
+                ("", "/box2")
+            ]
+        );
+        // No process to ask: just the directory.
+        let dirs = find_dirs(Some(&tmp.path().join("unified/box2")), &hs, &[]).unwrap();
+        assert_eq!(dirs, [CgroupDir::v2(&tmp.path().join("unified"), "/box2")]);
+    }
+
+    #[test]
     fn v2_path_is_just_it() {
         let tmp = tempfile::tempdir().unwrap();
         let hs = fake_node(tmp.path());
         let procs = vec![parse_proc_cgroup(PROC_CGROUP)];
+        std::fs::write(tmp.path().join("unified/box2/cpu.max"), "max 100000\n").unwrap();
         let dirs = find_dirs(Some(&tmp.path().join("unified/box2")), &hs, &procs).unwrap();
         assert_eq!(dirs, [CgroupDir::v2(&tmp.path().join("unified"), "/box2")]);
         // A pure v2 process, no v1 membership: its v2 directory.
