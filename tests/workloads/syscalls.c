@@ -12,6 +12,8 @@
  *   syscalls threads T           T threads calling getpid + nanosleep(10 ms) forever.
  *   syscalls spin ITER           ITER times getpid + nanosleep(1 ms), then exit 0.
  *   syscalls heavy N             N getpid as fast as possible (benchmarks).
+ *   syscalls execthread N        a second thread execs `syscalls counts N 0 0 now`
+ *                                (the exec changes its thread id to the pid).
  *
  * Calls go through syscall(2) so libc wrappers cannot add or rename any.
  */
@@ -141,6 +143,29 @@ static int heavy(long n)
     return 0;
 }
 
+static char *self_exe;
+static char *exec_n;
+
+static void *exec_from_thread(void *arg)
+{
+    (void)arg;
+    char *args[] = { "syscalls", "counts", exec_n, "0", "0", "now", NULL };
+    sleep_ns(50 * 1000 * 1000L); /* the main thread is in pause() by then */
+    execv(self_exe, args);
+    _exit(127);
+}
+
+static int execthread(char *exe, char *n)
+{
+    self_exe = exe;
+    exec_n = n;
+    pthread_t th;
+    if (pthread_create(&th, NULL, exec_from_thread, NULL) != 0)
+        return 1;
+    for (;;)
+        pause();
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 5 && strcmp(argv[1], "counts") == 0)
@@ -154,6 +179,8 @@ int main(int argc, char **argv)
         return spin(atol(argv[2]));
     if (argc == 3 && strcmp(argv[1], "heavy") == 0)
         return heavy(atol(argv[2]));
-    fprintf(stderr, "usage: syscalls counts N M K [now|wait [FILE]] | signals N | threads T | spin ITER | heavy N\n");
+    if (argc == 3 && strcmp(argv[1], "execthread") == 0)
+        return execthread("/proc/self/exe", argv[2]);
+    fprintf(stderr, "usage: syscalls counts N M K [now|wait [FILE]] | signals N | threads T | spin ITER | heavy N | execthread N\n");
     return 2;
 }

@@ -306,9 +306,14 @@ impl Tracer {
         let pid = self.threads.get(&tid).map(|s| s.pid).unwrap_or(tid);
         self.before_exec.remove(&pid);
         self.fds.forget_process(pid);
-        if let Ok(p) = procfs::describe_process(pid, monotonic_ns(), self.redact) {
+        let now = monotonic_ns();
+        if let Ok(p) = procfs::describe_process(pid, now, self.redact) {
             self.flush();
             self.ctx.emit(p);
+        }
+        // The thread is now the leader, with the new program's name.
+        if let Ok(t) = procfs::describe_thread(pid, tid, now) {
+            self.ctx.emit(t);
         }
     }
 
