@@ -100,6 +100,14 @@ pub enum SyscallInfo {
     Other,
 }
 
+/// `AUDIT_ARCH_*` of this build's syscall table (`<linux/audit.h>`).
+#[cfg(target_arch = "x86_64")]
+const NATIVE_AUDIT_ARCH: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+const NATIVE_AUDIT_ARCH: u32 = 0xc000_00b7;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const NATIVE_AUDIT_ARCH: u32 = 0;
+
 const OP_ENTRY: u8 = 1;
 const OP_EXIT: u8 = 2;
 
@@ -111,6 +119,10 @@ pub fn syscall_info(tid: u32) -> io::Result<SyscallInfo> {
         std::mem::size_of::<RawInfo>(),
         &mut raw as *mut RawInfo as usize,
     )?;
+    if NATIVE_AUDIT_ARCH != 0 && raw.arch != NATIVE_AUDIT_ARCH {
+        // A 32-bit call (int 0x80) of a 64-bit process: another numbering.
+        return Ok(SyscallInfo::Other);
+    }
     Ok(match raw.op {
         OP_ENTRY => {
             let d = raw.data;
