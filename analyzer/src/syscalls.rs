@@ -306,13 +306,13 @@ pub fn to_text(r: &Report) -> String {
         let _ = writeln!(out, "\nslowest calls:");
         let _ = writeln!(
             out,
-            "{:>12} {:>8} {:<16} {:>10} {:>14}  summary",
+            "{:>12} {:>8} {:<16} {:>10} {:>16}  summary",
             "time (s)", "tid", "syscall", "duration", "return"
         );
         for s in &r.slowest {
             let _ = writeln!(
                 out,
-                "{:>12.6} {:>8} {:<16} {:>10} {:>14}  {}",
+                "{:>12.6} {:>8} {:<16} {:>10} {:>16}  {}",
                 s.start_ns as f64 / 1e9,
                 s.tid,
                 s.name,

@@ -22,6 +22,8 @@ pub enum ArgKind {
     FdCount {
         count: usize,
     },
+    /// A socket at argument 0 and a socket address at argument 1 of length argument 2.
+    FdAddr,
 }
 
 /// The kind of a syscall, by name.
@@ -41,12 +43,13 @@ pub fn arg_kind(name: &str) -> ArgKind {
             ArgKind::FdCount { count: 2 }
         }
         "sendfile" => ArgKind::FdCount { count: 3 },
+        "connect" | "bind" => ArgKind::FdAddr,
         "close" | "fsync" | "fdatasync" | "fstat" | "lseek" | "ftruncate" | "fcntl" | "ioctl"
-        | "flock" | "connect" | "accept" | "accept4" | "bind" | "listen" | "fstatfs" | "fchmod"
-        | "fchown" | "shutdown" | "sendmsg" | "recvmsg" | "sendmmsg" | "recvmmsg"
-        | "getsockopt" | "setsockopt" | "getsockname" | "getpeername" | "fadvise64"
-        | "fallocate" | "sync_file_range" | "fgetxattr" | "fsetxattr" | "dup" | "dup2" | "dup3"
-        | "fchdir" | "mmap" => {
+        | "flock" | "accept" | "accept4" | "listen" | "fstatfs" | "fchmod" | "fchown"
+        | "shutdown" | "sendmsg" | "recvmsg" | "sendmmsg" | "recvmmsg" | "getsockopt"
+        | "setsockopt" | "getsockname" | "getpeername" | "fadvise64" | "fallocate"
+        | "sync_file_range" | "fgetxattr" | "fsetxattr" | "dup" | "dup2" | "dup3" | "fchdir"
+        | "mmap" => {
             if name == "mmap" {
                 ArgKind::Fd(4)
             } else {
@@ -219,6 +222,19 @@ pub fn describe(
                 out.push_str("...");
             }
         }
+        ArgKind::FdAddr => {
+            let _ = write!(out, "fd {}", args[0] as i32);
+            let mut buf = [0u8; 128];
+            let len = (args[2] as usize).min(buf.len());
+            let n = tracee.read(pid, args[1], &mut buf[..len]);
+            if let Some(addr) = sockaddr(&buf[..n]) {
+                out.push_str(" -> ");
+                match addr {
+                    Addr::Ip(text) => out.push_str(&text),
+                    Addr::Unix(path) => push_string(&mut out, &path, redacted),
+                }
+            }
+        }
         ArgKind::Fd(i) | ArgKind::FdCount { count: i } => {
             let fd_arg = if let ArgKind::Fd(_) = kind { i } else { 0 };
             let fd = args[fd_arg] as i32;
@@ -236,6 +252,57 @@ pub fn describe(
         }
     }
     Some(out)
+}
+
+/// A decoded `struct sockaddr`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// `1.2.3.4:80` or `[::1]:443`.
+    Ip(String),
+    /// A unix socket path; `@name` for the abstract namespace.
+    Unix(String),
+}
+
+/// Decodes the socket address families worth naming (inet, inet6, unix).
+pub fn sockaddr(b: &[u8]) -> Option<Addr> {
+    const AF_UNIX: u16 = 1;
+    const AF_INET: u16 = 2;
+    const AF_INET6: u16 = 10;
+    let family = u16::from_ne_bytes([*b.first()?, *b.get(1)?]);
+    let port = || Some(u16::from_be_bytes([*b.get(2)?, *b.get(3)?]));
+    match family {
+        AF_INET => {
+            let ip: [u8; 4] = b.get(4..8)?.try_into().ok()?;
+            Some(Addr::Ip(format!(
+                "{}:{}",
+                std::net::Ipv4Addr::from(ip),
+                port()?
+            )))
+        }
+        AF_INET6 => {
+            let ip: [u8; 16] = b.get(8..24)?.try_into().ok()?;
+            Some(Addr::Ip(format!(
+                "[{}]:{}",
+                std::net::Ipv6Addr::from(ip),
+                port()?
+            )))
+        }
+        AF_UNIX => {
+            let path = b.get(2..)?;
+            if path.is_empty() {
+                return None;
+            }
+            if path[0] == 0 {
+                let name = &path[1..];
+                return Some(Addr::Unix(format!("@{}", String::from_utf8_lossy(name))));
+            }
+            let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+            Some(Addr::Unix(
+                String::from_utf8_lossy(&path[..end]).into_owned(),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// Updates the fd cache after a call of `pid` returned `ret`.
@@ -380,6 +447,44 @@ mod tests {
             false,
         );
         assert_eq!(s.as_deref(), Some("fd 9"));
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut v4 = vec![2u8, 0, 0x1f, 0x90, 10, 0, 0, 7];
+        v4.extend_from_slice(&[0; 8]);
+        assert_eq!(sockaddr(&v4), Some(Addr::Ip("10.0.0.7:8080".into())));
+        let mut v6 = vec![10u8, 0, 0x01, 0xbb, 0, 0, 0, 0];
+        v6.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        assert_eq!(sockaddr(&v6), Some(Addr::Ip("[::1]:443".into())));
+        assert_eq!(
+            sockaddr(b"\x01\x00/run/app.sock\0\0\0"),
+            Some(Addr::Unix("/run/app.sock".into()))
+        );
+        assert_eq!(
+            sockaddr(b"\x01\x00\0abstract"),
+            Some(Addr::Unix("@abstract".into()))
+        );
+        assert_eq!(sockaddr(&v4[..6]), None); // cut short
+        assert_eq!(sockaddr(b"\x11\x00"), None); // AF_PACKET: not named
+        assert_eq!(sockaddr(b""), None);
+
+        let mut t = fake(&v4);
+        let mut fds = FdCache::default();
+        let connect = [5, 0x1000, 16, 0, 0, 0];
+        let s = describe(ArgKind::FdAddr, 1, &connect, &mut t, &mut fds, false);
+        assert_eq!(s.as_deref(), Some("fd 5 -> 10.0.0.7:8080"));
+        let mut t = fake(b"\x01\x00/run/secret.sock\0");
+        let s = describe(
+            ArgKind::FdAddr,
+            1,
+            &[5, 0x1000, 20, 0, 0, 0],
+            &mut t,
+            &mut fds,
+            true,
+        )
+        .unwrap();
+        assert!(!s.contains("secret") && s.starts_with("fd 5 -> #"), "{s}");
     }
 
     #[test]
