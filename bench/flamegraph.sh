@@ -2,7 +2,7 @@
 # Capture-to-SVG speed of `holter flamegraph`, next to `perf script | inferno-collapse-perf |
 # inferno-flamegraph` on a perf.data of a real CPU workload.
 #
-#   bench/flamegraph.sh [SAMPLES] [WORKLOAD_SECONDS]     (defaults: 1000000 and 10)
+#   bench/flamegraph.sh [SAMPLES] [WORKLOAD_SECONDS]     (defaults: 1000000 and 20)
 #
 # 1. A synthetic capture of SAMPLES samples (analyzer/examples/synth_capture.rs: 8 processes,
 #    20,000 distinct stacks 8-40 frames deep, a third with kernel frames) → `holter flamegraph`.
@@ -11,10 +11,11 @@
 #    (install with `cargo install inferno`; skipped with a note when absent or without perf).
 # 3. Where holter-agent records samples, the same workload recorded by holter-agent →
 #    `holter flamegraph`, for the same-workload comparison.
-# Each timing is the best of 3 runs; figures are samples per second of wall time.
+# Each timing is the best of 3 runs (by wall time); figures are samples per second of wall and
+# of CPU time (user + sys of the whole pipeline).
 set -euo pipefail
 SAMPLES=${1:-1000000}
-SECS=${2:-10}
+SECS=${2:-20}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/holter-flamebench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -22,28 +23,27 @@ cd "$ROOT"
 cargo build --release -q -p holter --bin holter --example synth_capture
 HOLTER=$ROOT/target/release/holter
 
-# best_of3 CMD...: prints the best wall time in seconds.
+# best_of3 CMD...: prints "WALL CPU" in seconds, of the run with the best wall time
+# (CPU = user + sys, all processes: less sensitive than wall to other load on the machine).
 best_of3() {
-	local best=""
+	local best="1e9 0" TIMEFORMAT='%R %U %S' t
 	for _ in 1 2 3; do
-		local t0 t1
-		t0=$(date +%s.%N)
-		"$@" >/dev/null 2>&1
-		t1=$(date +%s.%N)
-		best=$(echo "$t0 $t1 ${best:-1e9}" | awk '{d=$2-$1; print (d<$3)?d:$3}')
+		t=$( { time "$@" >/dev/null 2>&1; } 2>&1 | awk '{printf "%.3f %.3f", $1, $2+$3}')
+		best=$(echo "$t $best" | awk '{print ($1<$3) ? $1" "$2 : $3" "$4}')
 	done
 	echo "$best"
 }
-rate() { echo "$1 $2" | awk '{printf "%.0f", $1/$2}'; }
+# report WHAT SAMPLES "WALL CPU"
+report() {
+	echo "$1 $2 $3" | awk '{printf "%s: %.3f s wall, %.3f s CPU; %.0f samples/s wall, %.0f samples/s CPU\n", $1, $3, $4, $2/$3, $2/$4}'
+}
 
 echo "== holter flamegraph, synthetic capture of $SAMPLES samples"
 "$ROOT/target/release/examples/synth_capture" "$WORK/synth.holter" "$SAMPLES" 2>/dev/null
 ls -l "$WORK/synth.holter" | awk '{printf "capture: %d bytes (%.1f bytes/sample)\n", $5, $5/'"$SAMPLES"'}'
 "$HOLTER" flamegraph "$WORK/synth.holter" -o "$WORK/synth.svg" >/dev/null
-t=$(best_of3 "$HOLTER" flamegraph "$WORK/synth.holter" -o "$WORK/synth.svg")
-echo "capture -> SVG: ${t} s, $(rate "$SAMPLES" "$t") samples/s"
-t=$(best_of3 "$HOLTER" flamegraph "$WORK/synth.holter" --folded -o "$WORK/synth.folded")
-echo "capture -> folded: ${t} s, $(rate "$SAMPLES" "$t") samples/s"
+report capture-\>SVG "$SAMPLES" "$(best_of3 "$HOLTER" flamegraph "$WORK/synth.holter" -o "$WORK/synth.svg")"
+report capture-\>folded "$SAMPLES" "$(best_of3 "$HOLTER" flamegraph "$WORK/synth.holter" --folded -o "$WORK/synth.folded")"
 
 gcc -O2 -g -fno-omit-frame-pointer -pthread -o "$WORK/flame-workload" bench/flame-workload.c
 
@@ -54,9 +54,8 @@ else
 	perf record -q -e cpu-clock -F 999 -g -o "$WORK/perf.data" -- "$WORK/flame-workload" "$SECS" 2>/dev/null
 	n=$(perf script -F tid -i "$WORK/perf.data" 2>/dev/null | wc -l)
 	pipeline() { perf script -i "$WORK/perf.data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph > "$WORK/perf.svg"; }
-	t=$(best_of3 pipeline)
 	echo "perf.data: $(stat -c %s "$WORK/perf.data") bytes, $n samples"
-	echo "perf.data -> SVG: ${t} s, $(rate "$n" "$t") samples/s"
+	report perf.data-\>SVG "$n" "$(best_of3 pipeline)"
 fi
 
 echo "== holter-agent + holter flamegraph, same workload"
@@ -64,9 +63,8 @@ if cargo build --release -q -p holter-agent 2>/dev/null &&
 	"$ROOT/target/release/holter-agent" record --frequency 999 -o "$WORK/real.holter" --force -- "$WORK/flame-workload" "$SECS" >/dev/null 2>&1; then
 	n=$("$HOLTER" info "$WORK/real.holter" --json | grep -o '"samples": [0-9]*' | head -1 | grep -o '[0-9]*$' || true)
 	if [ "${n:-0}" -gt 0 ]; then
-		t=$(best_of3 "$HOLTER" flamegraph "$WORK/real.holter" -o "$WORK/real.svg")
 		echo "capture: $(stat -c %s "$WORK/real.holter") bytes, $n samples"
-		echo "capture -> SVG: ${t} s, $(rate "$n" "$t") samples/s"
+		report capture-\>SVG "$n" "$(best_of3 "$HOLTER" flamegraph "$WORK/real.holter" -o "$WORK/real.svg")"
 	else
 		echo "skipped: this holter-agent recorded no samples"
 	fi
