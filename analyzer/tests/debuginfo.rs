@@ -1,4 +1,4 @@
-//! `--debuginfo DIR` on a small ELF compiled from C (tests/fixtures/elf/):
+//! `--debuginfo DIR` on a small ELF compiled from C (fixtures/elf/):
 //! file:line and inlined frames, debug files found three ways.
 
 mod common;

@@ -370,7 +370,7 @@ fn golden_svg() {
         !svg.contains("function init"),
         "golden SVGs have no JavaScript"
     );
-    let golden = fixtures().join("standard.svg");
+    let golden = fixtures().join("flamegraph/standard.svg");
     if std::env::var_os("HOLTER_BLESS").is_some_and(|v| v == "1") {
         std::fs::write(&golden, &svg).unwrap();
         return;
