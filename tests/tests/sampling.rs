@@ -480,3 +480,38 @@ fn jit_code_is_named_from_the_containers_perf_map() {
         folded.stacks
     );
 }
+
+#[test]
+fn tasks_that_join_a_cgroup_during_the_capture_are_sampled() {
+    if !require_privileged("tasks_that_join_a_cgroup_during_the_capture_are_sampled") {
+        return;
+    }
+    let w = compile_workload("calltree");
+    for hierarchy in ["cpu", "unified"] {
+        let cg = Cgroup::new("sample-join");
+        let dir = cg.dir(hierarchy);
+        if !dir.is_dir() {
+            continue;
+        }
+        // A sleeper keeps the cgroup alive; the workload joins 300 ms in.
+        let sleeper = spawn(Path::new("/bin/sleep"), &["30"]);
+        std::fs::write(dir.join("cgroup.procs"), sleeper.0.id().to_string()).unwrap();
+        let out = scratch("sample-join");
+        let file = out.path().join("j.holter");
+        let agent = std::thread::spawn({
+            let (dir, file) = (dir.clone(), file.clone());
+            move || {
+                record(
+                    &["--cgroup", dir.to_str().unwrap(), "--duration", "1800ms"],
+                    &file,
+                )
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let run = spawn(&w.path, &["10"]);
+        std::fs::write(dir.join("cgroup.procs"), run.0.id().to_string()).unwrap();
+        agent.join().unwrap();
+        fold(&file, "calltree").assert_calltree(&format!("joined {}", dir.display()));
+        drop((run, sleeper));
+    }
+}

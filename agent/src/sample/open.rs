@@ -49,6 +49,8 @@ pub struct Armed {
     hz: u32,
     start: Start,
     pmu: bool,
+    /// Set by [`Armed::enable`]: events opened later start at once.
+    enabled: bool,
 }
 
 impl Armed {
@@ -63,6 +65,7 @@ impl Armed {
             hz,
             start,
             pmu: event == Event::Cycles,
+            enabled: false,
         }
     }
 
@@ -72,6 +75,9 @@ impl Armed {
 
     /// Adds one sampling event for `cpus[i]`: the first one of a CPU gets the ring.
     fn add_sampling(&mut self, i: usize, fd: OwnedFd) -> io::Result<()> {
+        if self.enabled {
+            sys::enable(&fd)?;
+        }
         if let Some(ring) = self.rings.get(i) {
             sys::set_output(&fd, &ring.fd)?;
             self.redirected.push(fd);
@@ -107,6 +113,9 @@ impl Armed {
         }
         for c in attr::counters(self.pmu) {
             if let Ok(fd) = sys::open(&attr::counting(c, true, self.start), Who::Task(tid), None) {
+                if self.enabled {
+                    let _ = sys::enable(&fd);
+                }
                 self.counters.push((c.name, fd));
             }
         }
@@ -165,11 +174,13 @@ impl Armed {
         Ok(())
     }
 
-    /// Starts every event (for [`Start::Disabled`]; exec starts the others).
-    pub fn enable(&self) {
+    /// Starts every event (for [`Start::Disabled`]; exec starts the others),
+    /// and those opened from now on.
+    pub fn enable(&mut self) {
         if self.start == Start::OnExec {
             return;
         }
+        self.enabled = true;
         for fd in self.all_fds() {
             let _ = sys::enable(fd);
         }
