@@ -73,14 +73,18 @@ for f in 99 999; do
 done
 
 echo
-echo "== (b) capture bytes per sample (${SVG_SECONDS}s runs of the workload)"
+echo "== (b) capture bytes per sample, whole files, symbols included (${SVG_SECONDS}s runs of the workload)"
 for f in 99 999; do
     "$AGENT" record --frequency "$f" --force -o "$WORK/b$f.holter" -- "$W" "$SVG_SECONDS" 2>/dev/null
     perf record -q -g -z -F "$f" -o "$WORK/z$f.data" -- "$W" "$SVG_SECONDS" 2>/dev/null >/dev/null
     hs=$(samples_holter "$WORK/b$f.holter"); hb=$(size "$WORK/b$f.holter")
     zs=$(samples_perf "$WORK/z$f.data"); zb=$(size "$WORK/z$f.data")
-    printf '%4s Hz: holter %7d B / %5d samples = %5.1f B/sample (all records, symbols included) | perf -g -z %7d B / %5d samples = %5.1f B/sample\n' \
-        "$f" "$hb" "$hs" "$(echo "$hb / $hs" | bc -l)" "$zb" "$zs" "$(echo "$zb / $zs" | bc -l)"
+    # The same without the periodic cgroup and network snapshots (taken at start and end only):
+    # what the sampler itself writes, symbols included.
+    "$AGENT" record --frequency "$f" --interval 1h --force -o "$WORK/s$f.holter" -- "$W" "$SVG_SECONDS" 2>/dev/null
+    ss=$(samples_holter "$WORK/s$f.holter"); sb=$(size "$WORK/s$f.holter")
+    printf '%4s Hz: holter %6d B / %5d = %5.1f B/sample | holter, snapshots at start and end only %6d B / %5d = %5.1f B/sample | perf -g -z %6d B / %5d = %5.1f B/sample\n' \
+        "$f" "$hb" "$hs" "$(echo "$hb / $hs" | bc -l)" "$sb" "$ss" "$(echo "$sb / $ss" | bc -l)" "$zb" "$zs" "$(echo "$zb / $zs" | bc -l)"
 done
 echo
 echo "== (c) capture -> SVG (${SVG_SECONDS}s captures at 999 Hz)"
