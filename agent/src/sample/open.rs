@@ -22,6 +22,14 @@ pub enum OpenError {
 
 fn classify(e: io::Error, what: impl FnOnce() -> String) -> OpenError {
     match e.raw_os_error() {
+        Some(libc::EMFILE) | Some(libc::ENFILE) => OpenError::Other {
+            what: format!(
+                "{}: out of file descriptors (one event per thread and CPU; the limit is {}: raise it with `ulimit -n` or record a cgroup2 directory, which needs one per CPU)",
+                what(),
+                sys::raise_fd_limit()
+            ),
+            cause: e,
+        },
         Some(libc::EACCES) | Some(libc::EPERM) => OpenError::Permission {
             cause: e,
             paranoid: std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
@@ -55,6 +63,7 @@ pub struct Armed {
 
 impl Armed {
     pub fn new(event: Event, hz: u32, start: Start) -> Self {
+        sys::raise_fd_limit();
         Armed {
             cpus: sys::online_cpus(),
             rings: Vec::new(),
