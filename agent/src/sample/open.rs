@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use super::attr::{self, Event, Start};
-use super::sys::{self, Ring, Who};
+use super::sys::{self, Attr, Ring, Who};
 
 /// Data pages per CPU ring (256 KiB with 4 KiB pages).
 const RING_PAGES: usize = 64;
@@ -59,6 +59,9 @@ pub struct Armed {
     pmu: bool,
     /// Set by [`Armed::enable`]: events opened later start at once.
     enabled: bool,
+    /// The kernel refused `build_id` in MMAP2 records (before Linux 5.12):
+    /// they carry device and inode, and the agent reads build-ids itself.
+    no_build_id: bool,
 }
 
 impl Armed {
@@ -75,11 +78,31 @@ impl Armed {
             start,
             pmu: event == Event::Cycles,
             enabled: false,
+            no_build_id: false,
         }
     }
 
     fn watermark() -> u32 {
         (RING_PAGES * sys::page_size() / 4) as u32
+    }
+
+    /// Opens a sampling event, without build-ids in MMAP2 where the kernel has none.
+    fn open_sampling(&mut self, mut a: Attr, who: Who, cpu: u32) -> io::Result<OwnedFd> {
+        if self.no_build_id {
+            a.flags &= !attr::flag::BUILD_ID;
+        }
+        match sys::open(&a, who, Some(cpu)) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINVAL)
+                    && a.flags & attr::flag::BUILD_ID != 0 =>
+            {
+                a.flags &= !attr::flag::BUILD_ID;
+                let fd = sys::open(&a, who, Some(cpu))?;
+                self.no_build_id = true;
+                Ok(fd)
+            }
+            other => other,
+        }
     }
 
     /// Adds one sampling event for `cpus[i]`: the first one of a CPU gets the ring.
@@ -112,7 +135,7 @@ impl Armed {
         );
         for i in 0..self.cpus.len() {
             let cpu = self.cpus[i];
-            let fd = match sys::open(&a, Who::Task(tid), Some(cpu)) {
+            let fd = match self.open_sampling(a, Who::Task(tid), cpu) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
                 Err(e) => return Err(classify(e, || format!("thread {tid}, cpu {cpu}"))),
@@ -170,7 +193,8 @@ impl Armed {
                 true,
                 Self::watermark(),
             );
-            let fd = sys::open(&a, cg, Some(cpu))
+            let fd = self
+                .open_sampling(a, cg, cpu)
                 .map_err(|e| classify(e, || format!("cgroup {}, cpu {cpu}", dir.display())))?;
             self.add_sampling(i, fd)
                 .map_err(|e| classify(e, || format!("the ring buffer of cpu {cpu}")))?;

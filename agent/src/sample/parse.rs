@@ -498,6 +498,43 @@ mod tests {
         }
     }
 
+    /// Kernels before 5.12 (or an attr without `build_id`) give device and inode.
+    #[test]
+    fn mmap2_with_device_and_inode() {
+        let mut b = Vec::new();
+        for v in [7u32, 7] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        for v in [0x7f00_0000_0000u64, 0x1000, 0x2000] {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
+        b.extend_from_slice(&0xfeu32.to_ne_bytes());
+        b.extend_from_slice(&1u32.to_ne_bytes());
+        b.extend_from_slice(&4242u64.to_ne_bytes());
+        b.extend_from_slice(&0u64.to_ne_bytes());
+        b.extend_from_slice(&5u32.to_ne_bytes());
+        b.extend_from_slice(&2u32.to_ne_bytes());
+        b.extend_from_slice(&padded("/lib/libc.so.6"));
+        b.extend_from_slice(&trailer(7, 7, 9, 0));
+        let (h, r) = header(RECORD_MMAP2, 2, &b);
+        match parse(h, &r, SAMPLE_TYPE).unwrap() {
+            Event::Mmap2 {
+                file, path, pgoff, ..
+            } => {
+                assert_eq!(
+                    file,
+                    FileId::DevIno {
+                        maj: 0xfe,
+                        min: 1,
+                        ino: 4242
+                    }
+                );
+                assert_eq!((path.as_str(), pgoff), ("/lib/libc.so.6", 0x2000));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn task_records() {
         let (h, r) = task(RECORD_FORK, 20, 10, 21, 77);
