@@ -647,6 +647,24 @@ fn a_stopped_target_stays_stopped_after_detach() {
         capture.to_str().unwrap(),
     ]);
     wait_traced(pid);
+    // Stopped and continued under tracing: it runs again (a tracee stuck in
+    // a ptrace stop would show `t` for good).
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(100));
+    let state = proc_state(pid);
+    assert!(
+        matches!(state, Some('t' | 'T')),
+        "SIGSTOP did not stop the traced target: {state:?}"
+    );
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while matches!(proc_state(pid), Some('t' | 'T')) {
+        assert!(
+            Instant::now() < deadline,
+            "SIGCONT did not resume the traced target"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     // Group-stop under tracing: the target stops (and the tracer listens).
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
     std::thread::sleep(Duration::from_millis(200));
