@@ -191,9 +191,8 @@ impl Tracer {
             Stop::Interrupt | Stop::OtherEvent | Stop::Gone => 0,
             Stop::Signal(sig) => sig,
         };
-        if ptrace::syscall(tid, resume_sig).is_err() {
-            // ESRCH: killed while stopped; its exit report follows.
-        }
+        // ESRCH: killed while stopped; its exit report follows.
+        let _ = ptrace::syscall(tid, resume_sig);
     }
 
     fn on_syscall(&mut self, tid: u32) {
