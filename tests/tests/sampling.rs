@@ -515,3 +515,68 @@ fn tasks_that_join_a_cgroup_during_the_capture_are_sampled() {
         drop((run, sleeper));
     }
 }
+
+/// Times of the samples of the processes named `comm`, in order.
+fn sample_times(capture: &Path, comm: &str) -> Vec<u64> {
+    use holter_format::{Reader, Record};
+    let mut pids = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    for r in Reader::new(std::fs::File::open(capture).unwrap()).unwrap() {
+        match r {
+            Record::Process(p) if p.comm == comm => {
+                pids.insert(p.pid);
+            }
+            Record::Thread(t) if t.comm == comm => {
+                pids.insert(t.pid);
+            }
+            Record::Sample(s) => samples.push(s),
+            Record::SampleBatch(b) => samples.extend(b.samples()),
+            _ => {}
+        }
+    }
+    let mut times: Vec<u64> = samples
+        .iter()
+        .filter(|s| pids.contains(&s.pid))
+        .map(|s| s.time_ns)
+        .collect();
+    times.sort_unstable();
+    times
+}
+
+#[test]
+fn a_v1_cgroup_child_is_sampled_once_not_twice() {
+    if !require_privileged("a_v1_cgroup_child_is_sampled_once_not_twice") {
+        return;
+    }
+    let w = compile_workload("calltree");
+    let cg = Cgroup::new("sample-once");
+    let dir = cg.dir("cpu");
+    if !dir.is_dir() {
+        eprintln!("SKIPPED a_v1_cgroup_child_is_sampled_once_not_twice: no v1 cpu hierarchy");
+        return;
+    }
+    // A shell in the cgroup forks the workload after the agent follows the
+    // shell: the child inherits the shell's events and must get no others
+    // when the agent re-reads the cgroup's task list.
+    let script = format!("sleep 0.5; {} 1.2; true", w.path.display());
+    let sh = spawn(Path::new("/bin/sh"), &["-c", &script]);
+    std::fs::write(dir.join("cgroup.procs"), sh.0.id().to_string()).unwrap();
+    let out = scratch("sample-once");
+    let file = out.path().join("o.holter");
+    record(
+        &["--cgroup", dir.to_str().unwrap(), "--duration", "2200ms"],
+        &file,
+    );
+    let times = sample_times(&file, "calltree");
+    assert!(times.len() >= 100, "{} samples of the child", times.len());
+    // One event samples a task at most every 1/999 s of its CPU time; two
+    // events on it would put half the gaps well below that.
+    let short = times.windows(2).filter(|w| w[1] - w[0] < 700_000).count();
+    assert!(
+        short * 20 < times.len(),
+        "{short} of {} gaps between samples are under 0.7 ms at 999 Hz: the task is sampled twice",
+        times.len()
+    );
+    fold(&file, "calltree").assert_calltree("child forked in a v1 cgroup");
+    drop(sh);
+}

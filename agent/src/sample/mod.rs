@@ -116,6 +116,7 @@ impl Collector for Sampler {
                 state.handle(e);
             }
             state.end_round(monotonic_ns());
+            armed.covered.extend(state.forked.drain(..));
             if let Follow::CgroupV1(dir) = &follow {
                 if !stopping && last_rescan.elapsed() >= RESCAN {
                     last_rescan = Instant::now();
@@ -197,15 +198,23 @@ fn wait(armed: &Armed, quiet: &mut [bool]) {
     }
 }
 
-/// Opens events on the tasks that joined a cgroup v1 directory.
+/// Opens events on the tasks that joined a cgroup v1 directory. Processes
+/// forked by followed tasks (and threads of followed processes) already have
+/// inherited events: opening more would count them twice.
 fn rescan_v1(dir: &std::path::Path, armed: &mut Armed, state: &mut State) -> anyhow::Result<()> {
     let Ok(pids) = crate::target::cgroup_procs(dir) else {
         return Ok(());
     };
     let now = monotonic_ns();
     for pid in pids {
-        let known = armed.covered.contains(&pid);
-        if armed.add_process(pid)? && !known {
+        if armed.covered.contains(&pid) {
+            continue;
+        }
+        if has_followed_ancestor(pid, &armed.covered) {
+            armed.covered.insert(pid);
+            continue;
+        }
+        if armed.add_process(pid)? {
             if let Ok(p) = crate::procfs::describe_process(pid, now, false) {
                 state.out.push(Record::Process(p));
             }
@@ -213,4 +222,21 @@ fn rescan_v1(dir: &std::path::Path, armed: &mut Armed, state: &mut State) -> any
         }
     }
     Ok(())
+}
+
+/// Whether a process descends from one whose events its fork inherited.
+fn has_followed_ancestor(pid: u32, covered: &std::collections::HashSet<u32>) -> bool {
+    let mut p = pid;
+    for _ in 0..64 {
+        match crate::procfs::read_stat(p) {
+            Ok(stat) if stat.ppid > 1 => {
+                if covered.contains(&stat.ppid) {
+                    return true;
+                }
+                p = stat.ppid;
+            }
+            _ => return false,
+        }
+    }
+    false
 }

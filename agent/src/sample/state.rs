@@ -41,6 +41,8 @@ pub struct State {
     exited: Vec<u32>,
     lost: u64,
     pub samples: u64,
+    /// Tasks forked during the capture: they inherited their parent's events.
+    pub forked: Vec<u32>,
     /// Samples of the current round, written as one [`SampleBatch`] after its stacks.
     pending: Vec<Sample>,
     unreadable: HashSet<String>,
@@ -63,6 +65,7 @@ impl State {
             lost: 0,
             samples: 0,
             pending: Vec::new(),
+            forked: Vec::new(),
             unreadable: HashSet::new(),
             redact,
             out: Vec::new(),
@@ -208,6 +211,7 @@ impl State {
                 tid,
                 time,
             } => {
+                self.forked.push(tid);
                 let thread = procfs::describe_thread(pid, tid, time).unwrap_or(Thread {
                     time_ns: time,
                     pid,
