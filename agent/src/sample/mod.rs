@@ -240,3 +240,22 @@ fn has_followed_ancestor(pid: u32, covered: &std::collections::HashSet<u32>) -> 
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestry_through_proc() {
+        let me = std::process::id();
+        let parent = crate::procfs::read_stat(me).unwrap().ppid;
+        let mut covered = std::collections::HashSet::new();
+        assert!(!has_followed_ancestor(me, &covered));
+        covered.insert(parent);
+        assert!(has_followed_ancestor(me, &covered));
+        assert!(
+            !has_followed_ancestor(4_000_000, &covered),
+            "a gone pid has no ancestry"
+        );
+    }
+}
