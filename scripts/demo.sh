@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end, on this machine: build holter, start a throwaway
 # container (its own pid/mount/net/uts/ipc namespaces, a cgroup held to 0.5 CPU)
-# running a demo workload, record it with holter-agent, and render the reports.
+# running a demo workload, record it with holter-agent, and write the report.
 # Needs root (perf_event_open, ptrace, cgroups). Output: ./holter-demo/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ cargo build --release --workspace --locked
 bin=target/release
 out=${HOLTER_DEMO_DIR:-holter-demo}
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 cc -O1 -g -fno-omit-frame-pointer -o "$out/demo-workload" tests/workloads/demo.c
 
 name=holter-demo-$$
@@ -36,13 +37,11 @@ capture="$out/demo.holter"
 rm -f "$capture"
 "$bin/holter-agent" record --cgroup "$cg_cpu" --syscalls --duration 5s --interval 250ms -o "$capture"
 "$bin/holter" info "$capture"
-for cmd in flamegraph syscalls throttling report; do
-  if "$bin/holter" help "$cmd" >/dev/null 2>&1; then
-    case $cmd in
-      flamegraph) "$bin/holter" flamegraph "$capture" --output "$out/demo.svg" ;;
-      report) "$bin/holter" report "$capture" --output "$out/report.html" ;;
-      *) "$bin/holter" "$cmd" "$capture" ;;
-    esac
-  fi
-done
-echo "demo: capture and reports in $out/"
+"$bin/holter" syscalls "$capture" --slowest 5
+"$bin/holter" throttling "$capture"
+"$bin/holter" flamegraph "$capture" --output "$out/demo.svg" >/dev/null
+"$bin/holter" report "$capture" --format markdown --output "$out/report.md" >/dev/null
+report=$("$bin/holter" report "$capture" --output "$out/report.html")
+echo
+echo "demo: capture $capture"
+echo "demo: report  $report   (one self-contained file: open it in a browser, attach it to a ticket)"
