@@ -174,7 +174,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
             }
             writer.flush_if_due()?;
-            status.tick(writer.bytes_written() + writer.pending_bytes() as u64);
+            // On disk so far (the pending frame is not compressed yet).
+            status.tick(writer.bytes_written());
             if interrupted.load(Ordering::Relaxed) {
                 break "signal".to_string();
             }
