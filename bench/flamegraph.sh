@@ -61,7 +61,7 @@ fi
 echo "== holter-agent + holter flamegraph, same workload"
 if cargo build --release -q -p holter-agent 2>/dev/null &&
 	"$ROOT/target/release/holter-agent" record --frequency 999 -o "$WORK/real.holter" --force -- "$WORK/flame-workload" "$SECS" >/dev/null 2>&1; then
-	n=$("$HOLTER" info "$WORK/real.holter" --json | grep -o '"samples": [0-9]*' | head -1 | grep -o '[0-9]*$' || true)
+	n=$("$HOLTER" info "$WORK/real.holter" --json | grep -o '"samples": [0-9][0-9]*' | head -1 | grep -o '[0-9]*$' || true)
 	if [ "${n:-0}" -gt 0 ]; then
 		echo "capture: $(stat -c %s "$WORK/real.holter") bytes, $n samples"
 		report capture-\>SVG "$n" "$(best_of3 "$HOLTER" flamegraph "$WORK/real.holter" -o "$WORK/real.svg")"
