@@ -45,6 +45,13 @@ pub(crate) fn run(args: FlamegraphArgs) -> anyhow::Result<()> {
     }
     let quality = folded.quality.line();
     eprintln!("holter: {quality}");
+    if !capture.complete {
+        eprintln!(
+            "holter: warning: {} is incomplete (no footer: the agent was killed or the file was cut); \
+             the graph shows what it holds",
+            args.file.display()
+        );
+    }
 
     if args.folded {
         match &args.output {

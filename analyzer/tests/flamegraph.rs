@@ -276,6 +276,29 @@ fn capture_without_samples_says_so() {
 }
 
 #[test]
+fn incomplete_capture_is_drawn_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.holter");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = holter_format::Writer::new(file, header(), holter_format::WriterOptions::default())
+        .unwrap();
+    for r in standard() {
+        w.write(&r).unwrap();
+    }
+    // Flushed but never finished: no footer, as after a SIGKILL.
+    w.flush().unwrap();
+    drop(w);
+    let o = holter(&["flamegraph", path.to_str().unwrap(), "--folded"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), STANDARD_FOLDED);
+    assert!(
+        stderr(&o).contains("cut.holter is incomplete (no footer"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn missing_file_is_named() {
     let o = holter(&["flamegraph", "/nonexistent/x.holter"]);
     assert!(!o.status.success());
