@@ -2,12 +2,12 @@
 # Capture-to-SVG speed of `holter flamegraph`, next to `perf script | inferno-collapse-perf |
 # inferno-flamegraph` on a perf.data of a real CPU workload.
 #
-#   bench/flamegraph.sh [SAMPLES] [WORKLOAD_SECONDS]     (defaults: 1000000 and 20)
+#   bench/flamegraph.sh [SAMPLES] [WORKLOAD_SECONDS] [HZ]     (defaults: 1000000, 20 and 4999)
 #
 # 1. A synthetic capture of SAMPLES samples (analyzer/examples/synth_capture.rs: 8 processes,
 #    20,000 distinct stacks 8-40 frames deep, a third with kernel frames) → `holter flamegraph`.
-# 2. `perf record -e cpu-clock -F 999 -g` of bench/flame-workload.c (2 threads) for
-#    WORKLOAD_SECONDS → perf script | inferno-collapse-perf | inferno-flamegraph
+# 2. `perf record -e cpu-clock -F HZ -g` of bench/flame-workload.c (2 threads) for
+#    WORKLOAD_SECONDS (a high rate, so that fixed start-up costs do not dominate) → perf script | inferno-collapse-perf | inferno-flamegraph
 #    (install with `cargo install inferno`; skipped with a note when absent or without perf).
 # 3. Where holter-agent records samples, the same workload recorded by holter-agent →
 #    `holter flamegraph`, for the same-workload comparison.
@@ -16,6 +16,7 @@
 set -euo pipefail
 SAMPLES=${1:-1000000}
 SECS=${2:-20}
+HZ=${3:-4999}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/holter-flamebench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -47,11 +48,11 @@ report capture-\>folded "$SAMPLES" "$(best_of3 "$HOLTER" flamegraph "$WORK/synth
 
 gcc -O2 -g -fno-omit-frame-pointer -pthread -o "$WORK/flame-workload" bench/flame-workload.c
 
-echo "== perf script | inferno-collapse-perf | inferno-flamegraph, ${SECS} s of bench/flame-workload.c at 999 Hz"
+echo "== perf script | inferno-collapse-perf | inferno-flamegraph, ${SECS} s of bench/flame-workload.c at $HZ Hz"
 if ! command -v perf >/dev/null || ! command -v inferno-collapse-perf >/dev/null || ! command -v inferno-flamegraph >/dev/null; then
 	echo "skipped: needs perf, inferno-collapse-perf and inferno-flamegraph on PATH (cargo install inferno)"
 else
-	perf record -q -e cpu-clock -F 999 -g -o "$WORK/perf.data" -- "$WORK/flame-workload" "$SECS" 2>/dev/null
+	perf record -q -e cpu-clock -F "$HZ" -g -o "$WORK/perf.data" -- "$WORK/flame-workload" "$SECS" 2>/dev/null
 	n=$(perf script -F tid -i "$WORK/perf.data" 2>/dev/null | wc -l)
 	pipeline() { perf script -i "$WORK/perf.data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph > "$WORK/perf.svg"; }
 	echo "perf.data: $(stat -c %s "$WORK/perf.data") bytes, $n samples"
@@ -60,7 +61,7 @@ fi
 
 echo "== holter-agent + holter flamegraph, same workload"
 if cargo build --release -q -p holter-agent 2>/dev/null &&
-	"$ROOT/target/release/holter-agent" record --frequency 999 -o "$WORK/real.holter" --force -- "$WORK/flame-workload" "$SECS" >/dev/null 2>&1; then
+	"$ROOT/target/release/holter-agent" record --frequency "$HZ" -o "$WORK/real.holter" --force -- "$WORK/flame-workload" "$SECS" >/dev/null 2>&1; then
 	n=$("$HOLTER" info "$WORK/real.holter" --json | grep -o '"samples": [0-9][0-9]*' | head -1 | grep -o '[0-9]*$' || true)
 	if [ "${n:-0}" -gt 0 ]; then
 		echo "capture: $(stat -c %s "$WORK/real.holter") bytes, $n samples"
