@@ -580,3 +580,44 @@ fn a_v1_cgroup_child_is_sampled_once_not_twice() {
     fold(&file, "calltree").assert_calltree("child forked in a v1 cgroup");
     drop(sh);
 }
+
+#[test]
+fn threads_born_while_attaching_are_sampled_once() {
+    if !require_privileged("threads_born_while_attaching_are_sampled_once") {
+        return;
+    }
+    let w = compile_workload("churn");
+    let run = spawn(&w.path, &["10"]);
+    let out = scratch("sample-churn");
+    let file = out.path().join("c.holter");
+    record(
+        &["--pid", &run.0.id().to_string(), "--duration", "1s"],
+        &file,
+    );
+    drop(run);
+    // Per thread: one event samples it at most every 1/999 s of its CPU time.
+    use holter_format::{Reader, Record};
+    let mut by_tid: std::collections::HashMap<u32, Vec<u64>> = Default::default();
+    for r in Reader::new(std::fs::File::open(&file).unwrap()).unwrap() {
+        if let Record::SampleBatch(b) = r {
+            for s in b.samples() {
+                by_tid.entry(s.tid).or_default().push(s.time_ns);
+            }
+        }
+    }
+    let (mut gaps, mut short) = (0, 0);
+    for times in by_tid.values_mut() {
+        times.sort_unstable();
+        gaps += times.len().saturating_sub(1);
+        short += times.windows(2).filter(|w| w[1] - w[0] < 700_000).count();
+    }
+    assert!(
+        gaps >= 100,
+        "only {gaps} gaps over {} threads",
+        by_tid.len()
+    );
+    assert!(
+        short * 20 < gaps,
+        "{short} of {gaps} gaps under 0.7 ms: some threads are sampled twice"
+    );
+}

@@ -71,10 +71,14 @@ impl Collector for Sampler {
             Some(dir) => Follow::CgroupV1(dir.clone()),
             None => Follow::Tasks,
         };
+        let mut drain = Drain::default();
         if !matches!(follow, Follow::CgroupV2) {
+            // Task events start as they are opened, so that the FORK records of
+            // threads born meanwhile tell which ones inherited events already.
+            armed.enable();
             let mut any = false;
             for pid in target.current_pids() {
-                any |= armed.add_process(pid)?;
+                any |= armed.add_process(pid, &mut |armed| drain.run(armed, &mut state))?;
             }
             if !any && matches!(follow, Follow::Tasks) {
                 anyhow::bail!("the target exited before sampling could start");
@@ -91,32 +95,16 @@ impl Collector for Sampler {
 
         let mut last_rescan = Instant::now();
         let mut last_jit = Instant::now();
-        let mut scratch = Vec::new();
-        let mut events = Vec::new();
-        let mut quiet = vec![false; armed.rings.len()];
+        let mut quiet = Vec::new();
         loop {
             let stopping = ctx.stopping();
+            quiet.resize(armed.rings.len(), false);
             if stopping {
                 armed.disable();
             } else {
                 wait(&armed, &mut quiet);
             }
-            for ring in armed.rings.iter_mut() {
-                ring.consume(|a, b| {
-                    ring::for_each_record(a, b, &mut scratch, |h, bytes| {
-                        if let Some(e) = parse::parse(h, bytes, attr::SAMPLE_TYPE) {
-                            events.push(e);
-                        }
-                    })
-                });
-            }
-            // One timeline across the CPUs' rings.
-            events.sort_by_key(event_time);
-            for e in events.drain(..) {
-                state.handle(e);
-            }
-            state.end_round(monotonic_ns());
-            armed.covered.extend(state.forked.drain(..));
+            drain.run(&mut armed, &mut state);
             if let Follow::CgroupV1(dir) = &follow {
                 if !stopping && last_rescan.elapsed() >= RESCAN {
                     last_rescan = Instant::now();
@@ -139,6 +127,36 @@ impl Collector for Sampler {
         }));
         send(&ctx, &mut state);
         Ok(())
+    }
+}
+
+/// Reads every ring and turns what it holds into records, on one timeline.
+#[derive(Default)]
+struct Drain {
+    scratch: Vec<u8>,
+    events: Vec<parse::Event>,
+}
+
+impl Drain {
+    fn run(&mut self, armed: &mut Armed, state: &mut State) {
+        let (scratch, events) = (&mut self.scratch, &mut self.events);
+        for ring in armed.rings.iter_mut() {
+            ring.consume(|a, b| {
+                ring::for_each_record(a, b, scratch, |h, bytes| {
+                    if let Some(e) = parse::parse(h, bytes, attr::SAMPLE_TYPE) {
+                        events.push(e);
+                    }
+                })
+            });
+        }
+        // One timeline across the CPUs' rings.
+        events.sort_by_key(event_time);
+        for e in events.drain(..) {
+            state.handle(e);
+        }
+        state.end_round(monotonic_ns());
+        // Tasks forked during the capture inherited their parent's events.
+        armed.covered.extend(state.forked.drain(..));
     }
 }
 
@@ -214,7 +232,7 @@ fn rescan_v1(dir: &std::path::Path, armed: &mut Armed, state: &mut State) -> any
             armed.covered.insert(pid);
             continue;
         }
-        if armed.add_process(pid)? {
+        if armed.add_process(pid, &mut |_| {})? {
             if let Ok(p) = crate::procfs::describe_process(pid, now, false) {
                 state.out.push(Record::Process(p));
             }

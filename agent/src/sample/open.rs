@@ -156,15 +156,30 @@ impl Armed {
     }
 
     /// Every thread of a process, re-listing until no new thread appears.
-    /// `Ok(false)` when the process has gone.
-    pub fn add_process(&mut self, pid: u32) -> Result<bool, OpenError> {
+    /// Before a re-list, `settle` reads the rings, so that threads that
+    /// inherited events from one already followed (their FORK records) are
+    /// in `covered` and get no second set. `Ok(false)` when the process has gone.
+    pub fn add_process(
+        &mut self,
+        pid: u32,
+        settle: &mut dyn FnMut(&mut Armed),
+    ) -> Result<bool, OpenError> {
         let mut gone = HashSet::new();
+        let mut first = true;
         loop {
-            let tids = crate::procfs::threads(pid).unwrap_or_default();
-            let new: Vec<u32> = tids
-                .into_iter()
-                .filter(|t| !self.covered.contains(t) && !gone.contains(t))
-                .collect();
+            let fresh = |armed: &Armed, gone: &HashSet<u32>| -> Vec<u32> {
+                crate::procfs::threads(pid)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|t| !armed.covered.contains(t) && !gone.contains(t))
+                    .collect()
+            };
+            let mut new = fresh(self, &gone);
+            if !new.is_empty() && !first {
+                settle(self);
+                new = fresh(self, &gone);
+            }
+            first = false;
             if new.is_empty() {
                 return Ok(self.covered.contains(&pid));
             }
