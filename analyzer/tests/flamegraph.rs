@@ -342,6 +342,32 @@ fn later_mapping_replaces_earlier_from_its_time() {
 }
 
 #[test]
+fn root_is_the_process_name_at_sample_time() {
+    let mut r = standard();
+    // pid 100 execs at 3.2 s and is named `app2` from then on.
+    r.push(Record::Process(holter_format::Process {
+        time_ns: T0 + 3_200_000_000,
+        pid: 100,
+        comm: "app2".into(),
+        ..Default::default()
+    }));
+    let (text, _) = folded_of(&r, &Filter::default());
+    assert_eq!(
+        text,
+        "app2;main;leaf_c 1\napp2;main;libc.so.6+0x123 1\n".to_owned()
+            + &standard_lines(|l| { !l.contains("leaf_c") && !l.contains("libc.so.6") })
+    );
+    let f = Filter {
+        comms: vec!["app2".into()],
+        ..Filter::default()
+    };
+    assert_eq!(
+        folded_of(&r, &f).0,
+        "app2;main;leaf_c 1\napp2;main;libc.so.6+0x123 1\n"
+    );
+}
+
+#[test]
 fn match_by_path_without_build_id_and_unknown_process() {
     let records = vec![
         mapping(0, 400, 0x20_0000, 0x20_1000, 0x3000, "/opt/tool", &[]),
