@@ -151,6 +151,12 @@ mod cmd_flamegraph;
 mod cmd_report;
 
 fn main() {
+    // Like other Unix filters, end quietly when the reader goes away (`holter ... | head`).
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("holter: error: {e:#}");

@@ -150,3 +150,20 @@ fn info_on_a_foreign_file_says_it_is_not_a_capture() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("empty file"));
 }
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.holter");
+    std::fs::write(&p, capture(true)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_holter"))
+        .args(["info", p.to_str().unwrap(), "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before holter writes
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
