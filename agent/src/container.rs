@@ -345,6 +345,54 @@ mod tests {
         assert!(msg.contains(A) && msg.contains(B), "{msg}");
     }
 
+    /// `/proc/PID/cgroup` of a runc container recorded on the hybrid test VM
+    /// (`runc run` with `cgroupsPath: /<id>`), and its mountinfo lines.
+    const RUNC_PROC_CGROUP: &str =
+        "9:name=systemd:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+8:pids:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+7:blkio:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+6:freezer:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+5:devices:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+4:memory:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+3:cpuset:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+2:cpuacct:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+1:cpu:/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+0::/4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c
+";
+    const VM_MOUNTINFO: &str = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn runc_on_a_hybrid_node_and_crio_under_cgroupfs() {
+        let id = "4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c";
+        let mut idx = Index::new();
+        index_lines(&mut idx, RUNC_PROC_CGROUP);
+        assert_eq!(pick(&idx, &id[..12]), Ok(id));
+        let (runtime, lines) = &idx[id];
+        assert_eq!(*runtime, "unknown", "runc names no runtime in the path");
+        let dirs = directories(lines, &parse_mountinfo(VM_MOUNTINFO));
+        assert_eq!(
+            dirs[..2],
+            [
+                PathBuf::from(format!("/sys/fs/cgroup/unified/{id}")),
+                PathBuf::from(format!("/sys/fs/cgroup/cpu/{id}")),
+            ]
+        );
+        // CRI-O with the cgroupfs driver (v1 and v2 lines alike).
+        let crio = format!(
+            "4:memory:/kubepods/burstable/pod0f1e2d3c-aaaa-bbbb-cccc-1234567890ab/crio-{A}\n\
+             0::/kubepods/burstable/pod0f1e2d3c-aaaa-bbbb-cccc-1234567890ab/crio-{A}\n"
+        );
+        let mut idx = Index::new();
+        index_lines(&mut idx, &crio);
+        assert_eq!(idx[A].0, "cri-o");
+        assert_eq!(idx[A].1.len(), 2);
+    }
+
     #[test]
     fn directories_v2_first_then_cpu() {
         let mounts = parse_mountinfo(
