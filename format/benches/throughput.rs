@@ -19,7 +19,7 @@ fn main() {
         x
     };
     let tids = [4242u32, 4243, 4244, 4250];
-    let samples: Vec<Record> = (0..SAMPLES)
+    let samples: Vec<Sample> = (0..SAMPLES)
         .map(|i| {
             let r = next();
             // Skewed: half the samples in 8 stacks, the rest over 400.
@@ -36,10 +36,24 @@ fn main() {
                 stack_id,
                 period: 10_101_010,
             }
-            .into()
         })
         .collect();
 
+    println!("samples                 {SAMPLES}");
+    let plain: Vec<Record> = samples.iter().cloned().map(Record::from).collect();
+    run("one Sample record each", &plain, SAMPLES);
+    // As the agent writes them: columns of up to BATCH samples.
+    let batches: Vec<Record> = samples
+        .chunks(BATCH)
+        .map(|c| SampleBatch::from_samples(c).into())
+        .collect();
+    run("SampleBatch records", &batches, SAMPLES);
+}
+
+/// The agent's largest batch (`MAX_BATCH` in agent/src/sample/state.rs).
+const BATCH: usize = 4096;
+
+fn run(what: &str, records: &[Record], samples: u64) {
     let t = Instant::now();
     let mut w = Writer::new(
         Vec::with_capacity(64 << 20),
@@ -47,32 +61,36 @@ fn main() {
         WriterOptions::default(),
     )
     .unwrap();
-    for s in &samples {
-        w.write(s).unwrap();
+    for r in records {
+        w.write(r).unwrap();
     }
     let bytes = w.finish(Footer::default()).unwrap();
     let write_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let n = Reader::new(&bytes[..])
+    let n: usize = Reader::new(&bytes[..])
         .unwrap()
-        .filter(|r| matches!(r, Record::Sample(_)))
-        .count();
+        .map(|r| match r {
+            Record::Sample(_) => 1,
+            Record::SampleBatch(b) => b.samples().count(),
+            _ => 0,
+        })
+        .sum();
     let read_s = t.elapsed().as_secs_f64();
-    assert_eq!(n as u64, SAMPLES);
+    assert_eq!(n as u64, samples);
 
-    println!("samples                 {SAMPLES}");
+    println!("{what}:");
     println!(
-        "write                   {:.1} M records/s ({write_s:.3} s)",
-        SAMPLES as f64 / write_s / 1e6
+        "  write                 {:.1} M samples/s ({write_s:.3} s)",
+        samples as f64 / write_s / 1e6
     );
     println!(
-        "read                    {:.1} M records/s ({read_s:.3} s)",
-        SAMPLES as f64 / read_s / 1e6
+        "  read                  {:.1} M samples/s ({read_s:.3} s)",
+        samples as f64 / read_s / 1e6
     );
-    println!("file                    {} bytes", bytes.len());
+    println!("  file                  {} bytes", bytes.len());
     println!(
-        "bytes per sample record {:.2}",
-        bytes.len() as f64 / SAMPLES as f64
+        "  bytes per sample      {:.2}",
+        bytes.len() as f64 / samples as f64
     );
 }
