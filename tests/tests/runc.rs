@@ -250,10 +250,13 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     };
-    let (a, b) = (count(";work_a;burn"), count(";work_b;burn"));
+    // Both branches, named from the capture alone (their proportions are the
+    // sampling tests' business: ~50 samples of a throttled periodic workload
+    // alias with the 100 ms quota period).
+    let (a, b) = (count(";main;work_a;burn"), count(";main;work_b;burn"));
     assert!(
-        a > 0 && a > b,
-        "work_a (2/3) above work_b (1/3): {a} vs {b}\n{folded}"
+        a > 0 && b > 0,
+        "main;work_a;burn and main;work_b;burn: {a} and {b}\n{folded}"
     );
 
     // The report carries the same numbers.
