@@ -196,7 +196,9 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
         .wait(Duration::from_secs(5))
         .is_some_and(|s| s.success()));
 
-    let r = report(&capture, &["--slowest", "5"]);
+    // The workload blocked in sigwait until the signal: that call, restarted at
+    // the attach, is recorded too and may outlast the sleeps on a busy machine.
+    let r = report(&capture, &["--slowest", "10"]);
     let c = counts(&r);
     assert_eq!(c["getpid"], (1000, 0), "{r:#}");
     assert_eq!(c["openat"], (50, 50), "{r:#}");
@@ -213,8 +215,14 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
         .map(|l| l.parse().unwrap())
         .collect();
     assert_eq!(own.len(), 5);
-    let mut slowest: Vec<&Value> = r["slowest"].as_array().unwrap().iter().collect();
-    assert_eq!(slowest.len(), 5);
+    let mut slowest: Vec<&Value> = r["slowest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] != "rt_sigtimedwait")
+        .take(5)
+        .collect();
+    assert_eq!(slowest.len(), 5, "{r:#}");
     slowest.sort_by_key(|s| s["start_ns"].as_u64());
     for (s, &w) in slowest.iter().zip(&own) {
         assert_eq!(
