@@ -90,6 +90,25 @@ fn rows(s: &mut String, rows: &[(&str, String)]) {
     s.push_str("</table>\n");
 }
 
+/// A summary table: paths as code, problems highlighted.
+fn facts(s: &mut String, facts: &[super::facts::Fact]) {
+    s.push_str("<table>");
+    for f in facts {
+        let value = if f.code {
+            format!("<code>{}</code>", esc(&f.value))
+        } else {
+            esc(&f.value)
+        };
+        let value = if f.alarm {
+            format!("<span class=\"bad\">{value}</span>")
+        } else {
+            value
+        };
+        let _ = write!(s, "<tr><th>{}</th><td>{value}</td></tr>", esc(f.label));
+    }
+    s.push_str("</table>\n");
+}
+
 fn section<T>(s: &mut String, id: &str, title: &str, sec: &Section<T>, f: fn(&mut String, &T)) {
     let _ = writeln!(s, "<section id=\"{id}\"><h2>{title}</h2>");
     match sec {
@@ -382,65 +401,9 @@ pub(super) fn errnos(list: &[(String, u64)]) -> String {
         .join(" ")
 }
 
-fn cores(v: Option<f64>) -> String {
-    v.map_or("unknown".into(), |c| format!("{c:.2} cores"))
-}
-
 fn throttling(s: &mut String, t: &Throttling) {
     let _ = writeln!(s, "<p class=\"verdict\">{}</p>", esc(&t.verdict));
-    let quota = match (t.quota_cores, t.quota_us, t.period_us) {
-        (Some(q), Some(qu), Some(p)) => format!("{q:.2} cores ({qu} µs per {p} µs period)"),
-        _ if !t.quota_known => "unknown (the snapshots hold no quota file)".into(),
-        _ => "none (unlimited)".into(),
-    };
-    let mut v = vec![
-        (
-            "cgroup",
-            format!("<code>{}</code> (v{})", esc(&t.cgroup), t.cgroup_version),
-        ),
-        ("quota", esc(&quota)),
-        (
-            "throttled periods",
-            flag(
-                t.throttled_pct >= 5.0,
-                format!(
-                    "{} of {} ({:.1}%)",
-                    t.throttled_periods, t.periods, t.throttled_pct
-                ),
-            ),
-        ),
-        (
-            "throttled time",
-            esc(&format!("{:.3} s", t.throttled_ns as f64 / 1e9)),
-        ),
-        (
-            "usage",
-            esc(&format!(
-                "avg {}, max {}",
-                cores(t.usage_cores_avg),
-                cores(t.usage_cores_max)
-            )),
-        ),
-    ];
-    if let Some(p) = t.cpu_pressure_pct {
-        v.push((
-            "CPU pressure",
-            flag(
-                p >= 10.0,
-                format!("tasks waited for a CPU {p:.1}% of the time"),
-            ),
-        ));
-    }
-    if t.gaps > 0 {
-        v.push((
-            "gaps",
-            esc(&format!(
-                "{} interval(s): a counter went backwards (cgroup recreated)",
-                t.gaps
-            )),
-        ));
-    }
-    rows(s, &v);
+    facts(s, &super::facts::throttling(t));
     let bars: Vec<Bar> = t
         .intervals
         .iter()
@@ -475,73 +438,7 @@ fn throttling(s: &mut String, t: &Throttling) {
 
 fn memory(s: &mut String, m: &Memory) {
     let _ = writeln!(s, "<p class=\"verdict\">{}</p>", esc(&m.verdict));
-    let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-    let mut v = vec![
-        (
-            "cgroup",
-            format!("<code>{}</code> (v{})", esc(&m.cgroup), m.cgroup_version),
-        ),
-        (
-            "limit",
-            esc(&format!(
-                "{}{}",
-                m.limit_bytes.map_or("none".into(), human_bytes),
-                m.high_bytes
-                    .map(|h| format!(", high {}", human_bytes(h)))
-                    .unwrap_or_default()
-            )),
-        ),
-        (
-            "usage",
-            esc(&format!(
-                "{} → {} (max {}{})",
-                human_bytes(m.usage_first_bytes),
-                human_bytes(m.usage_last_bytes),
-                human_bytes(m.usage_max_bytes),
-                m.usage_max_pct_of_limit
-                    .map(|p| format!(", {p:.1}% of limit"))
-                    .unwrap_or_default()
-            )),
-        ),
-        (
-            "kernel peak",
-            esc(&m.peak_bytes.map_or("-".into(), human_bytes)),
-        ),
-    ];
-    if m.cgroup_version == 1 {
-        v.push((
-            "limit hits (failcnt)",
-            flag(m.failcnt.unwrap_or(0) > 0, opt(m.failcnt)),
-        ));
-    } else {
-        v.push((
-            "events",
-            esc(&format!(
-                "max {}, high {}, oom {}",
-                opt(m.max_events),
-                opt(m.high_events),
-                opt(m.oom_events)
-            )),
-        ));
-    }
-    v.push((
-        "OOM kills",
-        flag(m.oom_kills.unwrap_or(0) > 0, opt(m.oom_kills)),
-    ));
-    v.push(("major faults", esc(&opt(m.major_faults))));
-    v.push((
-        "pressure",
-        esc(&match &m.pressure {
-            Some(p) => format!(
-                "some {:.1}% of the time (avg10 max {:.2}), full {}",
-                p.some_pct,
-                p.some_avg10_max,
-                p.full_pct.map_or("-".into(), |f| format!("{f:.1}%"))
-            ),
-            None => "not available (no memory.pressure: cgroup v1, or PSI disabled)".into(),
-        }),
-    ));
-    rows(s, &v);
+    facts(s, &super::facts::memory(m));
     let bars: Vec<Bar> = m
         .samples
         .windows(2)
@@ -573,19 +470,7 @@ fn memory(s: &mut String, m: &Memory) {
 fn network(s: &mut String, n: &Network) {
     let _ = writeln!(s, "<p class=\"verdict\">{}</p>", esc(&n.verdict));
     if let Some(v) = &n.container {
-        let dns: Vec<&str> = v
-            .resolv_conf
-            .lines()
-            .filter(|l| l.starts_with("nameserver"))
-            .collect();
-        rows(
-            s,
-            &[
-                ("hostname", esc(&v.hostname)),
-                ("root", format!("<code>{}</code>", esc(&v.root_mount))),
-                ("dns", esc(&dns.join(", "))),
-            ],
-        );
+        facts(s, &super::facts::container(v));
     }
     let _ = writeln!(
         s,
@@ -617,27 +502,7 @@ fn network(s: &mut String, n: &Network) {
         );
     }
     s.push_str("</table>\n");
-    let t = &n.tcp;
-    let u = &n.udp;
-    rows(
-        s,
-        &[
-            (
-                "TCP",
-                esc(&format!(
-                    "{} segments in, {} out, {} retransmitted ({:.2}%), {} resets sent, {} established reset, {} failed connects, {} bad segments",
-                    t.in_segs, t.out_segs, t.retrans_segs, t.retrans_pct, t.out_rsts, t.estab_resets, t.attempt_fails, t.in_errs
-                )),
-            ),
-            (
-                "UDP",
-                esc(&format!(
-                    "{} datagrams in, {} out, {} to closed ports, {} receive errors ({} buffer full)",
-                    u.in_datagrams, u.out_datagrams, u.no_ports, u.in_errors, u.rcvbuf_errors
-                )),
-            ),
-        ],
-    );
+    facts(s, &super::facts::transport(n));
 }
 
 fn warnings(s: &mut String, r: &Report) {

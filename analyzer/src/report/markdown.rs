@@ -33,6 +33,25 @@ fn table(s: &mut String, rows: &[(&str, String)]) {
     s.push('\n');
 }
 
+/// A summary table: paths as code, problems in bold.
+fn facts(s: &mut String, facts: &[super::facts::Fact]) {
+    s.push_str("| | |\n|---|---|\n");
+    for f in facts {
+        let value = if f.code {
+            code(&f.value)
+        } else {
+            cell(&f.value)
+        };
+        let value = if f.alarm && !value.is_empty() {
+            format!("**{value}**")
+        } else {
+            value
+        };
+        let _ = writeln!(s, "| {} | {value} |", f.label);
+    }
+    s.push('\n');
+}
+
 pub fn render(r: &Report) -> String {
     let c = r.capture;
     let h = &c.header;
@@ -211,105 +230,21 @@ fn syscalls(s: &mut String, q: &super::Quality, t: &crate::syscalls::Report) {
     s.push('\n');
 }
 
-fn cores(v: Option<f64>) -> String {
-    v.map_or("unknown".into(), |c| format!("{c:.2} cores"))
-}
-
 fn throttling(s: &mut String, t: &Throttling) {
     let _ = writeln!(s, "> {}\n", cell(&t.verdict));
-    let quota = match (t.quota_cores, t.quota_us, t.period_us) {
-        (Some(q), Some(qu), Some(p)) => format!("{q:.2} cores ({qu} us per {p} us period)"),
-        _ if !t.quota_known => "unknown (the snapshots hold no quota file)".into(),
-        _ => "none (unlimited)".into(),
-    };
-    let mut rows = vec![
-        (
-            "cgroup",
-            format!("{} (v{})", code(&t.cgroup), t.cgroup_version),
-        ),
-        ("quota", quota),
-        (
-            "throttled periods",
-            format!(
-                "{} of {} ({:.1}%)",
-                t.throttled_periods, t.periods, t.throttled_pct
-            ),
-        ),
-        (
-            "throttled time",
-            format!("{:.3} s", t.throttled_ns as f64 / 1e9),
-        ),
-        (
-            "usage",
-            format!(
-                "avg {}, max {}",
-                cores(t.usage_cores_avg),
-                cores(t.usage_cores_max)
-            ),
-        ),
-    ];
-    if let Some(p) = t.cpu_pressure_pct {
-        rows.push((
-            "CPU pressure",
-            format!("tasks waited for a CPU {p:.1}% of the time"),
-        ));
-    }
-    table(s, &rows);
+    facts(s, &super::facts::throttling(t));
 }
 
 fn memory(s: &mut String, m: &Memory) {
     let _ = writeln!(s, "> {}\n", cell(&m.verdict));
-    let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-    let mut rows = vec![
-        (
-            "cgroup",
-            format!("{} (v{})", code(&m.cgroup), m.cgroup_version),
-        ),
-        ("limit", m.limit_bytes.map_or("none".into(), human_bytes)),
-        (
-            "usage",
-            format!(
-                "{} → {} (max {}{})",
-                human_bytes(m.usage_first_bytes),
-                human_bytes(m.usage_last_bytes),
-                human_bytes(m.usage_max_bytes),
-                m.usage_max_pct_of_limit
-                    .map(|p| format!(", {p:.1}% of limit"))
-                    .unwrap_or_default()
-            ),
-        ),
-        ("OOM kills", opt(m.oom_kills)),
-        ("major faults", opt(m.major_faults)),
-    ];
-    if m.cgroup_version == 1 {
-        rows.push(("limit hits (failcnt)", opt(m.failcnt)));
-    } else {
-        rows.push((
-            "events",
-            format!(
-                "max {}, high {}, oom {}",
-                opt(m.max_events),
-                opt(m.high_events),
-                opt(m.oom_events)
-            ),
-        ));
-    }
-    if let Some(p) = &m.pressure {
-        rows.push((
-            "pressure",
-            format!(
-                "some {:.1}% of the time (avg10 max {:.2}), full {}",
-                p.some_pct,
-                p.some_avg10_max,
-                p.full_pct.map_or("-".into(), |f| format!("{f:.1}%"))
-            ),
-        ));
-    }
-    table(s, &rows);
+    facts(s, &super::facts::memory(m));
 }
 
 fn network(s: &mut String, n: &Network) {
     let _ = writeln!(s, "> {}\n", cell(&n.verdict));
+    if let Some(v) = &n.container {
+        facts(s, &super::facts::container(v));
+    }
     s.push_str("| interface | rx | tx | rx/s | tx/s | rx drop | tx drop | rx err | tx err |\n");
     s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for i in &n.interfaces {
@@ -327,12 +262,8 @@ fn network(s: &mut String, n: &Network) {
             i.tx_errors
         );
     }
-    let t = &n.tcp;
-    let _ = writeln!(
-        s,
-        "\nTCP: {} segments in, {} out, {} retransmitted ({:.2}%), {} resets sent, {} established reset.\n",
-        t.in_segs, t.out_segs, t.retrans_segs, t.retrans_pct, t.out_rsts, t.estab_resets
-    );
+    s.push('\n');
+    facts(s, &super::facts::transport(n));
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! holds the reason instead, so the reader learns what is missing and why.
 
 mod chart;
+mod facts;
 pub mod html;
 pub mod markdown;
 mod text;
