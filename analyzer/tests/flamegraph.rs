@@ -436,3 +436,27 @@ fn golden_svg() {
             .map_or_else(|| svg.lines().count().min(want.lines().count()) + 1, |i| i + 1)
     );
 }
+
+#[test]
+fn symbols_of_one_file_over_several_records_are_merged() {
+    // The agent writes a file's symbols as it goes (the functions hit since
+    // its previous record), so one build-id comes in several records.
+    let mut records = Vec::new();
+    for r in standard() {
+        match r {
+            Record::BinarySymbols(b) if b.symbols.len() >= 2 => {
+                let half = b.symbols.len() / 2;
+                for part in [&b.symbols[..half], &b.symbols[half..]] {
+                    records.push(Record::BinarySymbols(BinarySymbols {
+                        symbols: part.to_vec(),
+                        ..b.clone()
+                    }));
+                }
+            }
+            r => records.push(r),
+        }
+    }
+    assert!(records.len() > standard().len(), "a symbol table was split");
+    let (folded, _) = folded_of(&records, &Filter::default());
+    assert_eq!(folded, STANDARD_FOLDED);
+}

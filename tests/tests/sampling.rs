@@ -152,6 +152,43 @@ fn by_pid_the_call_tree_and_its_proportions() {
 }
 
 #[test]
+fn a_capture_cut_by_kill_9_is_still_symbolized() {
+    if !require_privileged("a_capture_cut_by_kill_9_is_still_symbolized") {
+        return;
+    }
+    let w = compile_workload("calltree");
+    let run = spawn(&w.path, &["10"]);
+    let dir = scratch("sample-kill");
+    let file = dir.path().join("k.holter");
+    let agent = Command::new(bin("holter-agent"))
+        .args([
+            "record",
+            "--frequency",
+            "999",
+            "--pid",
+            &run.0.id().to_string(),
+            "-o",
+        ])
+        .arg(&file)
+        .spawn()
+        .expect("start holter-agent");
+    let mut agent = Running(agent);
+    std::thread::sleep(Duration::from_millis(3000));
+    agent.0.kill().unwrap(); // SIGKILL: no footer, no final symbols
+    agent.0.wait().unwrap();
+    drop(run);
+    drop(w);
+    let info: serde_json::Value = serde_json::from_str(&ok_stdout(
+        "info",
+        &holter(&["info", file.to_str().unwrap(), "--json"]),
+    ))
+    .unwrap();
+    assert_eq!(info["complete"], false, "{info}");
+    // Symbols are written as the capture goes: what reached the file names itself.
+    fold(&file, "calltree").assert_calltree("a capture cut by kill -9");
+}
+
+#[test]
 fn a_launched_command_is_sampled_from_exec() {
     if !require_privileged("a_launched_command_is_sampled_from_exec") {
         return;

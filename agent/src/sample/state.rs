@@ -26,16 +26,24 @@ const PROT_EXEC: u32 = 4;
 const MAX_BATCH: usize = 4096;
 /// Longest time a sample waits for its batch to be written.
 const BATCH_NS: u64 = 1_000_000_000;
+/// How often the symbols of newly hit functions are written, so that a
+/// capture cut short (the agent killed) still names what it sampled.
+const SYMBOLS_NS: u64 = 1_000_000_000;
 
 pub struct State {
     interner: Interner,
     spaces: Spaces,
     files: FileCache,
     pairs: HashSet<(u32, u32)>,
-    /// Files the samples hit, by build-id (or path where there is none),
-    /// with the file offsets hit.
-    hit: BTreeMap<Vec<u8>, (Arc<BinarySymbols>, BTreeSet<u64>)>,
+    /// Files the samples hit, by build-id (or path where there is none).
+    hit: BTreeMap<Vec<u8>, Hits>,
+    /// Kernel addresses hit since symbols were last written.
     kernel_addrs: BTreeSet<u64>,
+    /// Kernel symbols already written, by start.
+    kernel_sent: BTreeSet<u64>,
+    /// `/proc/kallsyms`, read once when first needed (empty if unreadable).
+    kallsyms: Option<Vec<kallsyms::KernelSymbol>>,
+    last_symbols_ns: u64,
     /// Processes with samples in anonymous executable memory, and their last JIT map.
     jit: BTreeMap<u32, Vec<Symbol>>,
     exited: Vec<u32>,
@@ -51,6 +59,15 @@ pub struct State {
     pub out: Vec<Record>,
 }
 
+/// A file the samples hit.
+struct Hits {
+    file: Arc<BinarySymbols>,
+    /// File offsets hit since symbols were last written.
+    offsets: BTreeSet<u64>,
+    /// Starts of the symbols already written.
+    sent: BTreeSet<u64>,
+}
+
 impl State {
     pub fn new(redact: bool) -> Self {
         State {
@@ -60,6 +77,9 @@ impl State {
             pairs: HashSet::new(),
             hit: BTreeMap::new(),
             kernel_addrs: BTreeSet::new(),
+            kernel_sent: BTreeSet::new(),
+            kallsyms: None,
+            last_symbols_ns: 0,
             jit: BTreeMap::new(),
             exited: Vec::new(),
             lost: 0,
@@ -308,14 +328,15 @@ impl State {
                         f.build_id.clone()
                     };
                     let offset = addr - start + pgoff;
-                    let (_, offsets) = self
-                        .hit
-                        .entry(key)
-                        .or_insert_with(|| (f.clone(), BTreeSet::new()));
-                    offsets.insert(offset);
+                    let hits = self.hit.entry(key).or_insert_with(|| Hits {
+                        file: f.clone(),
+                        offsets: BTreeSet::new(),
+                        sent: BTreeSet::new(),
+                    });
+                    hits.offsets.insert(offset);
                     // A return address is just past its call: the call may end a function.
                     if i > 0 {
-                        offsets.insert(offset.saturating_sub(1));
+                        hits.offsets.insert(offset.saturating_sub(1));
                     }
                 }
                 // Anonymous, or a file without readable symbols: perhaps JIT code.
@@ -346,6 +367,10 @@ impl State {
         {
             self.flush_samples();
         }
+        if now.saturating_sub(self.last_symbols_ns) >= SYMBOLS_NS {
+            self.last_symbols_ns = now;
+            self.write_symbols();
+        }
         for pid in std::mem::take(&mut self.exited) {
             self.spaces.remove(pid);
         }
@@ -369,28 +394,49 @@ impl State {
         }
     }
 
-    /// The symbol records of everything the samples hit.
+    /// The symbols of the functions hit since the last call, each function
+    /// written once per file (the analyzer merges the records of a file).
+    fn write_symbols(&mut self) {
+        for h in self.hit.values_mut() {
+            if h.offsets.is_empty() {
+                continue;
+            }
+            let mut t = hits::trim(&h.file, &h.offsets);
+            h.offsets.clear();
+            t.symbols.retain(|s| h.sent.insert(s.start));
+            if !t.symbols.is_empty() {
+                self.out.push(Record::BinarySymbols(t));
+            }
+        }
+        if self.kernel_addrs.is_empty() {
+            return;
+        }
+        let all =
+            self.kallsyms
+                .get_or_insert_with(|| match std::fs::read_to_string("/proc/kallsyms") {
+                    Ok(text) => kallsyms::parse(&text),
+                    Err(e) => {
+                        self.out.push(Record::Warning(holter_format::Warning {
+                            time_ns: crate::clock::monotonic_ns(),
+                            message: format!("no kernel symbols: cannot read /proc/kallsyms: {e}"),
+                        }));
+                        Vec::new()
+                    }
+                });
+        let mut symbols = kallsyms::containing(all, &self.kernel_addrs);
+        self.kernel_addrs.clear();
+        symbols.retain(|s| self.kernel_sent.insert(s.start));
+        if !symbols.is_empty() {
+            self.out
+                .push(Record::KernelSymbols(KernelSymbols { symbols }));
+        }
+    }
+
+    /// The last samples and the symbols not yet written.
     pub fn finish(&mut self) {
         self.flush_samples();
         self.refresh_jit();
-        for (b, offsets) in std::mem::take(&mut self.hit).into_values() {
-            self.out
-                .push(Record::BinarySymbols(hits::trim(&b, &offsets)));
-        }
-        if !self.kernel_addrs.is_empty() {
-            match std::fs::read_to_string("/proc/kallsyms") {
-                Ok(text) => {
-                    let all = kallsyms::parse(&text);
-                    let symbols = kallsyms::containing(&all, &self.kernel_addrs);
-                    self.out
-                        .push(Record::KernelSymbols(KernelSymbols { symbols }));
-                }
-                Err(e) => self.out.push(Record::Warning(holter_format::Warning {
-                    time_ns: crate::clock::monotonic_ns(),
-                    message: format!("no kernel symbols: cannot read /proc/kallsyms: {e}"),
-                })),
-            }
-        }
+        self.write_symbols();
         for (pid, symbols) in std::mem::take(&mut self.jit) {
             if !symbols.is_empty() {
                 self.out

@@ -86,13 +86,17 @@ impl<'c> Symbolizer<'c> {
         let mut binaries: Vec<Binary> = Vec::new();
         let mut by_id: HashMap<&[u8], u32> = HashMap::new();
         let mut by_path: HashMap<&str, u32> = HashMap::new();
+        // The agent writes a file's symbols over several records (the
+        // functions hit since the previous one): merge them per file.
+        let mut symbols: Vec<Vec<holter_format::Symbol>> = Vec::new();
         for b in &capture.binary_symbols {
             let seen = if b.build_id.is_empty() {
                 by_path.get(b.path.as_str())
             } else {
                 by_id.get(b.build_id.as_slice())
             };
-            if seen.is_some() {
+            if let Some(&ix) = seen {
+                symbols[ix as usize].extend(b.symbols.iter().cloned());
                 continue;
             }
             let ix = binaries.len() as u32;
@@ -105,8 +109,12 @@ impl<'c> Symbolizer<'c> {
             binaries.push(Binary {
                 build_id: b.build_id.clone(),
                 segments: b.segments.clone(),
-                table: SymbolTable::new(&b.symbols),
+                table: SymbolTable::default(),
             });
+            symbols.push(b.symbols.clone());
+        }
+        for (binary, symbols) in binaries.iter_mut().zip(&symbols) {
+            binary.table = SymbolTable::new(symbols);
         }
         let map_binary = capture
             .mappings
