@@ -182,11 +182,14 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break "duration".to_string();
             }
-            if args
-                .max_size
-                .is_some_and(|m| writer.bytes_written() + writer.pending_bytes() as u64 >= m)
-            {
-                break "max size".to_string();
+            if let Some(max) = args.max_size {
+                // The estimate may be rough (no frame written yet): measure before stopping.
+                if writer.estimated_len() >= max {
+                    writer.flush()?;
+                }
+                if writer.bytes_written() >= max {
+                    break "max size".to_string();
+                }
             }
             if let Some(l) = &launched {
                 l.reap();

@@ -33,6 +33,8 @@ pub struct Writer<W: Write> {
     last_flush: Instant,
     counts: BTreeMap<u16, u64>,
     bytes_written: u64,
+    /// Uncompressed bytes of the frames written so far, for [`Writer::estimated_len`].
+    raw_flushed: u64,
 }
 
 impl<W: Write> Writer<W> {
@@ -48,6 +50,7 @@ impl<W: Write> Writer<W> {
             last_flush: Instant::now(),
             counts: BTreeMap::new(),
             bytes_written: crate::PREAMBLE_LEN as u64,
+            raw_flushed: 0,
         };
         w.write(&Record::Header(Box::new(header)))?;
         w.flush()?;
@@ -104,6 +107,7 @@ impl<W: Write> Writer<W> {
         self.out.write_all(&payload)?;
         self.out.flush()?;
         self.bytes_written += 8 + payload.len() as u64;
+        self.raw_flushed += self.batch.len() as u64;
         self.batch.clear();
         Ok(())
     }
@@ -116,6 +120,17 @@ impl<W: Write> Writer<W> {
     /// Bytes of records waiting for the next frame, before compression.
     pub fn pending_bytes(&self) -> usize {
         self.batch.len()
+    }
+
+    /// The file's length if the pending records were written now: they are
+    /// counted at the compression ratio of the frames written so far.
+    pub fn estimated_len(&self) -> u64 {
+        let pending = self.batch.len() as u64;
+        let compressed = match self.raw_flushed {
+            0 => pending,
+            raw => pending * self.bytes_written / raw,
+        };
+        self.bytes_written + compressed
     }
 
     /// Records written so far, by kind number.

@@ -136,3 +136,37 @@ fn a_newer_major_version_is_refused_with_advice() {
         other => panic!("{:?}", other.err()),
     }
 }
+
+#[test]
+fn the_estimated_length_follows_the_compression_ratio() {
+    let mut w = Writer::new(Vec::new(), common::header(), WriterOptions::default()).unwrap();
+    let mut write_samples = |w: &mut Writer<Vec<u8>>, from: u64| {
+        for i in from..from + 20_000 {
+            w.write(
+                &Sample {
+                    time_ns: i * 1000,
+                    pid: 7,
+                    tid: 7,
+                    cpu: 0,
+                    stack_id: (i % 13) as u32,
+                    period: 1,
+                }
+                .into(),
+            )
+            .unwrap();
+        }
+    };
+    write_samples(&mut w, 0);
+    w.flush().unwrap();
+    write_samples(&mut w, 20_000);
+    let estimate = w.estimated_len();
+    let raw_pending = w.pending_bytes() as u64;
+    w.flush().unwrap();
+    let actual = w.bytes_written();
+    assert!(
+        estimate < actual + raw_pending / 2,
+        "pending records are counted compressed: {estimate} vs {actual}"
+    );
+    let error = estimate.abs_diff(actual) as f64 / actual as f64;
+    assert!(error < 0.2, "estimate {estimate}, actual {actual}");
+}

@@ -143,3 +143,48 @@ fn sigterm_ends_the_capture_with_a_footer() {
         Some(true)
     );
 }
+
+#[test]
+fn max_size_ends_the_capture_near_the_limit() {
+    if !require_privileged("max_size_ends_the_capture_near_the_limit") {
+        return;
+    }
+    let w = compile_workload("demo");
+    let c = Container::start(Cgroup::new("maxsize"), &[w.path.to_str().unwrap(), "30"]);
+    let pid = c.workload_pid("demo").to_string();
+    let dir = scratch("maxsize");
+    let file = dir.path().join("m.holter");
+    let f = file.to_str().unwrap();
+    // Syscall records come fast: 256 KiB are reached in a second or two.
+    let limit: u64 = 256 * 1024;
+    ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--pid",
+            &pid,
+            "--syscalls",
+            "--max-size",
+            "256K",
+            "--duration",
+            "60s",
+            "-o",
+            f,
+        ]),
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
+    assert_eq!(info["complete"], true);
+    assert_eq!(info["end_reason"], "max size", "{info}");
+    let len = std::fs::metadata(&file).unwrap().len();
+    // Stopped when the estimate reached the limit; what the collectors still held followed.
+    assert!(
+        (limit / 2..limit * 2).contains(&len),
+        "capture of {len} bytes for a limit of {limit}"
+    );
+    assert_eq!(
+        proc_state(pid.parse().unwrap()).map(|s| s != 't' && s != 'T'),
+        Some(true),
+        "the target runs on"
+    );
+}
