@@ -140,7 +140,7 @@ fn a_newer_major_version_is_refused_with_advice() {
 #[test]
 fn the_estimated_length_follows_the_compression_ratio() {
     let mut w = Writer::new(Vec::new(), common::header(), WriterOptions::default()).unwrap();
-    let mut write_samples = |w: &mut Writer<Vec<u8>>, from: u64| {
+    let write_samples = |w: &mut Writer<Vec<u8>>, from: u64| {
         for i in from..from + 20_000 {
             w.write(
                 &Sample {
