@@ -4,7 +4,7 @@
 set -euo pipefail
 declare -A pkg=(
   [cc]=gcc [strace]=strace [perf]=linux-perf [unshare]=util-linux [ip]=iproute2
-  [busybox]=busybox-static [runc]=runc [chromium]=chromium [tc]=iproute2
+  [busybox]=busybox-static [runc]=runc [podman]=podman [tar]=tar [chromium]=chromium [tc]=iproute2
 )
 missing=()
 for cmd in "${!pkg[@]}"; do

@@ -43,6 +43,41 @@ pub fn require_privileged(test: &str) -> bool {
     }
 }
 
+/// [`require_privileged`], and the commands a test runs: missing ones skip
+/// the test (or fail it under `HOLTER_REQUIRE_PRIVILEGED=1`), naming the
+/// Debian packages that bring them (`scripts/deps.sh` installs them).
+pub fn require_tools(test: &str, commands: &[&str], packages: &str) -> bool {
+    if !require_privileged(test) {
+        return false;
+    }
+    let missing: Vec<&str> = commands
+        .iter()
+        .copied()
+        .filter(|c| which(c).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!(
+        "{} not installed (Debian: {packages}; scripts/deps.sh installs them)",
+        missing.join(", ")
+    );
+    if std::env::var("HOLTER_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("{test}: HOLTER_REQUIRE_PRIVILEGED=1 but {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+/// A 64-hex-digit id, as container runtimes make them.
+pub fn random_id() -> String {
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .expect("read /dev/urandom");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 pub fn which(cmd: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

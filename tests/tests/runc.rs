@@ -17,34 +17,7 @@ const PERIOD_US: u64 = 100_000;
 const MEMORY_LIMIT: u64 = 64 << 20;
 
 fn runc_available(test: &str) -> bool {
-    if !require_privileged(test) {
-        return false;
-    }
-    let missing: Vec<&str> = ["runc", "busybox", "cc"]
-        .into_iter()
-        .filter(|c| which(c).is_none())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!(
-        "{} not installed (Debian: runc busybox-static gcc; scripts/deps.sh installs them)",
-        missing.join(", ")
-    );
-    if std::env::var("HOLTER_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-        panic!("{test}: HOLTER_REQUIRE_PRIVILEGED=1 but {why}");
-    }
-    eprintln!("SKIPPED {test}: {why}");
-    false
-}
-
-/// A 64-hex-digit id, as container runtimes make them.
-fn random_id() -> String {
-    let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .expect("read /dev/urandom");
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    require_tools(test, &["runc", "busybox", "cc"], "runc busybox-static gcc")
 }
 
 /// A runc container; dropping it deletes it (`runc delete -f`), whatever happened.
@@ -274,8 +247,9 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
     );
     let md = std::fs::read_to_string(md).unwrap();
     for want in [
-        format!("| throttled periods | {throttled} of {periods} ({pct:.1}%) |"),
-        "| quota | 0.20 cores (20000 us per 100000 us period) |".to_string(),
+        // Throttled in most periods: marked as a problem (bold).
+        format!("| throttled periods | **{throttled} of {periods} ({pct:.1}%)** |"),
+        "| quota | 0.20 cores (20000 µs per 100000 µs period) |".to_string(),
         format!("| samples | {samples} recorded, "),
         format!("| syscall tracing | {syscalls} recorded of "),
         "| limit | 64.0 MiB |".to_string(),
