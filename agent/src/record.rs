@@ -155,6 +155,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let mut status = Status::new(args.duration);
+    let mut next_check = started;
     let reason = if let Some(why) = &failure {
         format!("error: {why}")
     } else {
@@ -173,13 +174,19 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
                 // Every collector has returned; the stop conditions still decide.
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
             }
+            // The stop conditions read /proc and the clock: once a tick, not per receive.
+            let now = Instant::now();
+            if now < next_check {
+                continue;
+            }
+            next_check = now + TICK;
             writer.flush_if_due()?;
             // On disk so far (the pending frame is not compressed yet).
             status.tick(writer.bytes_written());
             if interrupted.load(Ordering::Relaxed) {
                 break "signal".to_string();
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| now >= d) {
                 break "duration".to_string();
             }
             if let Some(max) = args.max_size {
