@@ -3,13 +3,17 @@
 //! symbols of what the samples hit.
 
 pub mod attr;
+pub mod batch;
+pub mod cpus;
 pub mod open;
 pub mod parse;
 pub mod ring;
 pub mod space;
 pub mod stacks;
 pub mod state;
+pub mod symbolize;
 pub mod sys;
+pub mod tasks;
 
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
@@ -156,7 +160,7 @@ impl Drain {
         }
         state.end_round(monotonic_ns());
         // Tasks forked during the capture inherited their parent's events.
-        armed.covered.extend(state.forked.drain(..));
+        armed.covered.extend(state.tasks.forked.drain(..));
     }
 }
 

@@ -68,7 +68,7 @@ impl Armed {
     pub fn new(event: Event, hz: u32, start: Start) -> Self {
         sys::raise_fd_limit();
         Armed {
-            cpus: sys::online_cpus(),
+            cpus: super::cpus::online(),
             rings: Vec::new(),
             redirected: Vec::new(),
             counters: Vec::new(),

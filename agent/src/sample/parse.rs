@@ -288,24 +288,6 @@ fn parse_sample(c: &mut Cursor, st: u64) -> Option<Event> {
     })
 }
 
-/// Parses a CPU list such as `0-3,6`.
-pub fn cpu_list(text: &str) -> Option<Vec<u32>> {
-    let mut cpus = Vec::new();
-    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
-                if b < a || b - a > 65536 {
-                    return None;
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.parse().ok()?),
-        }
-    }
-    (!cpus.is_empty()).then_some(cpus)
-}
-
 #[cfg(test)]
 pub(crate) mod fixtures {
     //! Records built the way the kernel lays them out.
@@ -570,13 +552,5 @@ mod tests {
         let (h, r) = lost(12);
         assert_eq!(parse(h, &r, SAMPLE_TYPE), Some(Event::Lost { count: 12 }));
         assert_eq!(sample_id(&r, SAMPLE_TYPE).unwrap().time, 5);
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(cpu_list("0-3,6\n"), Some(vec![0, 1, 2, 3, 6]));
-        assert_eq!(cpu_list("0"), Some(vec![0]));
-        assert_eq!(cpu_list("x"), None);
-        assert_eq!(cpu_list("3-1"), None);
     }
 }

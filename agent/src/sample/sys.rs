@@ -222,16 +222,6 @@ pub fn page_size() -> usize {
     }
 }
 
-/// Online CPUs, from `/sys/devices/system/cpu/online` (e.g. `0-3,6`).
-pub fn online_cpus() -> Vec<u32> {
-    std::fs::read_to_string("/sys/devices/system/cpu/online")
-        .ok()
-        .and_then(|s| super::parse::cpu_list(&s))
-        .unwrap_or_else(|| {
-            (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u32)).collect()
-        })
-}
-
 /// Raises the soft limit of open files to the hard one: a task target needs
 /// one event per thread and CPU. Returns the limit now in force.
 pub fn raise_fd_limit() -> u64 {

@@ -1,0 +1,277 @@
+//! Symbol collection: the executable mappings of each process, the files
+//! and kernel addresses the samples hit, and the symbols of those functions
+//! (ELF tables, kallsyms, JIT perf maps) written as the capture goes.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use holter_format::{BinarySymbols, JitSymbols, KernelSymbols, Mapping, Record, Symbol};
+
+use super::batch::Interned;
+use super::space::{Map, Spaces};
+use crate::procfs;
+use crate::symbols::files::{self, FileCache, FileKey, Locator};
+use crate::symbols::{hits, kallsyms, maps, perfmap};
+
+/// Distinct (pid, stack) pairs remembered as already looked up.
+const MAX_PAIRS: usize = 1 << 21;
+/// How often the symbols of newly hit functions are written, so that a
+/// capture cut short (the agent killed) still names what it sampled.
+const SYMBOLS_NS: u64 = 1_000_000_000;
+
+/// A new executable mapping, as the kernel or `/proc/PID/maps` told it.
+pub struct NewMapping {
+    pub pid: u32,
+    pub start: u64,
+    pub end: u64,
+    pub pgoff: u64,
+    pub path: String,
+    pub key: FileKey,
+    /// The build-id the kernel gave in the MMAP2 record, if any.
+    pub kernel_build_id: Option<Vec<u8>>,
+    pub time_ns: u64,
+}
+
+#[derive(Default)]
+pub struct Symbolizer {
+    pub spaces: Spaces,
+    files: FileCache,
+    pairs: HashSet<(u32, u32)>,
+    /// Files the samples hit, by build-id (or path where there is none).
+    hit: BTreeMap<Vec<u8>, Hits>,
+    /// Kernel addresses hit since symbols were last written.
+    kernel_addrs: BTreeSet<u64>,
+    /// Kernel symbols already written, by start.
+    kernel_sent: BTreeSet<u64>,
+    /// `/proc/kallsyms`, read once when first needed (empty if unreadable).
+    kallsyms: Option<Vec<kallsyms::KernelSymbol>>,
+    last_symbols_ns: u64,
+    /// Processes with samples in anonymous executable memory, and their last JIT map.
+    jit: BTreeMap<u32, Vec<Symbol>>,
+    unreadable: HashSet<String>,
+}
+
+/// A file the samples hit.
+struct Hits {
+    file: Arc<BinarySymbols>,
+    /// File offsets hit since symbols were last written.
+    offsets: BTreeSet<u64>,
+    /// Starts of the symbols already written.
+    sent: BTreeSet<u64>,
+}
+
+impl Symbolizer {
+    /// Describes a process already running from `/proc/PID/maps`.
+    pub fn scan_process(&mut self, pid: u32, now: u64, out: &mut Vec<Record>) {
+        self.spaces.touch(pid);
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            return;
+        };
+        for m in maps::parse_executable(&text) {
+            let key = if m.inode != 0 {
+                FileKey::DevIno(m.dev.0, m.dev.1, m.inode)
+            } else {
+                FileKey::Path(pid, m.path.clone())
+            };
+            self.add_mapping(
+                NewMapping {
+                    pid,
+                    start: m.start,
+                    end: m.end,
+                    pgoff: m.pgoff,
+                    path: m.path,
+                    key,
+                    kernel_build_id: None,
+                    time_ns: now,
+                },
+                out,
+            );
+        }
+    }
+
+    /// Records a mapping and reads the symbols of its file (once per file).
+    pub fn add_mapping(&mut self, m: NewMapping, out: &mut Vec<Record>) {
+        let NewMapping {
+            pid,
+            start,
+            end,
+            pgoff,
+            path,
+            key,
+            kernel_build_id,
+            time_ns,
+        } = m;
+        let file = if files::is_file_path(&path) {
+            let at = Locator {
+                pid,
+                path: &path,
+                start,
+                end,
+            };
+            match self.files.get_or_load(key, &at) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    if self.unreadable.insert(path.clone()) {
+                        out.push(Record::Warning(holter_format::Warning {
+                            time_ns,
+                            message: format!("no symbols for {path} (pid {pid}): {e}"),
+                        }));
+                    }
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let build_id = kernel_build_id.filter(|b| !b.is_empty()).or_else(|| {
+            file.as_ref()
+                .map(|f| f.build_id.clone())
+                .filter(|b| !b.is_empty())
+        });
+        out.push(Record::Mapping(Mapping {
+            time_ns,
+            pid,
+            start,
+            end,
+            pgoff,
+            path,
+            build_id,
+        }));
+        self.spaces.insert(
+            pid,
+            Map {
+                start,
+                end,
+                pgoff,
+                file,
+            },
+        );
+    }
+
+    /// Notes what a sample's stack hit, once per (process, stack).
+    pub fn note_stack(&mut self, pid: u32, stack: &Interned, time: u64, out: &mut Vec<Record>) {
+        if stack.new {
+            self.kernel_addrs.extend(stack.kernel.iter().copied());
+        }
+        if self.pairs.len() >= MAX_PAIRS {
+            self.pairs.clear();
+        }
+        if self.pairs.insert((pid, stack.id)) {
+            self.note_hits(pid, &stack.user, time, out);
+        }
+    }
+
+    /// Marks the files the user frames fall in; a process never seen is read from /proc now.
+    fn note_hits(&mut self, pid: u32, user: &[u64], time: u64, out: &mut Vec<Record>) {
+        if user.is_empty() {
+            return;
+        }
+        if !self.spaces.knows(pid) {
+            self.scan_process(pid, time, out);
+        }
+        for (i, &addr) in user.iter().enumerate() {
+            match self.spaces.find(pid, addr) {
+                Some(Map {
+                    file: Some(f),
+                    start,
+                    pgoff,
+                    ..
+                }) => {
+                    let key = if f.build_id.is_empty() {
+                        f.path.as_bytes().to_vec()
+                    } else {
+                        f.build_id.clone()
+                    };
+                    let offset = addr - start + pgoff;
+                    let hits = self.hit.entry(key).or_insert_with(|| Hits {
+                        file: f.clone(),
+                        offsets: BTreeSet::new(),
+                        sent: BTreeSet::new(),
+                    });
+                    hits.offsets.insert(offset);
+                    // A return address is just past its call: the call may end a function.
+                    if i > 0 {
+                        hits.offsets.insert(offset.saturating_sub(1));
+                    }
+                }
+                // Anonymous, or a file without readable symbols: perhaps JIT code.
+                _ => {
+                    self.jit.entry(pid).or_default();
+                }
+            }
+        }
+    }
+
+    /// Writes the symbols hit since the last time, once every [`SYMBOLS_NS`].
+    pub fn end_round(&mut self, now: u64, out: &mut Vec<Record>) {
+        if now.saturating_sub(self.last_symbols_ns) >= SYMBOLS_NS {
+            self.last_symbols_ns = now;
+            self.write_symbols(out);
+        }
+    }
+
+    /// Re-reads the JIT maps of the processes that ran anonymous code.
+    pub fn refresh_jit(&mut self) {
+        for (pid, symbols) in self.jit.iter_mut() {
+            if let Some(s) = read_jit_map(*pid) {
+                *symbols = s;
+            }
+        }
+    }
+
+    /// The symbols of the functions hit since the last call, each function
+    /// written once per file (the analyzer merges the records of a file).
+    pub fn write_symbols(&mut self, out: &mut Vec<Record>) {
+        for h in self.hit.values_mut() {
+            if h.offsets.is_empty() {
+                continue;
+            }
+            let mut t = hits::trim(&h.file, &h.offsets);
+            h.offsets.clear();
+            t.symbols.retain(|s| h.sent.insert(s.start));
+            if !t.symbols.is_empty() {
+                out.push(Record::BinarySymbols(t));
+            }
+        }
+        if self.kernel_addrs.is_empty() {
+            return;
+        }
+        let all =
+            self.kallsyms
+                .get_or_insert_with(|| match std::fs::read_to_string("/proc/kallsyms") {
+                    Ok(text) => kallsyms::parse(&text),
+                    Err(e) => {
+                        out.push(Record::Warning(holter_format::Warning {
+                            time_ns: crate::clock::monotonic_ns(),
+                            message: format!("no kernel symbols: cannot read /proc/kallsyms: {e}"),
+                        }));
+                        Vec::new()
+                    }
+                });
+        let mut symbols = kallsyms::containing(all, &self.kernel_addrs);
+        self.kernel_addrs.clear();
+        symbols.retain(|s| self.kernel_sent.insert(s.start));
+        if !symbols.is_empty() {
+            out.push(Record::KernelSymbols(KernelSymbols { symbols }));
+        }
+    }
+
+    /// The symbols not yet written and the last JIT maps.
+    pub fn finish(&mut self, out: &mut Vec<Record>) {
+        self.refresh_jit();
+        self.write_symbols(out);
+        for (pid, symbols) in std::mem::take(&mut self.jit) {
+            if !symbols.is_empty() {
+                out.push(Record::JitSymbols(JitSymbols { pid, symbols }));
+            }
+        }
+    }
+}
+
+/// `/tmp/perf-<nspid>.map` inside the process's mount namespace.
+fn read_jit_map(pid: u32) -> Option<Vec<Symbol>> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ns_pid = procfs::parse_nspid(&status).unwrap_or(pid);
+    let text = std::fs::read_to_string(format!("/proc/{pid}/root/tmp/perf-{ns_pid}.map")).ok()?;
+    Some(perfmap::parse(&text))
+}
