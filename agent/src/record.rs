@@ -150,6 +150,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         if let Some(l) = launched.as_mut() {
             l.release();
         }
+        signal_ready();
     }
 
     let started = Instant::now();
@@ -267,6 +268,22 @@ fn write_process(
         }
     }
     Ok(())
+}
+
+/// Says the capture is recording (signal handlers installed, every collector
+/// armed, a launched command released) by creating the file named by
+/// `HOLTER_READY_FILE`, for whoever started the agent (the e2e tests) to wait
+/// on instead of sleeping. Unset: nothing. A failure is a warning only.
+fn signal_ready() {
+    let Some(path) = std::env::var_os("HOLTER_READY_FILE").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    if let Err(e) = std::fs::write(&path, b"ready\n") {
+        eprintln!(
+            "holter-agent: warning: cannot write the ready file {}: {e}",
+            Path::new(&path).display()
+        );
+    }
 }
 
 /// Creates the capture 0600; an existing file is an error unless `force`.

@@ -32,10 +32,35 @@ fn quiet_on_a_pipe_with_one_summary_line() {
     );
 }
 
+/// A skip, by the rules of the e2e harness (tests/src/lib.rs): fails the test
+/// under HOLTER_REQUIRE_PRIVILEGED (anything but empty or `0`), else is said on
+/// stderr and logged to HOLTER_SKIP_LOG for scripts/test.sh to count.
+fn skip(test: &str, why: &str) {
+    let strict =
+        std::env::var_os("HOLTER_REQUIRE_PRIVILEGED").is_some_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        !strict,
+        "{test}: HOLTER_REQUIRE_PRIVILEGED is set but {why}"
+    );
+    eprintln!("SKIPPED {test}: {why}");
+    if let Some(log) = std::env::var_os("HOLTER_SKIP_LOG").filter(|v| !v.is_empty()) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open HOLTER_SKIP_LOG");
+        writeln!(f, "{test}: {why}").expect("write HOLTER_SKIP_LOG");
+    }
+}
+
 #[test]
 fn live_on_a_terminal() {
     if !which("script") {
-        eprintln!("SKIPPED live_on_a_terminal: `script` (util-linux) is not installed");
+        skip(
+            "live_on_a_terminal",
+            "`script` (util-linux) is not installed",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -73,7 +73,16 @@ fn record_throttling(
 
 #[test]
 fn a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says() {
-    if !require_privileged("a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says") {
+    if !require_privileged("a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says")
+        || !require_hierarchy(
+            "a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says",
+            "cpu",
+        )
+        || !require_hierarchy(
+            "a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says",
+            "cpuacct",
+        )
+    {
         return;
     }
     let cg = Cgroup::new("thr");
@@ -157,7 +166,16 @@ fn a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says() {
 /// Recorded with samples and syscalls on: the snapshots run next to them.
 #[test]
 fn an_unlimited_container_has_no_quota_and_no_throttling() {
-    if !require_privileged("an_unlimited_container_has_no_quota_and_no_throttling") {
+    if !require_privileged("an_unlimited_container_has_no_quota_and_no_throttling")
+        || !require_hierarchy(
+            "an_unlimited_container_has_no_quota_and_no_throttling",
+            "cpu",
+        )
+        || !require_hierarchy(
+            "an_unlimited_container_has_no_quota_and_no_throttling",
+            "cpuacct",
+        )
+    {
         return;
     }
     let c = Container::start(Cgroup::new("unl"), &["sh", "-c", "while :; do :; done"]);
@@ -193,9 +211,31 @@ struct Veth {
 }
 
 impl Veth {
-    fn new(pid: u32, tag: u32) -> (Veth, String) {
+    /// The pair, the name of the container's end, and the /30 subnet's two
+    /// addresses (host end, container end): a 10.x.y.0/30 no interface of the
+    /// host has an address in, chosen at random (no fixed subnet to collide with).
+    fn new(pid: u32, tag: u32) -> (Veth, String, String, String) {
         let host = format!("hv{tag}a");
         let inner = format!("hv{tag}b");
+        let used = String::from_utf8(
+            Command::new("ip")
+                .args(["-4", "-o", "addr", "show"])
+                .output()
+                .expect("run ip (install iproute2)")
+                .stdout,
+        )
+        .unwrap();
+        let (host_ip, inner_ip) = loop {
+            let id = random_id();
+            let (x, y) = (
+                u8::from_str_radix(&id[..2], 16).unwrap(),
+                u8::from_str_radix(&id[2..4], 16).unwrap() & 0xfc,
+            );
+            let net = format!("10.{x}.");
+            if !used.contains(&net) {
+                break (format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2"));
+            }
+        };
         let ip = |args: &[&str]| {
             let out = Command::new("ip")
                 .args(args)
@@ -222,12 +262,19 @@ impl Veth {
         ip(&["link", "add", &host, "type", "veth", "peer", "name", &inner]);
         let veth = Veth { host: host.clone() };
         ip(&["link", "set", &inner, "netns", &pid.to_string()]);
-        ip(&["addr", "add", "10.213.7.1/24", "dev", &host]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &host]);
         ip(&["link", "set", &host, "up"]);
-        inside(&["ip", "addr", "add", "10.213.7.2/24", "dev", &inner]);
+        inside(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{inner_ip}/30"),
+            "dev",
+            &inner,
+        ]);
         inside(&["ip", "link", "set", &inner, "up"]);
         inside(&["sh", "-c", "echo holter-ct > /proc/sys/kernel/hostname"]);
-        (veth, inner)
+        (veth, inner, host_ip, inner_ip)
     }
 
     /// Sends `n` Ethernet frames of 100 bytes with an ethertype nobody handles
@@ -282,49 +329,40 @@ fn the_network_view_counts_bytes_and_drops_inside_the_container() {
     if !require_privileged("the_network_view_counts_bytes_and_drops_inside_the_container") {
         return;
     }
-    if which("ip").is_none() || which("nsenter").is_none() {
-        let why = "`ip` (iproute2) and `nsenter` (util-linux) are needed";
-        assert!(
-            std::env::var("HOLTER_REQUIRE_PRIVILEGED").as_deref() != Ok("1"),
-            "{why}"
-        );
-        eprintln!("SKIPPED: {why}");
+    if !require_tools(
+        "the_network_view_counts_bytes_and_drops_inside_the_container",
+        &["ip", "nsenter"],
+        "iproute2, util-linux",
+    ) {
         return;
     }
     let c = Container::start(Cgroup::new("net"), &["sleep", "30"]);
     let pid = c.workload_pid("sleep");
-    let (veth, inner) = Veth::new(pid, pid % 100_000);
+    let (veth, inner, host_ip, inner_ip) = Veth::new(pid, pid % 100_000);
     let dir = scratch("network");
     let file = dir.path().join("n.holter");
     let f = file.to_str().unwrap();
-    let mut rec = Command::new(bin("holter-agent"))
-        .args(["record", "--cgroup"])
-        .arg(c.cgroup.dir("memory"))
-        .args([
-            "--duration",
-            "1500ms",
-            "--interval",
-            "100ms",
-            "--no-samples",
-            "-o",
-            f,
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Traffic only after the agent's first snapshot: the file exists before
-    // the collectors start, and they take their first snapshot at once.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !file.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(400));
+    let memory_dir = c.cgroup.dir("memory");
+    // Ready once every collector is armed: the network view has taken its
+    // first snapshot, so the traffic below falls between two of them.
+    let rec = start_agent_ready(&[
+        "record",
+        "--cgroup",
+        memory_dir.to_str().unwrap(),
+        "--duration",
+        "1500ms",
+        "--interval",
+        "100ms",
+        "--no-samples",
+        "-o",
+        f,
+    ]);
     veth.send_unhandled_frames(100);
-    let udp = std::net::UdpSocket::bind("10.213.7.1:0").unwrap();
+    let udp = std::net::UdpSocket::bind(format!("{host_ip}:0")).unwrap();
     for _ in 0..50 {
-        udp.send_to(&[b'y'; 1000], "10.213.7.2:9").unwrap();
+        udp.send_to(&[b'y'; 1000], format!("{inner_ip}:9")).unwrap();
     }
-    assert!(rec.wait().unwrap().success());
+    ok_stdout("holter-agent record", &rec.finish(Duration::from_secs(30)));
 
     let n = json(&holter(&["network", f, "--json"]), "holter network");
     let iface = n["interfaces"]
@@ -431,7 +469,12 @@ fn keyed(cg: &Cgroup, hierarchy: &str, file: &str, key: &str) -> u64 {
 
 #[test]
 fn an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on() {
-    if !require_privileged("an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on") {
+    if !require_privileged("an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on")
+        || !require_hierarchy(
+            "an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on",
+            "memory",
+        )
+    {
         return;
     }
     let cg = Cgroup::new("oom");

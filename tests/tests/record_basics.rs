@@ -119,17 +119,22 @@ fn sigterm_ends_the_capture_with_a_footer() {
     let pid = c.workload_pid("sleep").to_string();
     let dir = scratch("sigterm");
     let file = dir.path().join("s.holter");
-    let mut child = std::process::Command::new(bin("holter-agent"))
-        .args(["record", "--pid", &pid, "--no-samples", "-o"])
-        .arg(&file)
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
+    // Ready: its handlers are installed and it records (no sleep stands in for it).
+    let agent = start_agent_ready(&[
+        "record",
+        "--pid",
+        &pid,
+        "--no-samples",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    agent.signal(libc::SIGTERM);
+    let out = agent.finish(Duration::from_secs(10));
     assert!(
-        status.success(),
-        "agent exits 0 after SIGTERM, got {status}"
+        out.status.success(),
+        "agent exits 0 after SIGTERM, got {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
     );
     let info: serde_json::Value = serde_json::from_str(&ok_stdout(
         "info",

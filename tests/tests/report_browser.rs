@@ -20,10 +20,7 @@ fn chromium() -> Option<PathBuf> {
     if found.is_none() {
         let why =
             "chromium is not installed (Debian: apt-get install chromium; scripts/deps.sh does it)";
-        if std::env::var("HOLTER_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-            panic!("HOLTER_REQUIRE_PRIVILEGED=1 but {why}");
-        }
-        eprintln!("SKIPPED report_browser: {why}");
+        skip("report_browser", why);
     }
     found
 }

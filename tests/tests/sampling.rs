@@ -231,10 +231,11 @@ fn by_cgroup_v1_and_v2() {
     std::thread::sleep(Duration::from_millis(100));
     let dir = scratch("sample-cg");
     for hierarchy in ["cpu", "unified"] {
-        let cg = c.cgroup.dir(hierarchy);
-        if !cg.is_dir() {
+        // A missing hierarchy is a logged skip (a failure under the gate), not a silent pass.
+        if !require_hierarchy("by_cgroup_v1_and_v2", hierarchy) {
             continue;
         }
+        let cg = c.cgroup.dir(hierarchy);
         let file = dir.path().join(format!("{hierarchy}.holter"));
         record(
             &["--cgroup", cg.to_str().unwrap(), "--duration", "1500ms"],
@@ -419,10 +420,11 @@ fn without_privileges_the_fix_is_named() {
     if !require_privileged("without_privileges_the_fix_is_named") {
         return;
     }
-    let Some(setpriv) = which("setpriv") else {
-        eprintln!(
-            "SKIPPED without_privileges_the_fix_is_named: setpriv (util-linux) is not installed"
-        );
+    let Some(setpriv) = require_tool(
+        "without_privileges_the_fix_is_named",
+        "setpriv",
+        "util-linux",
+    ) else {
         return;
     };
     let target = spawn(Path::new("/bin/sleep"), &["10"]);
@@ -525,11 +527,14 @@ fn tasks_that_join_a_cgroup_during_the_capture_are_sampled() {
     }
     let w = compile_workload("calltree");
     for hierarchy in ["cpu", "unified"] {
-        let cg = Cgroup::new("sample-join");
-        let dir = cg.dir(hierarchy);
-        if !dir.is_dir() {
+        if !require_hierarchy(
+            "tasks_that_join_a_cgroup_during_the_capture_are_sampled",
+            hierarchy,
+        ) {
             continue;
         }
+        let cg = Cgroup::new("sample-join");
+        let dir = cg.dir(hierarchy);
         // A sleeper keeps the cgroup alive; the workload joins 300 ms in.
         let sleeper = spawn(Path::new("/bin/sleep"), &["30"]);
         std::fs::write(dir.join("cgroup.procs"), sleeper.0.id().to_string()).unwrap();
@@ -586,12 +591,11 @@ fn a_v1_cgroup_child_is_sampled_once_not_twice() {
         return;
     }
     let w = compile_workload("calltree");
-    let cg = Cgroup::new("sample-once");
-    let dir = cg.dir("cpu");
-    if !dir.is_dir() {
-        eprintln!("SKIPPED a_v1_cgroup_child_is_sampled_once_not_twice: no v1 cpu hierarchy");
+    if !require_hierarchy("a_v1_cgroup_child_is_sampled_once_not_twice", "cpu") {
         return;
     }
+    let cg = Cgroup::new("sample-once");
+    let dir = cg.dir("cpu");
     // A shell in the cgroup forks the workload after the agent follows the
     // shell: the child inherits the shell's events and must get no others
     // when the agent re-reads the cgroup's task list.

@@ -284,11 +284,7 @@ fn same_counts_as_strace() {
         return;
     }
     let _serial = serial();
-    let Some(strace) = which("strace") else {
-        if std::env::var("HOLTER_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
-            panic!("same_counts_as_strace: strace is not installed");
-        }
-        eprintln!("SKIPPED same_counts_as_strace: strace is not installed");
+    let Some(strace) = require_tool("same_counts_as_strace", "strace", "strace") else {
         return;
     };
     let wl = compile_workload("syscalls");
@@ -762,10 +758,11 @@ fn an_already_traced_target_is_refused_and_left_alone() {
         return;
     }
     let _serial = serial();
-    let Some(strace) = which("strace") else {
-        eprintln!(
-            "SKIPPED an_already_traced_target_is_refused_and_left_alone: strace is not installed"
-        );
+    let Some(strace) = require_tool(
+        "an_already_traced_target_is_refused_and_left_alone",
+        "strace",
+        "strace",
+    ) else {
         return;
     };
     let wl = compile_workload("syscalls");
