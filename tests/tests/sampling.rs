@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
 use holter_e2e::*;
@@ -100,25 +100,6 @@ fn record(args: &[&str], file: &Path) {
     ok_stdout("holter-agent record", &agent(&all));
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(program: &Path, args: &[&str]) -> Running {
-    let child = Command::new(program)
-        .args(args)
-        .spawn()
-        .expect("start workload");
-    // Past the dynamic loader, into main.
-    std::thread::sleep(Duration::from_millis(100));
-    Running(child)
-}
-
 #[test]
 fn by_pid_the_call_tree_and_its_proportions() {
     if !require_privileged("by_pid_the_call_tree_and_its_proportions") {
@@ -129,7 +110,7 @@ fn by_pid_the_call_tree_and_its_proportions() {
     let dir = scratch("sample-pid");
     let file = dir.path().join("p.holter");
     record(
-        &["--pid", &run.0.id().to_string(), "--duration", "1500ms"],
+        &["--pid", &run.id().to_string(), "--duration", "1500ms"],
         &file,
     );
     drop(run);
@@ -151,31 +132,56 @@ fn by_pid_the_call_tree_and_its_proportions() {
     );
 }
 
+/// Samples of the processes named `comm` in a capture.
+fn samples_of(capture: &Path, comm: &str) -> u64 {
+    sample_times(capture, comm).len() as u64
+}
+
+/// Whether `n` samples are what `frequency` Hz over `cpu` seconds of CPU time
+/// gives: a cpu-clock event fires once per period of the task's CPU time, so
+/// the count is cpu × frequency up to the timer's jitter; 4 standard
+/// deviations of a Poisson count (plus a few samples at the edges) bound it.
+fn assert_samples_match_cpu(what: &str, n: u64, cpu: f64, frequency: f64) {
+    let expected = cpu * frequency;
+    let tol = 4.0 * expected.sqrt() + 5.0;
+    assert!(
+        (n as f64 - expected).abs() <= tol,
+        "{what}: {n} samples for {cpu:.3} s of CPU time at {frequency} Hz: want {expected:.0} ± {tol:.0}"
+    );
+    eprintln!("{what}: {n} samples, {expected:.0} expected ({cpu:.3} CPU s)");
+}
+
 #[test]
-fn a_capture_cut_by_kill_9_is_still_symbolized() {
-    if !require_privileged("a_capture_cut_by_kill_9_is_still_symbolized") {
+fn a_capture_cut_by_kill_9_keeps_all_but_its_last_second() {
+    if !require_privileged("a_capture_cut_by_kill_9_keeps_all_but_its_last_second") {
         return;
     }
     let w = compile_workload("calltree");
-    let run = spawn(&w.path, &["10"]);
+    let run = spawn(&w.path, &["30"]);
+    let pid = run.id();
     let dir = scratch("sample-kill");
     let file = dir.path().join("k.holter");
-    let agent = Command::new(bin("holter-agent"))
-        .args([
-            "record",
-            "--frequency",
-            "999",
-            "--pid",
-            &run.0.id().to_string(),
-            "-o",
-        ])
-        .arg(&file)
-        .spawn()
-        .expect("start holter-agent");
-    let mut agent = Running(agent);
-    std::thread::sleep(Duration::from_millis(3000));
-    agent.0.kill().unwrap(); // SIGKILL: no footer, no final symbols
-    agent.0.wait().unwrap();
+    let mut agent = start_agent_ready(&[
+        "record",
+        "--frequency",
+        "999",
+        "--pid",
+        &pid.to_string(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    // The run's full length, as the kernel counts the target's CPU time
+    // from when the agent records to when it is killed.
+    // At least 3 CPU s (more than 4 s of wall time on a busy machine).
+    let cpu0 = cpu_time(pid).unwrap();
+    let started = std::time::Instant::now();
+    while cpu_time(pid).unwrap() - cpu0 < Duration::from_secs(3)
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cpu1 = cpu_time(pid).unwrap();
+    agent.kill9(); // SIGKILL: no footer, no final symbols
     drop(run);
     drop(w);
     let info: serde_json::Value = serde_json::from_str(&ok_stdout(
@@ -184,8 +190,177 @@ fn a_capture_cut_by_kill_9_is_still_symbolized() {
     ))
     .unwrap();
     assert_eq!(info["complete"], false, "{info}");
+    let ran = (cpu1 - cpu0).as_secs_f64();
+    assert!(
+        ran >= 3.0,
+        "the workload ran {ran:.2} CPU s in 20 s: machine too busy to tell"
+    );
+    // All but about its last second: frames are written every second.
+    let n = samples_of(&file, "calltree") as f64;
+    let full = ran * 999.0;
+    let tol = 4.0 * full.sqrt() + 5.0;
+    assert!(
+        n <= full + tol && n >= full - 1.25 * 999.0 - tol,
+        "{n} samples kept of {full:.0} taken over {ran:.2} CPU s: want all but the last second"
+    );
+    eprintln!("kill -9: {n} samples kept of {full:.0} ({ran:.2} CPU s)");
     // Symbols are written as the capture goes: what reached the file names itself.
     fold(&file, "calltree").assert_calltree("a capture cut by kill -9");
+}
+
+#[test]
+fn samples_match_the_workloads_own_cpu_time_and_perf_record() {
+    if !require_tools(
+        "samples_match_the_workloads_own_cpu_time_and_perf_record",
+        &["perf"],
+        "linux-perf",
+    ) {
+        return;
+    }
+    let w = compile_workload("calltree");
+    // About 2 CPU seconds of steady single-threaded work, in rounds.
+    let probe = run(
+        "calltree -n 20",
+        Command::new(&w.path)
+            .args(["-n", "20"])
+            .env("CALLTREE_REPORT", "1"),
+        Duration::from_secs(60),
+    );
+    let per_round = calltree_cpu(&probe.stderr) / 20.0;
+    let rounds = ((2.0 / per_round) as u64).max(1).to_string();
+    let dir = scratch("sample-truth");
+    let file = dir.path().join("t.holter");
+    let perf_data = dir.path().join("perf.data");
+    let (go, pidfile) = (dir.path().join("go"), dir.path().join("pid"));
+    let fifo = std::ffi::CString::new(go.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+    // perf record samples the workload from its start with the same event
+    // and frequency. A shell under perf blocks (no CPU) reading the FIFO
+    // `go`, then becomes the workload (same pid).
+    let script = format!(
+        "echo $$ > {pidfile}; read x < {go}; exec {wl} -n {rounds}",
+        pidfile = pidfile.display(),
+        go = go.display(),
+        wl = w.path.display()
+    );
+    let perf = Proc::start(
+        "perf record -- calltree",
+        Command::new(which("perf").unwrap())
+            .args([
+                "record",
+                "-q",
+                "-B",
+                "-N",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "999",
+                "-o",
+            ])
+            .arg(&perf_data)
+            .args(["--", "sh", "-c", &script])
+            .env("CALLTREE_REPORT", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(p) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell under perf did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // The agent follows the shell's pid through its exec of the workload.
+    let agent = start_agent_ready(&[
+        "record",
+        "--frequency",
+        "999",
+        "--pid",
+        &pid.to_string(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::write(&go, "go\n").unwrap();
+    let out = perf.finish(Duration::from_secs(120));
+    ok_stdout("perf record -- calltree", &out);
+    ok_stdout(
+        "holter-agent record",
+        &agent.finish(Duration::from_secs(30)),
+    );
+    let cpu = calltree_cpu(&out.stderr);
+    let main = fold(&file, "calltree");
+    main.assert_calltree("by pid, against its own CPU time");
+    // The workload's own CPU time (of its loop, all under main) is the truth.
+    assert_samples_match_cpu(
+        "holter-agent, samples under main",
+        main.count("main"),
+        cpu,
+        999.0,
+    );
+    // Read from perf.data directly: `perf script` (6.1) aborts on this file
+    // ("assertion failed at util/build-id.c") once the agent has sampled the
+    // same task.
+    let perf_n = perf_samples_of(&perf_data, pid);
+    let ours = samples_of(&file, "calltree");
+    // Whole processes (the loader and exit included) compared with each other.
+    let tol = 4.0 * (perf_n as f64).sqrt() + 10.0;
+    assert!(
+        (ours as f64 - perf_n as f64).abs() <= tol,
+        "holter-agent took {ours} samples of calltree, perf record {perf_n} (± {tol:.0})"
+    );
+    eprintln!("calltree: holter-agent {ours} samples, perf record {perf_n}");
+    assert_samples_match_cpu("perf record, calltree", perf_n, cpu, 999.0);
+}
+
+/// Samples of process `pid` in a `perf record` file (`perf.data`, one event).
+fn perf_samples_of(data: &Path, pid: u32) -> u64 {
+    let bytes = std::fs::read(data).unwrap();
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    assert_eq!(&bytes[..8], b"PERFILE2", "not a perf.data file");
+    // perf_file_header: magic, size, attr_size, attrs {offset, size}, data {offset, size}.
+    let attrs = u64_at(24) as usize;
+    let (data_at, data_len) = (u64_at(40) as usize, u64_at(48) as usize);
+    // perf_event_attr: type u32, size u32, config u64, sample_period u64, sample_type u64.
+    let sample_type = u64_at(attrs + 24);
+    const IP: u64 = 1;
+    const TID: u64 = 2;
+    const IDENTIFIER: u64 = 1 << 16;
+    assert!(sample_type & TID != 0, "perf.data samples without pids");
+    let pid_at = if sample_type & IDENTIFIER != 0 { 8 } else { 0 }
+        + if sample_type & IP != 0 { 8 } else { 0 };
+    let (mut at, end, mut n) = (data_at, data_at + data_len, 0);
+    while at + 8 <= end {
+        // perf_event_header: type u32, misc u16, size u16.
+        let (kind, size) = (
+            u32_at(at),
+            u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]),
+        );
+        if kind == 9 && u32_at(at + 8 + pid_at) == pid {
+            n += 1;
+        }
+        assert!(size >= 8, "a perf.data record of {size} bytes");
+        at += size as usize;
+    }
+    n
+}
+
+/// The CPU seconds `calltree` reports of its work (`CALLTREE_REPORT`).
+fn calltree_cpu(stderr: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .find_map(|l| l.strip_prefix("calltree: elapsed "))
+        .and_then(|l| l.split_once(" cpu "))
+        .and_then(|(_, cpu)| cpu.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `calltree: elapsed .. cpu ..` line in: {text}"))
 }
 
 #[test]
@@ -256,7 +431,7 @@ fn a_binary_deleted_before_the_capture_is_read_through_map_files() {
     let dir = scratch("sample-del");
     let file = dir.path().join("d.holter");
     record(
-        &["--pid", &run.0.id().to_string(), "--duration", "1500ms"],
+        &["--pid", &run.id().to_string(), "--duration", "1500ms"],
         &file,
     );
     fold(&file, "calltree").assert_calltree("binary deleted before the capture");
@@ -356,17 +531,6 @@ impl Drop for FakeDockerScope {
     }
 }
 
-fn random_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    (0..4)
-        .map(|i| {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u32(i);
-            format!("{:016x}", h.finish())
-        })
-        .collect()
-}
-
 #[test]
 fn by_container_id_prefix() {
     if !require_privileged("by_container_id_prefix") {
@@ -376,7 +540,7 @@ fn by_container_id_prefix() {
     let scope = FakeDockerScope::new(&id);
     let w = compile_workload("calltree");
     let run = spawn(&w.path, &["10"]);
-    scope.join(run.0.id());
+    scope.join(run.id());
     let dir = scratch("sample-ctr");
     let file = dir.path().join("k.holter");
     record(&["--container", &id[..12], "--duration", "1500ms"], &file);
@@ -448,7 +612,7 @@ fn without_privileges_the_fix_is_named() {
         .args([
             "record",
             "--pid",
-            &target.0.id().to_string(),
+            &target.id().to_string(),
             "--duration",
             "1s",
             "-o",
@@ -474,14 +638,30 @@ fn processes_started_during_the_capture_are_followed() {
         return;
     }
     let w = compile_workload("calltree");
-    // The shell starts the workload once the capture has begun.
-    let script = format!("sleep 0.4; {} 1.5; true", w.path.display());
-    let run = spawn(Path::new("/bin/sh"), &["-c", &script]);
     let dir = scratch("sample-child");
     let file = dir.path().join("f.holter");
-    record(
-        &["--pid", &run.0.id().to_string(), "--duration", "2500ms"],
-        &file,
+    // The shell blocks on a FIFO and starts the workload once told: after the
+    // agent records, so only following the shell's children can find it.
+    let go = dir.path().join("go");
+    let fifo = std::ffi::CString::new(go.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+    let script = format!("read x < {}; {} 1.5; true", go.display(), w.path.display());
+    let run = spawn(Path::new("/bin/sh"), &["-c", &script]);
+    let agent = start_agent_ready(&[
+        "record",
+        "--frequency",
+        "999",
+        "--pid",
+        &run.id().to_string(),
+        "--duration",
+        "2500ms",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::write(&go, "go\n").unwrap();
+    ok_stdout(
+        "holter-agent record",
+        &agent.finish(Duration::from_secs(30)),
     );
     fold(&file, "calltree").assert_calltree("--pid of a shell, workload started by it");
 }
@@ -535,25 +715,43 @@ fn tasks_that_join_a_cgroup_during_the_capture_are_sampled() {
         }
         let cg = Cgroup::new("sample-join");
         let dir = cg.dir(hierarchy);
-        // A sleeper keeps the cgroup alive; the workload joins 300 ms in.
+        // A sleeper keeps the cgroup alive; the workload joins once the agent records.
         let sleeper = spawn(Path::new("/bin/sleep"), &["30"]);
-        std::fs::write(dir.join("cgroup.procs"), sleeper.0.id().to_string()).unwrap();
+        std::fs::write(dir.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
         let out = scratch("sample-join");
         let file = out.path().join("j.holter");
-        let agent = std::thread::spawn({
-            let (dir, file) = (dir.clone(), file.clone());
-            move || {
-                record(
-                    &["--cgroup", dir.to_str().unwrap(), "--duration", "1800ms"],
-                    &file,
-                )
-            }
-        });
-        std::thread::sleep(Duration::from_millis(300));
+        let agent = start_agent_ready(&[
+            "record",
+            "--frequency",
+            "999",
+            "--cgroup",
+            dir.to_str().unwrap(),
+            "--duration",
+            "2s",
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        // Started after the agent is ready: only following newcomers finds it.
         let run = spawn(&w.path, &["10"]);
-        std::fs::write(dir.join("cgroup.procs"), run.0.id().to_string()).unwrap();
-        agent.join().unwrap();
-        fold(&file, "calltree").assert_calltree(&format!("joined {}", dir.display()));
+        std::fs::write(dir.join("cgroup.procs"), run.id().to_string()).unwrap();
+        let cpu0 = cpu_time(run.id()).unwrap();
+        ok_stdout(
+            "holter-agent record",
+            &agent.finish(Duration::from_secs(30)),
+        );
+        let cpu1 = cpu_time(run.id()).unwrap();
+        let what = format!("joined {}", dir.display());
+        let folded = fold(&file, "calltree");
+        folded.assert_calltree(&what);
+        // Sampled from its join on: all its CPU time in the cgroup but the
+        // v1 task list's re-read (every 250 ms; cgroup2 follows at once).
+        let ran = (cpu1 - cpu0).as_secs_f64();
+        let n = folded.count("main") as f64;
+        let tol = 4.0 * (ran * 999.0).sqrt() + 5.0;
+        assert!(
+            n >= (ran - 0.3) * 999.0 - tol && n <= ran * 999.0 + tol,
+            "{what}: {n} samples for {ran:.2} CPU s in the cgroup during the capture"
+        );
         drop((run, sleeper));
     }
 }
@@ -601,7 +799,7 @@ fn a_v1_cgroup_child_is_sampled_once_not_twice() {
     // when the agent re-reads the cgroup's task list.
     let script = format!("sleep 0.5; {} 1.2; true", w.path.display());
     let sh = spawn(Path::new("/bin/sh"), &["-c", &script]);
-    std::fs::write(dir.join("cgroup.procs"), sh.0.id().to_string()).unwrap();
+    std::fs::write(dir.join("cgroup.procs"), sh.id().to_string()).unwrap();
     let out = scratch("sample-once");
     let file = out.path().join("o.holter");
     record(
@@ -631,10 +829,7 @@ fn threads_born_while_attaching_are_sampled_once() {
     let run = spawn(&w.path, &["10"]);
     let out = scratch("sample-churn");
     let file = out.path().join("c.holter");
-    record(
-        &["--pid", &run.0.id().to_string(), "--duration", "1s"],
-        &file,
-    );
+    record(&["--pid", &run.id().to_string(), "--duration", "1s"], &file);
     drop(run);
     // Per thread: one event samples it at most every 1/999 s of its CPU time.
     use holter_format::{Reader, Record};

@@ -22,61 +22,50 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// An agent process, killed if the test ends early.
-struct Agent(Child);
+/// An agent process (the harness's guard: killed if the test ends early).
+struct Agent(RunningAgent);
 
 impl Agent {
     fn start(args: &[&str]) -> Agent {
-        let child = Command::new(bin("holter-agent"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn holter-agent");
-        Agent(child)
+        Agent(start_agent(args))
     }
 
     fn pid(&self) -> u32 {
-        self.0.id()
+        self.0.pid()
     }
 
     /// Waits for the agent to finish by itself, returning its stderr.
-    fn finish(mut self, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.0.try_wait().unwrap() {
-                let out = std::mem::replace(&mut self.0, dummy())
-                    .wait_with_output()
-                    .unwrap();
-                let err = String::from_utf8_lossy(&out.stderr).into_owned();
-                assert!(st.success(), "holter-agent failed ({st}): {err}");
-                return err;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "holter-agent did not end within {timeout:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// A finished process to leave in an `Agent` whose child was taken.
-fn dummy() -> Child {
-    let mut c = Command::new("true").spawn().unwrap();
-    c.wait().unwrap();
-    c
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn finish(self, timeout: Duration) -> String {
+        let out = self.0.finish(timeout);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "holter-agent failed ({}): {err}",
+            out.status
+        );
+        err
     }
 }
 
 /// A process started by the test, killed at the end.
 struct Target(Child);
+
+impl Target {
+    /// Waits for the target to exit by itself (a minute at most).
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = self.0.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the target did not exit within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
 
 impl Drop for Target {
     fn drop(&mut self) {
@@ -379,7 +368,7 @@ fn signals_reach_a_traced_target() {
         // The handler ran once per signal: none lost, none doubled.
         assert_eq!(next(), i.to_string(), "signal {i}");
     }
-    assert!(target.0.wait().unwrap().success());
+    assert!(target.wait().success());
     agent.finish(Duration::from_secs(20));
     let r = report(&capture, &[]);
     // Every handler returns through rt_sigreturn.
@@ -475,7 +464,7 @@ fn a_target_exiting_mid_capture_ends_it_cleanly() {
         capture.to_str().unwrap(),
     ]);
     wait_traced(pid);
-    assert!(target.0.wait().unwrap().success());
+    assert!(target.wait().success());
     agent.finish(Duration::from_secs(15));
     assert!(started.elapsed() < Duration::from_secs(15));
     let i = info(&capture);
@@ -514,8 +503,7 @@ fn killing_the_agent_leaves_the_target_running() {
     ]);
     wait_traced(pid);
     std::thread::sleep(Duration::from_millis(200));
-    unsafe { libc::kill(agent.pid() as i32, libc::SIGKILL) };
-    let _ = agent.0.wait();
+    agent.0.kill9();
     // The kernel detached it: it runs on (never in a tracing stop) to completion.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -687,7 +675,7 @@ fn a_stopped_target_stays_stopped_after_detach() {
     assert!(tracers(pid).iter().all(|&p| p == 0));
     // ...and SIGCONT lets it finish.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
-    assert!(target.0.wait().unwrap().success());
+    assert!(target.wait().success());
     assert_eq!(info(&capture)["end_reason"], "signal");
 }
 
@@ -713,7 +701,10 @@ fn a_cgroup_target_picks_up_newcomers() {
         "-o",
         capture.to_str().unwrap(),
     ]);
-    std::thread::sleep(Duration::from_millis(300));
+    let mut agent = agent;
+    // The agent records (its collectors are armed) before the process exists:
+    // only following the cgroup's newcomers can find it.
+    agent.0.wait_ready();
     // A process that joins the (empty) cgroup after the start, then runs.
     let procs: Vec<String> = cgroup
         .procs_files()
@@ -734,7 +725,7 @@ fn a_cgroup_target_picks_up_newcomers() {
     let pid = target.0.id();
     wait_traced(pid);
     unsafe { libc::kill(pid as i32, libc::SIGUSR2) };
-    assert!(target.0.wait().unwrap().success());
+    assert!(target.wait().success());
     agent.finish(Duration::from_secs(10));
     let r = report(
         &capture,
@@ -795,7 +786,7 @@ fn an_already_traced_target_is_refused_and_left_alone() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already traced by pid"), "{err}");
     // strace still has it, and it runs to completion.
-    assert!(target.0.wait().unwrap().success());
+    assert!(target.wait().success());
 
     // A capture without syscalls says how to get them.
     let plain = dir.path().join("plain.holter");
