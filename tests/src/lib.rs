@@ -444,6 +444,17 @@ pub fn agent(args: &[&str]) -> Output {
     agent_with_timeout(args, agent_timeout(args))
 }
 
+/// [`agent`] with extra environment variables (a launched command inherits them).
+pub fn agent_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    run(
+        &format!("holter-agent {}", args.join(" ")),
+        Command::new(bin("holter-agent"))
+            .args(args)
+            .envs(env.iter().copied()),
+        agent_timeout(args),
+    )
+}
+
 pub fn agent_with_timeout(args: &[&str], timeout: Duration) -> Output {
     run(
         &format!("holter-agent {}", args.join(" ")),

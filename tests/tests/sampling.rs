@@ -320,6 +320,139 @@ fn samples_match_the_workloads_own_cpu_time_and_perf_record() {
     assert_samples_match_cpu("perf record, calltree", perf_n, cpu, 999.0);
 }
 
+#[test]
+fn counters_match_perf_stat_of_the_same_run() {
+    if !require_tools(
+        "counters_match_perf_stat_of_the_same_run",
+        &["perf"],
+        "linux-perf",
+    ) {
+        return;
+    }
+    let w = compile_workload("calltree");
+    let dir = scratch("sample-stat");
+    let file = dir.path().join("s.holter");
+    let stat = dir.path().join("stat.csv");
+    let (go, pidfile) = (dir.path().join("go"), dir.path().join("pid"));
+    let fifo = std::ffi::CString::new(go.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+    // perf stat counts a shell that blocks on a FIFO, then becomes the
+    // workload; the agent attaches to it before the FIFO opens.
+    let script = format!(
+        "echo $$ > {pidfile}; read x < {go}; exec {wl} -n 2000",
+        pidfile = pidfile.display(),
+        go = go.display(),
+        wl = w.path.display()
+    );
+    let perf = Proc::start(
+        "perf stat -- calltree",
+        Command::new(which("perf").unwrap())
+            .args([
+                "stat",
+                "-x,",
+                "-e",
+                "task-clock,context-switches,cpu-migrations,page-faults",
+                "-o",
+            ])
+            .arg(&stat)
+            .args(["--", "sh", "-c", &script])
+            .env("CALLTREE_REPORT", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
+    let pid = read_pid(&pidfile);
+    let agent = start_agent_ready(&[
+        "record",
+        "--pid",
+        &pid.to_string(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::write(&go, "go\n").unwrap();
+    let out = perf.finish(Duration::from_secs(120));
+    ok_stdout("perf stat -- calltree", &out);
+    ok_stdout(
+        "holter-agent record",
+        &agent.finish(Duration::from_secs(30)),
+    );
+    let cpu = calltree_cpu(&out.stderr);
+    // perf stat -x, lines: value,unit,event,...
+    let text = std::fs::read_to_string(&stat).unwrap();
+    let perf_value = |event: &str| -> f64 {
+        text.lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && f[2] == event)
+            .and_then(|f| f[0].parse().ok())
+            .unwrap_or_else(|| panic!("no {event} in perf stat's output: {text}"))
+    };
+    let info: serde_json::Value = serde_json::from_str(&ok_stdout(
+        "info",
+        &holter(&["info", file.to_str().unwrap(), "--json"]),
+    ))
+    .unwrap();
+    let ours = |c: &str| -> f64 {
+        info["counters"][c]
+            .as_u64()
+            .unwrap_or_else(|| panic!("counter {c} missing: {info}")) as f64
+    };
+    eprintln!(
+        "task-clock ns: ours {} perf {} (workload cpu {cpu:.3} s); page-faults ours {} perf {}; \
+         context-switches ours {} perf {}",
+        ours("task-clock"),
+        perf_value("task-clock") * 1e6,
+        ours("page-faults"),
+        perf_value("page-faults"),
+        ours("context-switches"),
+        perf_value("context-switches"),
+    );
+    // task-clock: perf's (msec) less the shell's few ms before the attach.
+    let (t_ours, t_perf) = (ours("task-clock") / 1e9, perf_value("task-clock") / 1e3);
+    assert!(
+        t_ours <= t_perf + 0.001 && t_ours >= t_perf - 0.03,
+        "task-clock {t_ours:.4} s, perf stat {t_perf:.4} s"
+    );
+    assert!(
+        (t_ours - cpu).abs() <= 0.03 + 0.02 * cpu,
+        "task-clock {t_ours:.4} s, the workload's own CPU time {cpu:.4} s"
+    );
+    // page-faults: perf's less those of the shell before the attach (dash: about 60; 200 at most).
+    let (f_ours, f_perf) = (ours("page-faults"), perf_value("page-faults"));
+    assert!(
+        f_ours <= f_perf && f_ours >= f_perf - 200.0 && f_ours > 0.0,
+        "page-faults {f_ours}, perf stat {f_perf}"
+    );
+    let (c_ours, c_perf) = (ours("context-switches"), perf_value("context-switches"));
+    assert!(
+        c_ours <= c_perf,
+        "context-switches {c_ours}, perf stat {c_perf}"
+    );
+    let (m_ours, m_perf) = (ours("cpu-migrations"), perf_value("cpu-migrations"));
+    assert!(
+        m_ours <= m_perf,
+        "cpu-migrations {m_ours}, perf stat {m_perf}"
+    );
+}
+
+/// The pid a shell wrote to `file` (up to 10 s).
+fn read_pid(file: &Path) -> u32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(p) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pid in {} within 10 s",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Samples of process `pid` in a `perf record` file (`perf.data`, one event).
 fn perf_samples_of(data: &Path, pid: u32) -> u64 {
     let bytes = std::fs::read(data).unwrap();
@@ -371,7 +504,23 @@ fn a_launched_command_is_sampled_from_exec() {
     let w = compile_workload("calltree");
     let dir = scratch("sample-cmd");
     let file = dir.path().join("c.holter");
-    record(&["--", w.path.to_str().unwrap(), "1.5"], &file);
+    // A fixed amount of work (about 0.6 s), whose CPU time the workload reports.
+    let out = agent_with_env(
+        &[
+            "record",
+            "--frequency",
+            "999",
+            "-o",
+            file.to_str().unwrap(),
+            "--",
+            w.path.to_str().unwrap(),
+            "-n",
+            "1000",
+        ],
+        &[("CALLTREE_REPORT", "1")],
+    );
+    ok_stdout("holter-agent record --", &out);
+    let cpu = calltree_cpu(&out.stderr);
     fold(&file, "calltree").assert_calltree("-- command");
     // perf stat-like counters of the same target, and the event named in the header.
     let info: serde_json::Value = serde_json::from_str(&ok_stdout(
@@ -379,10 +528,18 @@ fn a_launched_command_is_sampled_from_exec() {
         &holter(&["info", file.to_str().unwrap(), "--json"]),
     ))
     .unwrap();
-    let task_clock = info["counters"]["task-clock"].as_u64().unwrap_or(0);
+    // From the exec: the work, plus the loader's and exit's few milliseconds.
+    let task_clock = info["counters"]["task-clock"].as_u64().unwrap_or(0) as f64 / 1e9;
     assert!(
-        task_clock >= 100_000_000,
-        "task-clock {task_clock} ns for a CPU-bound 1.5 s run; {info}"
+        task_clock >= cpu && task_clock <= cpu + 0.05,
+        "task-clock {task_clock:.4} s for a run of {cpu:.4} CPU s; {info}"
+    );
+    // Sampled from the exec on: all its CPU time.
+    assert_samples_match_cpu(
+        "-- command, all samples",
+        samples_of(&file, "calltree"),
+        task_clock,
+        999.0,
     );
     for c in ["context-switches", "cpu-migrations", "page-faults"] {
         assert!(info["counters"][c].is_u64(), "counter {c} missing: {info}");
