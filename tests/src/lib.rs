@@ -1027,19 +1027,36 @@ mod tests {
 
     #[test]
     fn a_dropped_proc_kills_its_process_group() {
-        let mut p = Proc::start(
+        let dir = scratch("pgroup");
+        let pidfile = dir.path().join("pid");
+        let p = Proc::start(
             "sh",
             Command::new("sh")
-                .args(["-c", "sleep 30 & echo $!; wait"])
+                .arg("-c")
+                .arg(format!("sleep 30 & echo $! > {}; wait", pidfile.display()))
                 .stdout(Stdio::piped()),
         );
-        let mut out = p.child_mut().stdout.take();
-        assert!(out.is_none(), "stdout is collected by the guard");
-        out.take();
-        let pgid = p.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let child: u32 = loop {
+            if let Some(pid) = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+            {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "sh did not start sleep");
+            std::thread::sleep(Duration::from_millis(5));
+        };
         drop(p);
-        std::thread::sleep(Duration::from_millis(100));
-        // No process is left in the group.
-        assert_eq!(unsafe { libc::kill(-pgid, 0) }, -1);
+        // The shell's child, in its process group, is killed too (a zombie
+        // at most until whoever inherited it reaps it).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !matches!(proc_state(child), None | Some('Z') | Some('X')) {
+            assert!(
+                Instant::now() < deadline,
+                "sleep {child} survived its group"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
