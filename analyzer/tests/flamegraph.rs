@@ -419,21 +419,61 @@ fn golden_svg() {
         !svg.contains("function init"),
         "golden SVGs have no JavaScript"
     );
+    // Facts of the standard capture, counted by hand from its samples
+    // (stacks 1 ×3, 2 ×2, 3, 4, 5 of pid 100 `app`; 6 ×2 of pid 200 `jitted`):
+    // each frame's title and width, whatever the golden file says.
+    for (frame, n) in [
+        ("all", 10),
+        ("app", 8),
+        ("main", 8),
+        ("app::work", 3),
+        ("foo::bar(int)", 1),
+        ("do_syscall_64", 1),
+        ("ksys_write", 1),
+        ("leaf_c", 1),
+        ("libc.so.6+0x123", 1),
+        ("jitted", 2),
+        ("LazyCompile:*foo", 2),
+    ] {
+        let pct = if n == 10 {
+            "100%".to_string()
+        } else {
+            format!("{:.2}%", n as f64 * 10.0)
+        };
+        let title = format!("<title>{frame} ({n} samples, {pct})</title>");
+        let at = svg
+            .find(&title)
+            .unwrap_or_else(|| panic!("no {title} in the SVG"));
+        // The frame's <g>: its rect follows its title, `fg:w` its samples.
+        let rect = &svg[at..];
+        let rect = &rect[rect.find("<rect").unwrap()..];
+        let rect = &rect[..rect.find("/>").unwrap()];
+        if frame != "all" {
+            assert!(
+                rect.contains(&format!("fg:w=\"{n}\""))
+                    && rect.contains(&format!("width=\"{:.4}%\"", n as f64 * 10.0)),
+                "{frame}: {rect}"
+            );
+        }
+    }
+    // Blessing is explicit (scripts/bless.sh); the checks above and below still run.
     let golden = fixtures().join("flamegraph/standard.svg");
-    if std::env::var_os("HOLTER_BLESS").is_some_and(|v| v == "1") {
+    if std::env::var("HOLTER_BLESS").as_deref() == Ok("flamegraph/standard.svg") {
         std::fs::write(&golden, &svg).unwrap();
-        return;
     }
     let want = std::fs::read_to_string(&golden).unwrap_or_default();
     assert!(
         svg == want,
         "{} differs from the SVG rendered now (first difference at line {}); \
-         if the change is intended, regenerate it with HOLTER_BLESS=1 cargo test -p holter --test flamegraph golden_svg",
+         if the change is intended, regenerate it with scripts/bless.sh",
         golden.display(),
         svg.lines()
             .zip(want.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| svg.lines().count().min(want.lines().count()) + 1, |i| i + 1)
+            .map_or_else(
+                || svg.lines().count().min(want.lines().count()) + 1,
+                |i| i + 1
+            )
     );
 }
 
