@@ -495,7 +495,24 @@ mod tests {
         assert!(text.contains("ENOENT:7 EACCES:3"), "{text}");
         assert!(text.lines().nth(1).unwrap().starts_with("nanosleep"));
         assert!(text.contains("20.00ms"));
-        assert!(text.contains("-1 ENOENT") || text.contains("slowest"));
+        let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+        let lines: Vec<String> = text.lines().map(words).collect();
+        assert!(
+            lines.contains(&"total 1011 10 20.61ms".to_string()),
+            "{text}"
+        );
+        let slowest = lines
+            .iter()
+            .position(|l| l == "slowest calls:")
+            .unwrap_or_else(|| panic!("no slowest calls: {text}"));
+        assert_eq!(
+            lines[slowest + 2..],
+            [
+                "0.000030 101 nanosleep 20.00ms 0 call at 30000",
+                "0.000010 100 getpid 1.1us 100 call at 9990",
+            ],
+            "{text}"
+        );
     }
 
     #[test]

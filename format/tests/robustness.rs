@@ -5,25 +5,35 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use holter_format::*;
 use proptest::prelude::*;
 
-/// Records the largest single allocation, to bound what a hostile file can make the reader allocate.
+/// Records the largest single allocation, to bound what a hostile file can
+/// make the reader allocate: per thread, so that tests running side by side
+/// (they allocate too) do not count in each other's measure.
 struct Tracking;
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(size: usize) {
+    // Not during the thread's teardown (its locals may be gone).
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+}
 
 unsafe impl GlobalAlloc for Tracking {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        note(layout.size());
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        note(new_size);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -143,11 +153,11 @@ proptest! {
         bytes.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
         bytes.extend_from_slice(&VERSION_MINOR.to_le_bytes());
         bytes.extend_from_slice(&data);
-        LARGEST.store(0, Ordering::Relaxed);
+        LARGEST.with(|l| l.set(0));
         let (_, complete, _) = read_all(&bytes).unwrap();
         prop_assert!(!complete);
         // The reader's read chunk is 64 KiB; beyond it, nothing grows with claimed sizes.
-        let largest = LARGEST.load(Ordering::Relaxed);
+        let largest = LARGEST.with(Cell::get);
         prop_assert!(largest <= 256 * 1024 + 4 * bytes.len(), "allocated {} for {} bytes", largest, bytes.len());
     }
 

@@ -130,14 +130,18 @@ fn a_container_held_to_a_fifth_of_a_cpu_is_throttled_as_the_kernel_says() {
         (share - k_share).abs() <= 5.0,
         "throttled {share:.1}% of the capture vs kernel {k_share:.1}% of its window"
     );
+    // Held at its quota in every period: 0.2 cores in the capture and in the
+    // kernel's wider window alike, up to a period's quota (20 ms) at each end
+    // of a 2.5 s capture (0.016 cores).
     let avg = r["usage_cores_avg"].as_f64().unwrap();
     let k_avg = kernel_cores(&before, &after, window);
+    eprintln!("usage {avg:.4} cores, kernel {k_avg:.4}");
     assert!(
-        (avg - k_avg).abs() <= 0.1,
+        (avg - k_avg).abs() <= 0.02,
         "usage {avg} cores vs the kernel's cpuacct.usage {k_avg:.3}"
     );
     assert!(
-        (0.10..=0.23).contains(&avg),
+        (0.18..=0.21).contains(&avg),
         "usage {avg} cores under a 0.2 quota"
     );
     assert!(r["usage_cores_max"].as_f64().unwrap() >= avg);

@@ -182,10 +182,13 @@ fn max_size_ends_the_capture_near_the_limit() {
     assert_eq!(info["complete"], true);
     assert_eq!(info["end_reason"], "max size", "{info}");
     let len = std::fs::metadata(&file).unwrap().len();
-    // Stopped when the estimate reached the limit; what the collectors still held followed.
+    // At the limit (measured on disk, not estimated), and past it only by
+    // what the collectors still held: a tick's records, compressed (measured:
+    // 3-7 % at 256 KiB).
     assert!(
-        (limit / 2..limit * 2).contains(&len),
-        "capture of {len} bytes for a limit of {limit}"
+        (limit..=limit + limit / 8).contains(&len),
+        "capture of {len} bytes for a limit of {limit}: want {limit}..={}",
+        limit + limit / 8
     );
     assert_eq!(
         proc_state(pid.parse().unwrap()).map(|s| s != 't' && s != 'T'),
