@@ -145,6 +145,8 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
             "record",
             "--container",
             prefix,
+            "--frequency",
+            "999",
             "--syscalls",
             "--duration",
             "2500ms",
@@ -208,6 +210,15 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
         "the capture missed {missed} periods of the kernel's window"
     );
     assert!(pct >= 50.0, "busy under a 0.2-core quota: {pct}%");
+    // Samples: the container's CPU time as the kernel counts it (its usage,
+    // in the capture's snapshots) at 999 Hz, give or take the capture's edges.
+    let usage = t["usage_cores_avg"].as_f64().unwrap();
+    let span = (t["end_ns"].as_u64().unwrap() - t["start_ns"].as_u64().unwrap()) as f64 / 1e9;
+    let expected = usage * span * 999.0;
+    assert!(
+        (samples as f64 - expected).abs() <= 0.1 * expected + 4.0 * expected.sqrt(),
+        "{samples} samples for {usage:.3} cores over {span:.2} s at 999 Hz ({expected:.0})"
+    );
     let m = json(&holter(&["memory", f, "--json"]), "holter memory");
     assert_eq!(m["limit_bytes"], MEMORY_LIMIT);
 
@@ -223,13 +234,18 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     };
-    // Both branches, named from the capture alone (their proportions are the
-    // sampling tests' business: ~50 samples of a throttled periodic workload
-    // alias with the 100 ms quota period).
-    let (a, b) = (count(";main;work_a;burn"), count(";main;work_b;burn"));
+    // Both branches in their proportions, named from the capture alone.
+    let (main, a, b) = (
+        count(";main;"),
+        count(";main;work_a;burn"),
+        count(";main;work_b;burn"),
+    );
+    let tol = (4.0 * (2.0 / 9.0 / main.max(1) as f64).sqrt()).max(0.03);
+    let (fa, fb) = (a as f64 / main as f64, b as f64 / main as f64);
+    eprintln!("runc: {main} samples under main, work_a {fa:.3}, work_b {fb:.3} ± {tol:.3}");
     assert!(
-        a > 0 && b > 0,
-        "main;work_a;burn and main;work_b;burn: {a} and {b}\n{folded}"
+        (fa - 2.0 / 3.0).abs() <= tol && (fb - 1.0 / 3.0).abs() <= tol,
+        "main;work_a;burn {a} and main;work_b;burn {b} of {main}: want 2/3 and 1/3 ± {tol:.3}\n{folded}"
     );
 
     // The report carries the same numbers.
