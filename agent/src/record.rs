@@ -295,7 +295,7 @@ fn create_output(path: &Path, force: bool) -> anyhow::Result<File> {
     } else {
         opts.create_new(true);
     }
-    opts.open(path).map_err(|e| {
+    let file = opts.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             anyhow::anyhow!(
                 "{} already exists; pass --force to overwrite it",
@@ -304,5 +304,12 @@ fn create_output(path: &Path, force: bool) -> anyhow::Result<File> {
         } else {
             anyhow::anyhow!("cannot create {}: {e}", path.display())
         }
-    })
+    })?;
+    if force {
+        // An overwritten file keeps its old mode: make it 0600 like a new one.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} mode 0600", path.display()))?;
+    }
+    Ok(file)
 }

@@ -340,7 +340,20 @@ fn the_network_view_counts_bytes_and_drops_inside_the_container() {
     ) {
         return;
     }
-    let c = Container::start(Cgroup::new("net"), &["sleep", "30"]);
+    // The container's own resolv.conf (bound over /etc/resolv.conf in its
+    // mount namespace only): the capture must carry that one, not the host's.
+    let conf_dir = scratch("net-resolv");
+    let resolv = conf_dir.path().join("resolv.conf");
+    let resolv_text = format!(
+        "nameserver 10.96.0.10\nsearch holter-{}.svc.cluster.local\noptions ndots:5\n",
+        &random_id()[..8]
+    );
+    std::fs::write(&resolv, &resolv_text).unwrap();
+    let script = format!(
+        "mount --bind {} /etc/resolv.conf && exec sleep 30",
+        resolv.display()
+    );
+    let c = Container::start(Cgroup::new("net"), &["sh", "-c", &script]);
     let pid = c.workload_pid("sleep");
     let (veth, inner, host_ip, inner_ip) = Veth::new(pid, pid % 100_000);
     let dir = scratch("network");
@@ -393,6 +406,12 @@ fn the_network_view_counts_bytes_and_drops_inside_the_container() {
     assert_eq!(
         n["container"]["hostname"], "holter-ct",
         "the UTS namespace's hostname"
+    );
+    assert_eq!(
+        n["container"]["resolv_conf"],
+        resolv_text.as_str(),
+        "the container's resolv.conf (the host's is {:?})",
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
     );
     assert!(n["container"]["root_mount"]
         .as_str()

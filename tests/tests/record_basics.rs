@@ -85,24 +85,24 @@ fn a_target_that_exits_mid_capture_ends_it_cleanly() {
     if !require_privileged("a_target_that_exits_mid_capture_ends_it_cleanly") {
         return;
     }
-    let mut c = Container::start(Cgroup::new("exits"), &["sleep", "0.4"]);
+    let mut c = Container::start(Cgroup::new("exits"), &["sleep", "30"]);
     let pid = c.workload_pid("sleep").to_string();
     let dir = scratch("exits");
     let file = dir.path().join("e.holter");
     let f = file.to_str().unwrap();
-    ok_stdout(
-        "agent",
-        &agent(&[
-            "record",
-            "--pid",
-            &pid,
-            "--duration",
-            "20s",
-            "--no-samples",
-            "-o",
-            f,
-        ]),
-    );
+    // The target exits once the agent records (not before: a race on a busy machine).
+    let agent = start_agent_ready(&[
+        "record",
+        "--pid",
+        &pid,
+        "--duration",
+        "20s",
+        "--no-samples",
+        "-o",
+        f,
+    ]);
+    unsafe { libc::kill(pid.parse().unwrap(), libc::SIGKILL) };
+    ok_stdout("agent", &agent.finish(Duration::from_secs(10)));
     assert!(c.wait(Duration::from_secs(5)).is_some());
     let info: serde_json::Value =
         serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
@@ -194,5 +194,56 @@ fn max_size_ends_the_capture_near_the_limit() {
         proc_state(pid.parse().unwrap()).map(|s| s != 't' && s != 'T'),
         Some(true),
         "the target runs on"
+    );
+}
+
+#[test]
+fn an_existing_capture_is_kept_unless_force() {
+    if !require_privileged("an_existing_capture_is_kept_unless_force") {
+        return;
+    }
+    let c = Container::start(Cgroup::new("force"), &["sleep", "30"]);
+    let pid = c.workload_pid("sleep").to_string();
+    let dir = scratch("force");
+    let file = dir.path().join("f.holter");
+    let f = file.to_str().unwrap();
+    let old = b"an earlier capture, not to be lost\n";
+    std::fs::write(&file, old).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let args = [
+        "record",
+        "--pid",
+        &pid,
+        "--duration",
+        "300ms",
+        "--no-samples",
+        "-o",
+        f,
+    ];
+    let out = agent(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an existing file is refused: {err}");
+    assert!(
+        err.contains(f) && err.contains("--force"),
+        "names the file and the fix: {err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), old, "the file is untouched");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    ok_stdout("agent --force", &agent(&forced));
+    let info: serde_json::Value =
+        serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
+    assert_eq!(info["complete"], true, "a whole new capture: {info}");
+    assert_eq!(info["target"]["pids"][0], pid.parse::<u64>().unwrap());
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        !bytes.windows(old.len()).any(|w| w == old),
+        "nothing of the old file is left"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "an overwritten capture is 0600 too (the old file was 0644)"
     );
 }

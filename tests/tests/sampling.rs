@@ -434,6 +434,85 @@ fn counters_match_perf_stat_of_the_same_run() {
     );
 }
 
+/// utime and stime of `pid`, in clock ticks.
+fn user_system_ticks(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest: Vec<&str> = text[text.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    (rest[11].parse().unwrap(), rest[12].parse().unwrap())
+}
+
+#[test]
+fn kernel_frames_are_named_from_kallsyms_in_their_share() {
+    if !require_privileged("kernel_frames_are_named_from_kallsyms_in_their_share") {
+        return;
+    }
+    // dd copying /dev/zero to /dev/null: most of its time in the kernel.
+    let run = spawn(
+        Path::new("/bin/dd"),
+        &["if=/dev/zero", "of=/dev/null", "bs=64k", "count=100000000"],
+    );
+    let pid = run.id();
+    let dir = scratch("sample-kernel");
+    let file = dir.path().join("k.holter");
+    let (u0, s0) = user_system_ticks(pid);
+    record(&["--pid", &pid.to_string(), "--duration", "2s"], &file);
+    let (u1, s1) = user_system_ticks(pid);
+    drop(run);
+    let folded = fold(&file, "dd");
+    let kernel_samples: u64 = folded
+        .stacks
+        .iter()
+        .filter(|(k, _)| k.split(';').any(|f| f.ends_with("_[k]")))
+        .map(|(_, v)| v)
+        .sum();
+    let n = folded.samples;
+    // The kernel's own account of the same run: its share of system time.
+    let (user, system) = ((u1 - u0) as f64, (s1 - s0) as f64);
+    let want = system / (user + system);
+    let got = kernel_samples as f64 / n as f64;
+    // Binomial noise of the samples, and the clock tick (10 ms) of the kernel's account.
+    let tol = 4.0 * (want * (1.0 - want) / n as f64).sqrt() + 2.0 / (user + system) + 0.02;
+    eprintln!("dd: {kernel_samples} of {n} samples in the kernel ({got:.3}); /proc says {want:.3} (user {user} system {system} ticks)");
+    assert!(n >= 300, "{n} samples of 2 s of dd");
+    assert!(
+        (got - want).abs() <= tol,
+        "{got:.3} of the samples have kernel frames, the kernel counts {want:.3} system time (± {tol:.3})"
+    );
+    // Every kernel frame is a kernel symbol, as /proc/kallsyms names it.
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let names: std::collections::HashSet<&str> = kallsyms
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let mut frames = std::collections::HashMap::<String, u64>::new();
+    for (stack, count) in &folded.stacks {
+        for f in stack.split(';').filter_map(|f| f.strip_suffix("_[k]")) {
+            *frames.entry(f.to_string()).or_default() += count;
+        }
+    }
+    let unnamed: Vec<&String> = frames
+        .keys()
+        .filter(|f| !names.contains(f.split("+0x").next().unwrap()))
+        .collect();
+    assert!(
+        unnamed.is_empty(),
+        "kernel frames not in /proc/kallsyms: {unnamed:?}"
+    );
+    // The syscall entry is in every kernel stack of a process that only reads and writes.
+    let entry = frames
+        .iter()
+        .filter(|(f, _)| f.starts_with("entry_SYSCALL_64") || f.starts_with("do_syscall_64"))
+        .map(|(_, c)| *c)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        entry as f64 >= 0.9 * kernel_samples as f64,
+        "the syscall entry in {entry} of {kernel_samples} kernel stacks: {frames:?}"
+    );
+}
+
 /// The pid a shell wrote to `file` (up to 10 s).
 fn read_pid(file: &Path) -> u32 {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
