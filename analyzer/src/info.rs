@@ -24,6 +24,7 @@ pub fn to_json(c: &Capture) -> Value {
         "binaries_with_symbols": c.binary_symbols.len(),
         "kernel_symbols": c.kernel_symbols.len(),
         "lost_samples": c.lost("samples"),
+        "samples_per_cpu_second": c.samples_per_cpu_second(),
         "lost_syscalls": c.lost("syscalls"),
         "duration_ns": c.duration_ns(),
         "start_wall_ns": h.clock.wall_ns,
@@ -109,6 +110,13 @@ pub fn to_text(c: &Capture) -> String {
         c.mappings.len(),
         c.binary_symbols.len()
     );
+    if let Some(rate) = c.samples_per_cpu_second() {
+        let _ = writeln!(
+            s,
+            "rate      {rate:.0} samples per CPU-second (requested {} Hz of {})",
+            h.options.frequency_hz, h.options.sample_event
+        );
+    }
     // The tracer's per-syscall totals (`syscall:<name>`, ...) are summed here;
     // `holter syscalls` shows them by name.
     let is_syscall = |k: &str| k.starts_with("syscall:") || k.starts_with("syscall_");

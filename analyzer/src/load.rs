@@ -153,6 +153,19 @@ impl Capture {
         self.end_ns().saturating_sub(self.start_ns())
     }
 
+    /// Samples (lost ones included) per second of CPU time the target used,
+    /// by its own `task-clock` counter; `None` without that counter.
+    pub fn samples_per_cpu_second(&self) -> Option<f64> {
+        let ns: u64 = self
+            .counters
+            .iter()
+            .filter(|(k, _)| k == "task-clock")
+            .map(|(_, v)| v)
+            .sum();
+        (ns > 0)
+            .then(|| (self.samples.len() as u64 + self.lost("samples")) as f64 * 1e9 / ns as f64)
+    }
+
     /// Lost events of one kind (`samples`, `syscalls`, ...).
     pub fn lost(&self, kind: &str) -> u64 {
         self.lost

@@ -88,7 +88,19 @@ pub fn sampling(
     watermark_bytes: u32,
 ) -> Attr {
     let (type_, config) = event.type_config();
-    let mut flags = flag::FREQ | flag::SAMPLE_ID_ALL | flag::USE_CLOCKID | flag::WATERMARK;
+    let mut flags = flag::SAMPLE_ID_ALL | flag::USE_CLOCKID | flag::WATERMARK;
+    let period_or_freq = match event {
+        // A per-thread event in frequency mode adapts its period over many
+        // samples: threads that run in short bursts get far fewer samples per
+        // CPU-second than steady ones. The CPU clock counts nanoseconds, so a
+        // fixed period of 1/hz seconds makes every sample stand for the same
+        // CPU time.
+        Event::CpuClock => cpu_clock_period_ns(hz),
+        Event::Cycles => {
+            flags |= flag::FREQ;
+            hz.max(1) as u64
+        }
+    };
     flags |= flag::DISABLED;
     if start == Start::OnExec {
         flags |= flag::ENABLE_ON_EXEC;
@@ -104,13 +116,18 @@ pub fn sampling(
         type_,
         size: ATTR_SIZE,
         config,
-        sample_period_or_freq: hz as u64,
+        sample_period_or_freq: period_or_freq,
         sample_type: SAMPLE_TYPE,
         flags,
         wakeup: watermark_bytes,
         clockid: CLOCK_MONOTONIC,
         ..Attr::default()
     }
+}
+
+/// The `cpu-clock` sampling period, in nanoseconds, for `hz` samples per CPU-second.
+pub fn cpu_clock_period_ns(hz: u32) -> u64 {
+    1_000_000_000 / hz.max(1) as u64
 }
 
 /// A `perf stat`-like counting event.
@@ -197,9 +214,10 @@ mod tests {
     fn sampling_attr_has_what_the_format_needs() {
         let a = sampling(Event::CpuClock, 99, true, Start::OnExec, true, 4096);
         assert_eq!(a.type_, TYPE_SOFTWARE);
-        assert_eq!(a.sample_period_or_freq, 99);
+        // cpu-clock: a fixed period of 1/99 s in ns, not a frequency.
+        assert_eq!(a.sample_period_or_freq, 1_000_000_000 / 99);
+        assert_eq!(a.flags & flag::FREQ, 0);
         for bit in [
-            flag::FREQ,
             flag::USE_CLOCKID,
             flag::SAMPLE_ID_ALL,
             flag::INHERIT,
@@ -215,6 +233,8 @@ mod tests {
         assert_eq!(a.wakeup, 4096);
         let b = sampling(Event::Cycles, 999, false, Start::Disabled, false, 1);
         assert_eq!((b.type_, b.config), (TYPE_HARDWARE, 0));
+        assert_eq!(b.sample_period_or_freq, 999);
+        assert_ne!(b.flags & flag::FREQ, 0);
         assert_eq!(
             b.flags & (flag::INHERIT | flag::ENABLE_ON_EXEC | flag::MMAP2),
             0
