@@ -17,3 +17,4 @@ pub mod status;
 pub mod symbols;
 pub mod syscalls;
 pub mod target;
+pub mod unwind;

@@ -15,14 +15,34 @@ pub struct Map {
     /// The file's symbols where it could be read; `None` for anonymous or
     /// unreadable mappings.
     pub file: Option<Arc<BinarySymbols>>,
+    /// The file's unwind sections (DWARF mode only).
+    pub unwind: Option<Arc<crate::unwind::Sections>>,
 }
 
 #[derive(Default)]
 pub struct Spaces {
     by_pid: HashMap<u32, Vec<Map>>,
+    /// Bumped on every change of a process's mappings (its unwinder is rebuilt).
+    versions: HashMap<u32, u64>,
+    clock: u64,
 }
 
 impl Spaces {
+    fn bump(&mut self, pid: u32) {
+        self.clock += 1;
+        self.versions.insert(pid, self.clock);
+    }
+
+    /// Changes whenever the mappings of `pid` change.
+    pub fn version(&self, pid: u32) -> u64 {
+        self.versions.get(&pid).copied().unwrap_or(0)
+    }
+
+    /// The mappings of a process, by start.
+    pub fn maps(&self, pid: u32) -> &[Map] {
+        self.by_pid.get(&pid).map_or(&[], |m| m.as_slice())
+    }
+
     pub fn knows(&self, pid: u32) -> bool {
         self.by_pid.contains_key(&pid)
     }
@@ -34,6 +54,7 @@ impl Spaces {
 
     /// Adds a mapping; whatever it overlaps is unmapped.
     pub fn insert(&mut self, pid: u32, map: Map) {
+        self.bump(pid);
         let maps = self.by_pid.entry(pid).or_default();
         maps.retain(|m| m.end <= map.start || m.start >= map.end);
         let at = maps.partition_point(|m| m.start < map.start);
@@ -44,15 +65,18 @@ impl Spaces {
     pub fn fork(&mut self, parent: u32, child: u32) {
         let maps = self.by_pid.get(&parent).cloned().unwrap_or_default();
         self.by_pid.insert(child, maps);
+        self.bump(child);
     }
 
     /// exec replaces the address space.
     pub fn exec(&mut self, pid: u32) {
         self.by_pid.insert(pid, Vec::new());
+        self.bump(pid);
     }
 
     pub fn remove(&mut self, pid: u32) {
         self.by_pid.remove(&pid);
+        self.versions.remove(&pid);
     }
 
     pub fn find(&self, pid: u32, addr: u64) -> Option<&Map> {
@@ -72,6 +96,7 @@ mod tests {
             end,
             pgoff: 0,
             file: None,
+            unwind: None,
         }
     }
 

@@ -35,7 +35,7 @@ pub struct NewMapping {
 #[derive(Default)]
 pub struct Symbolizer {
     pub spaces: Spaces,
-    files: FileCache,
+    pub files: FileCache,
     pairs: HashSet<(u32, u32)>,
     /// Files the samples hit, by build-id (or path where there is none).
     hit: BTreeMap<Vec<u8>, Hits>,
@@ -137,6 +137,7 @@ impl Symbolizer {
             path,
             build_id,
         }));
+        let unwind = file.as_ref().and_then(|f| self.files.unwind_sections(f));
         self.spaces.insert(
             pid,
             Map {
@@ -144,6 +145,7 @@ impl Symbolizer {
                 end,
                 pgoff,
                 file,
+                unwind,
             },
         );
     }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use holter_format::BinarySymbols;
 
 use super::{elf, SymbolError};
+use crate::unwind::Sections;
 
 /// Files larger than this are not read for symbols.
 const MAX_FILE: u64 = 2 << 30;
@@ -56,6 +57,19 @@ pub type Loaded = Result<Arc<BinarySymbols>, SymbolError>;
 pub struct FileCache {
     entries: HashMap<FileKey, Loaded>,
     by_build_id: HashMap<Vec<u8>, Arc<BinarySymbols>>,
+    /// Whether files are also read for their unwind sections.
+    pub want_unwind: bool,
+    /// Unwind sections by build-id (or path where there is none).
+    unwind: HashMap<Vec<u8>, Arc<Sections>>,
+}
+
+/// The key of a file's unwind sections: its build-id, or its path.
+fn unwind_key(b: &BinarySymbols) -> Vec<u8> {
+    if b.build_id.is_empty() {
+        b.path.as_bytes().to_vec()
+    } else {
+        b.build_id.clone()
+    }
 }
 
 impl FileCache {
@@ -69,7 +83,18 @@ impl FileCache {
                 return Ok(b.clone());
             }
         }
-        let loaded = load(&key, at).map(Arc::new);
+        let loaded = match load(&key, at, self.want_unwind) {
+            Ok((b, sections)) => {
+                let b = Arc::new(b);
+                if let Some(s) = sections {
+                    self.unwind
+                        .entry(unwind_key(&b))
+                        .or_insert_with(|| Arc::new(s));
+                }
+                Ok(b)
+            }
+            Err(e) => Err(e),
+        };
         if let Ok(b) = &loaded {
             if !b.build_id.is_empty() {
                 let b = self
@@ -85,6 +110,11 @@ impl FileCache {
         loaded
     }
 
+    /// The unwind sections of a file read with [`FileCache::want_unwind`].
+    pub fn unwind_sections(&self, b: &BinarySymbols) -> Option<Arc<Sections>> {
+        self.unwind.get(&unwind_key(b)).cloned()
+    }
+
     /// Number of distinct files read successfully or not.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -95,7 +125,11 @@ impl FileCache {
     }
 }
 
-fn load(key: &FileKey, at: &Locator) -> Result<BinarySymbols, SymbolError> {
+fn load(
+    key: &FileKey,
+    at: &Locator,
+    want_unwind: bool,
+) -> Result<(BinarySymbols, Option<Sections>), SymbolError> {
     let (path, deleted) = clean_path(at.path);
     let proc = PathBuf::from(format!("/proc/{}", at.pid));
     let via_root = proc.join("root").join(path.trim_start_matches('/'));
@@ -109,14 +143,17 @@ fn load(key: &FileKey, at: &Locator) -> Result<BinarySymbols, SymbolError> {
         vec![via_root, via_map_files]
     };
     for file in candidates {
-        match read_checked(&file, key) {
-            Ok(info) => {
-                return Ok(BinarySymbols {
-                    build_id: info.build_id,
-                    path: path.to_string(),
-                    segments: info.segments,
-                    symbols: info.symbols,
-                })
+        match read_checked(&file, key, want_unwind) {
+            Ok((info, sections)) => {
+                return Ok((
+                    BinarySymbols {
+                        build_id: info.build_id,
+                        path: path.to_string(),
+                        segments: info.segments,
+                        symbols: info.symbols,
+                    },
+                    sections,
+                ))
             }
             Err(e) => tried.push(format!("{}: {e}", file.display())),
         }
@@ -128,7 +165,11 @@ fn load(key: &FileKey, at: &Locator) -> Result<BinarySymbols, SymbolError> {
 }
 
 /// Reads a file if it is the one `key` names.
-fn read_checked(file: &std::path::Path, key: &FileKey) -> Result<elf::ElfInfo, String> {
+fn read_checked(
+    file: &std::path::Path,
+    key: &FileKey,
+    want_unwind: bool,
+) -> Result<(elf::ElfInfo, Option<Sections>), String> {
     let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
     if let FileKey::DevIno(maj, min, ino) = key {
         let dev = meta.dev();
@@ -147,7 +188,10 @@ fn read_checked(file: &std::path::Path, key: &FileKey) -> Result<elf::ElfInfo, S
             return Err("a different build-id than the one mapped".into());
         }
     }
-    Ok(info)
+    // Unwind sections come from the same bytes; a file without them (or
+    // whose tables are refused) unwinds by frame pointers.
+    let sections = want_unwind.then(|| crate::unwind::sections::read(&bytes).unwrap_or_default());
+    Ok((info, sections))
 }
 
 #[cfg(test)]
