@@ -63,6 +63,14 @@ pub struct RecordArgs {
     /// Sampling frequency of CPU samples, in Hz.
     #[arg(long, value_name = "HZ", default_value_t = 99, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub frequency: u32,
+    /// How user stacks are taken: `dwarf` unwinds each sample in the agent from
+    /// the files' .eh_frame (frame pointers where a module has none), `fp`
+    /// keeps the kernel's frame-pointer chain only (cheaper).
+    #[arg(long, value_name = "MODE", default_value = "dwarf", value_parser = ["dwarf", "fp"])]
+    pub unwind: String,
+    /// With --unwind dwarf: bytes of user stack copied with each sample (unwound, never stored).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::unwind::DEFAULT_STACK_BYTES, value_parser = clap::value_parser!(u32).range(1024..=crate::unwind::MAX_STACK_BYTES as i64))]
+    pub stack_size: u32,
     /// Do not sample CPU stacks (other collectors only).
     #[arg(long)]
     pub no_samples: bool,

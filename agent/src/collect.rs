@@ -12,6 +12,9 @@ use crate::target::Target;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub frequency_hz: u32,
+    pub unwind: crate::unwind::Mode,
+    /// Bytes of user stack copied per sample (DWARF mode), a multiple of 8.
+    pub stack_bytes: u32,
     pub samples: bool,
     pub syscalls: bool,
     pub syscalls_filter: Option<String>,

@@ -54,6 +54,12 @@ fn collectors(settings: &Settings) -> Vec<Box<dyn Collector>> {
 pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     let settings = Settings {
         frequency_hz: args.frequency,
+        unwind: if args.unwind == "fp" {
+            crate::unwind::Mode::Fp
+        } else {
+            crate::unwind::Mode::Dwarf
+        },
+        stack_bytes: args.stack_size & !7,
         samples: !args.no_samples,
         syscalls: args.syscalls,
         syscalls_filter: args.syscalls_filter.clone(),
@@ -94,6 +100,15 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
             syscalls_filter: settings.syscalls_filter.clone(),
         },
         clock: host::clock_pair(),
+        unwind: if settings.samples {
+            settings.unwind.name().to_string()
+        } else {
+            String::new()
+        },
+        stack_bytes: match settings.unwind {
+            crate::unwind::Mode::Dwarf if settings.samples => settings.stack_bytes,
+            _ => 0,
+        },
     };
     let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
         .with_context(|| format!("cannot write {}", args.output.display()))?;

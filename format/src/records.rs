@@ -22,6 +22,12 @@ pub struct Header {
     pub options: Options,
     /// One (CLOCK_MONOTONIC, wall clock) pair taken together at start.
     pub clock: ClockPair,
+    /// How user stacks were taken: `dwarf` (unwound in the agent, frame
+    /// pointers where a module has no unwind tables) or `fp` (the kernel's
+    /// frame-pointer chain). Empty in captures older than format 1.2 (`fp`).
+    pub unwind: String,
+    /// Bytes of user stack copied per sample for unwinding (0 with `fp`).
+    pub stack_bytes: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

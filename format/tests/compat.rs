@@ -322,3 +322,48 @@ fn sample_batches_expand_to_their_samples() {
     assert_eq!(cut.samples().count(), 40);
     assert!(SampleBatch::default().is_empty());
 }
+
+/// The header as format 1.1 wrote it: no `unwind`, no `stack_bytes`.
+#[derive(Serialize)]
+struct Header11 {
+    host: Host,
+    agent_version: String,
+    target: Target,
+    options: Options,
+    clock: ClockPair,
+}
+
+/// Format 1.2 appends `unwind` and `stack_bytes` to the Header (the end of a
+/// top-level record, never inside `Options`): a 1.1 header reads with them
+/// empty (frame pointers, as 1.1 agents took stacks), a 1.2 header keeps them.
+#[test]
+fn header_unwind_mode_appended_at_the_end() {
+    let h = common::header();
+    let old = enc(&Header11 {
+        host: h.host.clone(),
+        agent_version: h.agent_version.clone(),
+        target: h.target.clone(),
+        options: h.options.clone(),
+        clock: h.clock,
+    });
+    let records: Vec<Record> = Reader::new(&raw_capture(&[(1, old)])[..])
+        .unwrap()
+        .collect();
+    let Record::Header(read) = &records[0] else {
+        panic!("{records:?}")
+    };
+    assert_eq!((read.unwind.as_str(), read.stack_bytes), ("", 0));
+    assert_eq!(read.options, h.options, "nested Options unchanged");
+    let new = Header {
+        unwind: "dwarf".into(),
+        stack_bytes: 16384,
+        ..h.clone()
+    };
+    let mut buf = Vec::new();
+    Writer::new(&mut buf, new.clone(), WriterOptions::default())
+        .unwrap()
+        .finish(Footer::default())
+        .unwrap();
+    let records: Vec<Record> = Reader::new(&buf[..]).unwrap().collect();
+    assert_eq!(records[0], Record::Header(Box::new(new)));
+}

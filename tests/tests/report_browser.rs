@@ -57,6 +57,8 @@ fn capture(path: &Path) {
             monotonic_ns: T0,
             wall_ns: 1_764_400_000 * SEC,
         },
+        unwind: "fp".into(),
+        stack_bytes: 0,
     };
     let file = std::fs::File::create(path).unwrap();
     let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();

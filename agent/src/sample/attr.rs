@@ -31,8 +31,21 @@ pub mod sample {
     pub const CPU: u64 = 1 << 7;
     pub const PERIOD: u64 = 1 << 8;
     pub const STREAM_ID: u64 = 1 << 9;
+    pub const REGS_USER: u64 = 1 << 12;
+    pub const STACK_USER: u64 = 1 << 13;
     pub const IDENTIFIER: u64 = 1 << 16;
 }
+
+/// The user registers a DWARF-mode sample carries (`PERF_REG_*` bits), in
+/// the order of the record: on x86_64 bp, sp, ip.
+#[cfg(target_arch = "x86_64")]
+pub const REGS_USER_MASK: u64 = (1 << 6) | (1 << 7) | (1 << 8);
+/// On aarch64 x29 (fp), lr, sp, pc.
+#[cfg(target_arch = "aarch64")]
+pub const REGS_USER_MASK: u64 = (1 << 29) | (1 << 30) | (1 << 31) | (1 << 32);
+
+/// The sample type with user registers and stack copy (DWARF unwinding).
+pub const SAMPLE_TYPE_DWARF: u64 = SAMPLE_TYPE | sample::REGS_USER | sample::STACK_USER;
 
 /// What every sample carries; the parser reads exactly these fields.
 pub const SAMPLE_TYPE: u64 =
@@ -86,6 +99,7 @@ pub fn sampling(
     start: Start,
     side_band: bool,
     watermark_bytes: u32,
+    stack_bytes: Option<u32>,
 ) -> Attr {
     let (type_, config) = event.type_config();
     let mut flags = flag::SAMPLE_ID_ALL | flag::USE_CLOCKID | flag::WATERMARK;
@@ -112,15 +126,21 @@ pub fn sampling(
         flags |=
             flag::MMAP | flag::MMAP2 | flag::COMM | flag::COMM_EXEC | flag::TASK | flag::BUILD_ID;
     }
+    let (sample_type, regs, stack) = match stack_bytes {
+        Some(n) => (SAMPLE_TYPE_DWARF, REGS_USER_MASK, n & !7),
+        None => (SAMPLE_TYPE, 0, 0),
+    };
     Attr {
         type_,
         size: ATTR_SIZE,
         config,
         sample_period_or_freq: period_or_freq,
-        sample_type: SAMPLE_TYPE,
+        sample_type,
         flags,
         wakeup: watermark_bytes,
         clockid: CLOCK_MONOTONIC,
+        sample_regs_user: regs,
+        sample_stack_user: stack,
         ..Attr::default()
     }
 }
@@ -212,7 +232,7 @@ mod tests {
 
     #[test]
     fn sampling_attr_has_what_the_format_needs() {
-        let a = sampling(Event::CpuClock, 99, true, Start::OnExec, true, 4096);
+        let a = sampling(Event::CpuClock, 99, true, Start::OnExec, true, 4096, None);
         assert_eq!(a.type_, TYPE_SOFTWARE);
         // cpu-clock: a fixed period of 1/99 s in ns, not a frequency.
         assert_eq!(a.sample_period_or_freq, 1_000_000_000 / 99);
@@ -231,9 +251,28 @@ mod tests {
         }
         assert_eq!(a.clockid, CLOCK_MONOTONIC);
         assert_eq!(a.wakeup, 4096);
-        let b = sampling(Event::Cycles, 999, false, Start::Disabled, false, 1);
+        let b = sampling(Event::Cycles, 999, false, Start::Disabled, false, 1, None);
         assert_eq!((b.type_, b.config), (TYPE_HARDWARE, 0));
         assert_eq!(b.sample_period_or_freq, 999);
+        assert_eq!(
+            (b.sample_type, b.sample_regs_user, b.sample_stack_user),
+            (SAMPLE_TYPE, 0, 0)
+        );
+        // DWARF mode: user registers and a stack copy of a multiple of 8 bytes.
+        let d = sampling(
+            Event::CpuClock,
+            99,
+            true,
+            Start::Disabled,
+            true,
+            1,
+            Some(16390),
+        );
+        assert_eq!(d.sample_type, SAMPLE_TYPE_DWARF);
+        assert_eq!(
+            (d.sample_regs_user, d.sample_stack_user),
+            (REGS_USER_MASK, 16384)
+        );
         assert_ne!(b.flags & flag::FREQ, 0);
         assert_eq!(
             b.flags & (flag::INHERIT | flag::ENABLE_ON_EXEC | flag::MMAP2),

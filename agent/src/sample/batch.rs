@@ -42,6 +42,17 @@ impl Batcher {
     /// Interns a call chain; a stack seen for the first time is written.
     pub fn stack(&mut self, chain: &[u64], out: &mut Vec<Record>) -> Interned {
         let (kernel, user) = stacks::split(chain);
+        self.stack_parts(kernel, &user, out)
+    }
+
+    /// Interns a stack given as kernel frames and (unwound) user frames.
+    pub fn stack_parts(
+        &mut self,
+        kernel: Vec<u64>,
+        user: &[u64],
+        out: &mut Vec<Record>,
+    ) -> Interned {
+        let user = user.to_vec();
         let (id, new) = self.interner.intern(&kernel, &user);
         if new {
             out.push(Record::Stack(Stack {

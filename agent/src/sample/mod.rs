@@ -64,8 +64,15 @@ impl Collector for Sampler {
         } else {
             Start::Disabled
         };
-        let mut armed = Armed::new(sample_event(), ctx.settings.frequency_hz, start);
-        let mut state = State::new(ctx.settings.redact);
+        let mode = ctx.settings.unwind;
+        let stack_bytes = (mode == crate::unwind::Mode::Dwarf).then_some(ctx.settings.stack_bytes);
+        let mut armed = Armed::new(
+            sample_event(),
+            ctx.settings.frequency_hz,
+            start,
+            stack_bytes,
+        );
+        let mut state = State::new(ctx.settings.redact, mode);
         let now = monotonic_ns();
         let follow = match &target.cgroup_dir {
             Some(dir) if open::is_cgroup2(dir) => {
@@ -125,9 +132,13 @@ impl Collector for Sampler {
             }
         }
         state.finish();
+        let mut values = armed.counts();
+        if let Some(u) = &state.unwind {
+            values.extend(u.stats.counters());
+        }
         state.out.push(Record::Counters(Counters {
             time_ns: monotonic_ns(),
-            values: armed.counts(),
+            values,
         }));
         send(&ctx, &mut state);
         Ok(())
@@ -144,10 +155,11 @@ struct Drain {
 impl Drain {
     fn run(&mut self, armed: &mut Armed, state: &mut State) {
         let (scratch, events) = (&mut self.scratch, &mut self.events);
+        let sample_type = armed.sample_type();
         for ring in armed.rings.iter_mut() {
             ring.consume(|a, b| {
                 ring::for_each_record(a, b, scratch, |h, bytes| {
-                    if let Some(e) = parse::parse(h, bytes, attr::SAMPLE_TYPE) {
+                    if let Some(e) = parse::parse(h, bytes, sample_type) {
                         events.push(e);
                     }
                 })

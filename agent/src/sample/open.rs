@@ -11,6 +11,8 @@ use super::sys::{self, Attr, Ring, Who};
 
 /// Data pages per CPU ring (256 KiB with 4 KiB pages).
 const RING_PAGES: usize = 64;
+/// With stack copies (each sample carries kilobytes): 2 MiB per CPU.
+const RING_PAGES_DWARF: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -59,13 +61,15 @@ pub struct Armed {
     pmu: bool,
     /// Set by [`Armed::enable`]: events opened later start at once.
     enabled: bool,
+    /// Bytes of user stack each sample copies (DWARF unwinding), if any.
+    stack_bytes: Option<u32>,
     /// The kernel refused `build_id` in MMAP2 records (before Linux 5.12):
     /// they carry device and inode, and the agent reads build-ids itself.
     no_build_id: bool,
 }
 
 impl Armed {
-    pub fn new(event: Event, hz: u32, start: Start) -> Self {
+    pub fn new(event: Event, hz: u32, start: Start, stack_bytes: Option<u32>) -> Self {
         sys::raise_fd_limit();
         Armed {
             cpus: super::cpus::online(),
@@ -78,12 +82,30 @@ impl Armed {
             start,
             pmu: event == Event::Cycles,
             enabled: false,
+            stack_bytes,
             no_build_id: false,
         }
     }
 
-    fn watermark() -> u32 {
-        (RING_PAGES * sys::page_size() / 4) as u32
+    fn ring_pages(&self) -> usize {
+        if self.stack_bytes.is_some() {
+            RING_PAGES_DWARF
+        } else {
+            RING_PAGES
+        }
+    }
+
+    fn watermark(&self) -> u32 {
+        (self.ring_pages() * sys::page_size() / 4) as u32
+    }
+
+    /// The sample type of the events (what [`super::parse::parse`] reads).
+    pub fn sample_type(&self) -> u64 {
+        if self.stack_bytes.is_some() {
+            attr::SAMPLE_TYPE_DWARF
+        } else {
+            attr::SAMPLE_TYPE
+        }
     }
 
     /// Opens a sampling event, without build-ids in MMAP2 where the kernel has none.
@@ -114,7 +136,7 @@ impl Armed {
             sys::set_output(&fd, &ring.fd)?;
             self.redirected.push(fd);
         } else {
-            self.rings.push(Ring::map(fd, RING_PAGES)?);
+            self.rings.push(Ring::map(fd, self.ring_pages())?);
         }
         Ok(())
     }
@@ -131,7 +153,8 @@ impl Armed {
             true,
             self.start,
             true,
-            Self::watermark(),
+            self.watermark(),
+            self.stack_bytes,
         );
         for i in 0..self.cpus.len() {
             let cpu = self.cpus[i];
@@ -206,7 +229,8 @@ impl Armed {
                 false,
                 self.start,
                 true,
-                Self::watermark(),
+                self.watermark(),
+                self.stack_bytes,
             );
             let fd = self
                 .open_sampling(a, cg, cpu)

@@ -46,6 +46,10 @@ pub enum Event {
         period: u64,
         /// Raw callchain, context markers included.
         callchain: Vec<u64>,
+        /// User registers (DWARF mode; `None` for a sample without user context).
+        regs: Option<crate::unwind::Regs>,
+        /// The copy of the user stack from the sampled sp (DWARF mode).
+        stack: Vec<u8>,
     },
     Mmap2 {
         pid: u32,
@@ -278,6 +282,27 @@ fn parse_sample(c: &mut Cursor, st: u64) -> Option<Event> {
             .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or_default()))
             .collect();
     }
+    let mut regs = None;
+    if st & sample::REGS_USER != 0 {
+        let abi = c.u64()?;
+        if abi != 0 {
+            let n = super::attr::REGS_USER_MASK.count_ones() as usize;
+            let mut v = [0u64; 4];
+            for slot in v.iter_mut().take(n) {
+                *slot = c.u64()?;
+            }
+            regs = Some(user_regs(&v));
+        }
+    }
+    let mut stack = Vec::new();
+    if st & sample::STACK_USER != 0 {
+        let size = c.u64()? as usize;
+        if size != 0 {
+            let data = c.take(size)?;
+            let dyn_size = c.u64()? as usize;
+            stack.extend_from_slice(&data[..dyn_size.min(size)]);
+        }
+    }
     Some(Event::Sample {
         pid,
         tid,
@@ -285,7 +310,30 @@ fn parse_sample(c: &mut Cursor, st: u64) -> Option<Event> {
         cpu,
         period,
         callchain,
+        regs,
+        stack,
     })
+}
+
+/// The registers of [`super::attr::REGS_USER_MASK`], in record order.
+#[cfg(target_arch = "x86_64")]
+fn user_regs(v: &[u64; 4]) -> crate::unwind::Regs {
+    crate::unwind::Regs {
+        fp: v[0],
+        sp: v[1],
+        ip: v[2],
+        lr: 0,
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn user_regs(v: &[u64; 4]) -> crate::unwind::Regs {
+    crate::unwind::Regs {
+        fp: v[0],
+        lr: v[1],
+        sp: v[2],
+        ip: v[3],
+    }
 }
 
 #[cfg(test)]
@@ -334,6 +382,35 @@ pub(crate) mod fixtures {
             b.extend_from_slice(&ip.to_ne_bytes());
         }
         header(RECORD_SAMPLE, 2, &b)
+    }
+
+    /// A DWARF-mode sample: callchain, then user registers (abi, values)
+    /// and a stack copy of `size` bytes of which `stack` are valid.
+    pub fn sample_dwarf(
+        chain: &[u64],
+        regs: Option<&[u64]>,
+        size: usize,
+        stack: &[u8],
+    ) -> (RecordHeader, Vec<u8>) {
+        let (_, mut r) = sample(5, 6, 7, 0, 1, chain);
+        r.drain(..HEADER_LEN);
+        match regs {
+            Some(v) => {
+                r.extend_from_slice(&2u64.to_ne_bytes()); // PERF_SAMPLE_REGS_ABI_64
+                for x in v {
+                    r.extend_from_slice(&x.to_ne_bytes());
+                }
+            }
+            None => r.extend_from_slice(&0u64.to_ne_bytes()),
+        }
+        r.extend_from_slice(&(size as u64).to_ne_bytes());
+        if size > 0 {
+            let mut data = stack.to_vec();
+            data.resize(size, 0);
+            r.extend_from_slice(&data);
+            r.extend_from_slice(&(stack.len() as u64).to_ne_bytes());
+        }
+        header(RECORD_SAMPLE, 2, &r)
     }
 
     pub fn padded(s: &str) -> Vec<u8> {
@@ -436,6 +513,8 @@ mod tests {
                     0x401000,
                     0x401100
                 ],
+                regs: None,
+                stack: vec![],
             }
         );
         // A callchain count larger than the record is malformed, not an allocation.
@@ -443,6 +522,57 @@ mod tests {
         let at = HEADER_LEN + 32;
         r[at..at + 8].copy_from_slice(&(1u64 << 60).to_ne_bytes());
         assert_eq!(parse(h, &r, SAMPLE_TYPE), None);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn dwarf_samples_carry_registers_and_the_valid_stack_bytes() {
+        use super::super::attr::SAMPLE_TYPE_DWARF;
+        // bp, sp, ip; a 64-byte copy of which the kernel filled 24.
+        let (h, r) = sample_dwarf(
+            &[u64::MAX - 511, 0x401000],
+            Some(&[0x30, 0x20, 0x401000]),
+            64,
+            &[7; 24],
+        );
+        match parse(h, &r, SAMPLE_TYPE_DWARF).unwrap() {
+            Event::Sample {
+                regs,
+                stack,
+                callchain,
+                ..
+            } => {
+                assert_eq!(
+                    regs,
+                    Some(crate::unwind::Regs {
+                        ip: 0x401000,
+                        sp: 0x20,
+                        fp: 0x30,
+                        lr: 0
+                    })
+                );
+                assert_eq!(stack, vec![7; 24]);
+                assert_eq!(callchain.len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        // No user context (abi 0), no stack.
+        let (h, r) = sample_dwarf(&[], None, 0, &[]);
+        match parse(h, &r, SAMPLE_TYPE_DWARF).unwrap() {
+            Event::Sample { regs, stack, .. } => assert!(regs.is_none() && stack.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        // A stack size beyond the record is malformed; a dyn_size beyond the size is clamped.
+        let (h, mut r) = sample_dwarf(&[], Some(&[1, 2, 3]), 16, &[1; 16]);
+        let n = r.len();
+        r[n - 8..].copy_from_slice(&1000u64.to_ne_bytes());
+        match parse(h, &r, SAMPLE_TYPE_DWARF).unwrap() {
+            Event::Sample { stack, .. } => assert_eq!(stack.len(), 16),
+            other => panic!("{other:?}"),
+        }
+        let at = n - 8 - 16 - 8;
+        r[at..at + 8].copy_from_slice(&(1u64 << 40).to_ne_bytes());
+        assert_eq!(parse(h, &r, SAMPLE_TYPE_DWARF), None);
     }
 
     #[test]

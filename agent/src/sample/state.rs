@@ -8,9 +8,12 @@ use holter_format::{Lost, Record, Sample};
 
 use super::batch::Batcher;
 use super::parse::{Event, FileId};
+use super::stacks;
 use super::symbolize::{NewMapping, Symbolizer};
 use super::tasks::Tasks;
 use crate::symbols::files::FileKey;
+use crate::unwind::process::Unwinders;
+use crate::unwind::Mode;
 
 const PROT_EXEC: u32 = 4;
 
@@ -19,17 +22,25 @@ pub struct State {
     pub tasks: Tasks,
     pub symbols: Symbolizer,
     lost: u64,
+    /// DWARF mode: the unwinders of the processes (`None`: the kernel's
+    /// frame-pointer chain is the user stack).
+    pub unwind: Option<Unwinders>,
+    user: Vec<u64>,
     /// Records to send, in order.
     pub out: Vec<Record>,
 }
 
 impl State {
-    pub fn new(redact: bool) -> Self {
+    pub fn new(redact: bool, mode: Mode) -> Self {
+        let mut symbols = Symbolizer::default();
+        symbols.files.want_unwind = mode == Mode::Dwarf;
         State {
             batch: Batcher::default(),
             tasks: Tasks::new(redact),
-            symbols: Symbolizer::default(),
+            symbols,
             lost: 0,
+            unwind: (mode == Mode::Dwarf).then(Unwinders::default),
+            user: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -49,8 +60,27 @@ impl State {
                 cpu,
                 period,
                 callchain,
+                regs,
+                stack,
             } => {
-                let s = self.batch.stack(&callchain, out);
+                let s = match &mut self.unwind {
+                    Some(u) => {
+                        let (kernel, kernel_user) = stacks::split(&callchain);
+                        if !self.symbols.spaces.knows(pid) {
+                            self.symbols.scan_process(pid, time, out);
+                        }
+                        u.user_stack(
+                            pid,
+                            &self.symbols.spaces,
+                            regs,
+                            &stack,
+                            &kernel_user,
+                            &mut self.user,
+                        );
+                        self.batch.stack_parts(kernel, &self.user, out)
+                    }
+                    None => self.batch.stack(&callchain, out),
+                };
                 self.symbols.note_stack(pid, &s, time, out);
                 self.batch.push(
                     Sample {
@@ -143,6 +173,9 @@ impl State {
         for pid in std::mem::take(&mut self.tasks.exited) {
             self.symbols.spaces.remove(pid);
         }
+        if let Some(u) = &mut self.unwind {
+            u.prune(&self.symbols.spaces);
+        }
         let lost = std::mem::take(&mut self.lost);
         if lost > 0 {
             self.out.push(Record::Lost(Lost {
@@ -178,7 +211,7 @@ mod tests {
 
     #[test]
     fn stacks_are_written_once_before_the_batch_of_samples() {
-        let mut s = State::new(false);
+        let mut s = State::new(false, Mode::Fp);
         let user_marker = -512i64 as u64;
         // Pid 4_000_000 does not exist: no /proc reading succeeds, records still flow.
         let pid = 4_000_000;
@@ -224,7 +257,7 @@ mod tests {
 
     #[test]
     fn mappings_forks_exits_and_lost() {
-        let mut s = State::new(false);
+        let mut s = State::new(false, Mode::Fp);
         let id: Vec<u8> = (1..=20).collect();
         feed(
             &mut s,

@@ -37,6 +37,8 @@ pub fn header() -> Header {
             monotonic_ns: 1_000,
             wall_ns: 1_700_000_000_000_000_000,
         },
+        unwind: String::new(),
+        stack_bytes: 0,
     }
 }
 
