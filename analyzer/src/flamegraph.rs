@@ -33,6 +33,34 @@ pub struct Quality {
     /// Frames of all samples (a frame counts once per sample it is in).
     pub frames: u64,
     pub symbolized_frames: u64,
+    /// Samples with user frames, and those whose outermost user frame is a
+    /// thread's or program's root function (see [`is_root`]).
+    pub user_stacks: u64,
+    pub rooted_stacks: u64,
+    /// How the agent took user stacks: `dwarf` or `fp`.
+    pub unwind: &'static str,
+}
+
+/// Functions a whole user stack starts from: the program's entry, a
+/// thread's start, or `main` where the frames above it have no frame pointer.
+pub fn is_root(name: &str) -> bool {
+    const ROOTS: &[&str] = &[
+        "_start",
+        "__libc_start_main",
+        "__libc_start_call_main",
+        "start_thread",
+        "clone",
+        "clone3",
+        "__clone",
+        "__clone3",
+        "thread_start",
+        "main",
+        "runtime.goexit",
+        "runtime.rt0_go",
+        "runtime.mstart",
+        "_dl_start_user",
+    ];
+    ROOTS.contains(&name) || name.starts_with("__GI___clone")
 }
 
 impl Quality {
@@ -44,13 +72,25 @@ impl Quality {
         }
     }
 
-    /// `1000 samples, 3 lost samples, 98.5% of frames symbolized`.
+    /// Share of the samples with user frames whose stack reached a root.
+    pub fn rooted_percent(&self) -> f64 {
+        if self.user_stacks == 0 {
+            0.0
+        } else {
+            self.rooted_stacks as f64 * 100.0 / self.user_stacks as f64
+        }
+    }
+
+    /// `1000 samples, 3 lost samples, 98.5% of frames symbolized, unwind
+    /// dwarf: 99.0% of stacks reached a root`.
     pub fn line(&self) -> String {
         format!(
-            "{} samples, {} lost samples, {:.1}% of frames symbolized",
+            "{} samples, {} lost samples, {:.1}% of frames symbolized, unwind {}: {:.1}% of stacks reached a root",
             self.samples,
             self.lost_samples,
-            self.symbolized_percent()
+            self.symbolized_percent(),
+            self.unwind,
+            self.rooted_percent()
         )
     }
 }
@@ -170,7 +210,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
     let resolved: Vec<Resolved> = sym.resolve(&distinct);
 
     // 4. Build the lines.
-    let lines: Vec<(String, u64, u64)> = groups
+    let lines: Vec<(String, u64, u64, Option<bool>)> = groups
         .par_iter()
         .zip(located.par_iter())
         .map(|((g, _), (locs, kernel_from))| {
@@ -180,6 +220,13 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
                 line.push_str(";[missing stack]");
             }
             let mut symbolized = 0;
+            // The outermost user frame (root first), its outermost function.
+            let rooted = (*kernel_from > 0).then(|| {
+                resolved[locs[0] as usize]
+                    .frames
+                    .first()
+                    .is_some_and(|f| is_root(f))
+            });
             for (i, loc) in locs.iter().enumerate() {
                 let r = &resolved[*loc as usize];
                 let suffix = if i >= *kernel_from { "_[k]" } else { "" };
@@ -189,24 +236,37 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
                 }
                 symbolized += u64::from(r.symbolized);
             }
-            (line, locs.len() as u64, symbolized)
+            (line, locs.len() as u64, symbolized, rooted)
         })
         .collect();
     let mut folded = Folded {
         quality: Quality {
             lost_samples: capture.lost("samples"),
+            unwind: unwind_mode(capture),
             ..Quality::default()
         },
         ..Folded::default()
     };
-    for ((_, count), (line, frames, symbolized)) in groups.iter().zip(lines) {
+    for ((_, count), (line, frames, symbolized, rooted)) in groups.iter().zip(lines) {
         let q = &mut folded.quality;
+        if let Some(r) = rooted {
+            q.user_stacks += count;
+            q.rooted_stacks += count * u64::from(r);
+        }
         q.samples += count;
         q.frames += frames * count;
         q.symbolized_frames += symbolized * count;
         *folded.stacks.entry(line).or_default() += count;
     }
     folded
+}
+
+/// The capture's unwind mode; captures before format 1.2 took frame pointers.
+pub fn unwind_mode(capture: &Capture) -> &'static str {
+    match capture.header.unwind.as_str() {
+        "dwarf" => "dwarf",
+        _ => "fp",
+    }
 }
 
 /// Locations root first: user frames, then kernel frames from the returned index.

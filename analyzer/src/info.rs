@@ -6,8 +6,32 @@ use serde_json::{json, Value};
 
 use crate::load::Capture;
 
+/// The unwind mode, the stack copy size and the share of stacks (with user
+/// frames) whose outermost frame is a root function, when samples exist.
+pub struct Unwind {
+    pub mode: &'static str,
+    pub stack_bytes: u32,
+    pub rooted_percent: Option<f64>,
+}
+
+pub fn unwind(c: &Capture) -> Unwind {
+    let rooted_percent = (!c.samples.is_empty())
+        .then(|| crate::symbolize::Symbolizer::new(c, None).ok())
+        .flatten()
+        .and_then(|sym| {
+            let folded = crate::flamegraph::fold(c, &crate::filter::Filter::default(), &sym);
+            (folded.quality.user_stacks > 0).then(|| folded.quality.rooted_percent())
+        });
+    Unwind {
+        mode: crate::flamegraph::unwind_mode(c),
+        stack_bytes: c.header.stack_bytes,
+        rooted_percent,
+    }
+}
+
 pub fn to_json(c: &Capture) -> Value {
     let h = &c.header;
+    let u = unwind(c);
     json!({
         "path": c.path.display().to_string(),
         "format_version": format!("{}.{}", c.version.0, c.version.1),
@@ -25,6 +49,11 @@ pub fn to_json(c: &Capture) -> Value {
         "kernel_symbols": c.kernel_symbols.len(),
         "lost_samples": c.lost("samples"),
         "samples_per_cpu_second": c.samples_per_cpu_second(),
+        "unwind": {
+            "mode": u.mode,
+            "stack_bytes": u.stack_bytes,
+            "rooted_percent": u.rooted_percent,
+        },
         "lost_syscalls": c.lost("syscalls"),
         "duration_ns": c.duration_ns(),
         "start_wall_ns": h.clock.wall_ns,
@@ -119,6 +148,18 @@ pub fn to_text(c: &Capture) -> String {
     }
     // The tracer's per-syscall totals (`syscall:<name>`, ...) are summed here;
     // `holter syscalls` shows them by name.
+    if !c.samples.is_empty() {
+        let u = unwind(c);
+        let copy = if u.stack_bytes > 0 {
+            format!(" ({} bytes of stack per sample)", u.stack_bytes)
+        } else {
+            String::new()
+        };
+        let rooted = u.rooted_percent.map_or("no user stacks".to_string(), |p| {
+            format!("{p:.1}% of stacks reached a root")
+        });
+        let _ = writeln!(s, "unwind    {}{copy}: {rooted}", u.mode);
+    }
     let is_syscall = |k: &str| k.starts_with("syscall:") || k.starts_with("syscall_");
     let calls: u64 = c
         .counters

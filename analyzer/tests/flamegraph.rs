@@ -32,7 +32,7 @@ fn folded_standard_capture() {
     assert_eq!(q.symbolized_frames, 20 - 1 - 2);
     assert_eq!(
         q.line(),
-        "10 samples, 4 lost samples, 85.0% of frames symbolized"
+        "10 samples, 4 lost samples, 85.0% of frames symbolized, unwind fp: 80.0% of stacks reached a root"
     );
 }
 
@@ -46,7 +46,7 @@ fn cli_folded_to_stdout_and_quality_on_stderr() {
     assert_eq!(stdout(&o), STANDARD_FOLDED);
     assert_eq!(
         stderr(&o),
-        "holter: 10 samples, 4 lost samples, 85.0% of frames symbolized\n"
+        "holter: 10 samples, 4 lost samples, 85.0% of frames symbolized, unwind fp: 80.0% of stacks reached a root\n"
     );
 }
 
