@@ -11,8 +11,9 @@ use super::sys::{self, Attr, Ring, Who};
 
 /// Data pages per CPU ring (256 KiB with 4 KiB pages).
 const RING_PAGES: usize = 64;
-/// With stack copies (each sample carries kilobytes): 2 MiB per CPU.
-const RING_PAGES_DWARF: usize = 512;
+/// With stack copies (each sample carries kilobytes): 4 MiB per CPU, 250 ms
+/// of 16 KiB samples at 999 Hz while the agent reads the files of a new process.
+const RING_PAGES_DWARF: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
