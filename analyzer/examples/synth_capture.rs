@@ -157,7 +157,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             Vec::new()
         };
-        w.write(&Record::Stack(Stack { id, kernel, user }))?;
+        w.write(&Record::Stack(Stack {
+            id,
+            kernel,
+            user,
+            root: false,
+        }))?;
         owner.push(pids[rng.below(pids.len() as u64) as usize]);
     }
     let step = 60_000_000_000 / samples.max(1);

@@ -222,10 +222,11 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
             let mut symbolized = 0;
             // The outermost user frame (root first), its outermost function.
             let rooted = (*kernel_from > 0).then(|| {
-                resolved[locs[0] as usize]
-                    .frames
-                    .first()
-                    .is_some_and(|f| is_root(f))
+                capture.stacks.get(&g.stack_id).is_some_and(|s| s.root)
+                    || resolved[locs[0] as usize]
+                        .frames
+                        .first()
+                        .is_some_and(|f| is_root(f))
             });
             for (i, loc) in locs.iter().enumerate() {
                 let r = &resolved[*loc as usize];

@@ -130,6 +130,9 @@ pub struct Stack {
     pub kernel: Vec<u64>,
     /// User frames, leaf first.
     pub user: Vec<u64>,
+    /// The agent's unwinder reached the outermost frame (DWARF mode, 1.2+):
+    /// the stack is whole even where that frame has no symbol.
+    pub root: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -367,3 +367,32 @@ fn header_unwind_mode_appended_at_the_end() {
     let records: Vec<Record> = Reader::new(&buf[..]).unwrap().collect();
     assert_eq!(records[0], Record::Header(Box::new(new)));
 }
+
+/// Format 1.2 appends `root` to Stack: a 1.1 stack reads as not known to be whole.
+#[test]
+fn stack_root_appended_at_the_end() {
+    #[derive(Serialize)]
+    struct Stack11 {
+        id: u32,
+        kernel: Vec<u64>,
+        user: Vec<u64>,
+    }
+    let old = enc(&Stack11 {
+        id: 3,
+        kernel: vec![],
+        user: vec![0x10, 0x20],
+    });
+    let records: Vec<Record> =
+        Reader::new(&raw_capture(&[(1, enc(&common::header())), (6, old)])[..])
+            .unwrap()
+            .collect();
+    assert_eq!(
+        records[1],
+        Record::Stack(Stack {
+            id: 3,
+            kernel: vec![],
+            user: vec![0x10, 0x20],
+            root: false
+        })
+    );
+}

@@ -99,6 +99,7 @@ fn capture(path: &Path) {
             id: id as u32,
             kernel: k.to_vec(),
             user: vec![],
+            root: false,
         }));
     }
     for i in 0..200u64 {

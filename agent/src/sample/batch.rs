@@ -42,14 +42,16 @@ impl Batcher {
     /// Interns a call chain; a stack seen for the first time is written.
     pub fn stack(&mut self, chain: &[u64], out: &mut Vec<Record>) -> Interned {
         let (kernel, user) = stacks::split(chain);
-        self.stack_parts(kernel, &user, out)
+        self.stack_parts(kernel, &user, false, out)
     }
 
-    /// Interns a stack given as kernel frames and (unwound) user frames.
+    /// Interns a stack given as kernel frames and (unwound) user frames;
+    /// `root`: the unwinder reached the outermost frame.
     pub fn stack_parts(
         &mut self,
         kernel: Vec<u64>,
         user: &[u64],
+        root: bool,
         out: &mut Vec<Record>,
     ) -> Interned {
         let user = user.to_vec();
@@ -59,6 +61,7 @@ impl Batcher {
                 id,
                 kernel: kernel.clone(),
                 user: user.clone(),
+                root,
             }));
         }
         Interned {

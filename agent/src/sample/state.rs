@@ -69,7 +69,7 @@ impl State {
                         if !self.symbols.spaces.knows(pid) {
                             self.symbols.scan_process(pid, time, out);
                         }
-                        u.user_stack(
+                        let root = u.user_stack(
                             pid,
                             &self.symbols.spaces,
                             regs,
@@ -77,7 +77,7 @@ impl State {
                             &kernel_user,
                             &mut self.user,
                         );
-                        self.batch.stack_parts(kernel, &self.user, out)
+                        self.batch.stack_parts(kernel, &self.user, root, out)
                     }
                     None => self.batch.stack(&callchain, out),
                 };

@@ -56,6 +56,7 @@ impl Unwinders {
     /// The user frames of one sample, leaf first, into `out`: unwound from
     /// `regs` and the stack copy; where the copy ends early, continued with
     /// the kernel's frame-pointer chain `kernel_user` when it agrees.
+    /// Returns whether the unwind reached the outermost frame.
     pub fn user_stack(
         &mut self,
         pid: u32,
@@ -64,12 +65,12 @@ impl Unwinders {
         stack: &[u8],
         kernel_user: &[u64],
         out: &mut Vec<u64>,
-    ) {
+    ) -> bool {
         let Some(regs) = regs else {
             self.stats.no_regs += 1;
             out.clear();
             out.extend_from_slice(kernel_user);
-            return;
+            return false;
         };
         let version = spaces.version(pid);
         let stale = self.by_pid.get(&pid).is_none_or(|(v, _)| *v != version);
@@ -99,6 +100,7 @@ impl Unwinders {
             End::Loop => self.stats.loops += 1,
             End::TooDeep => self.stats.too_deep += 1,
         }
+        end == End::Root
     }
 
     /// Forgets the unwinders of processes no longer followed.

@@ -46,11 +46,20 @@ impl Sections {
     /// The address in the process of the file's address 0, for a mapping of
     /// the file at `start` from file offset `pgoff`.
     pub fn base_avma(&self, start: u64, pgoff: u64) -> u64 {
+        // The segment whose pages hold `pgoff`: segments need not start on a
+        // page boundary (lld puts them right after each other in the file).
+        const PAGE: u64 = 4096;
         let seg = self
             .loads
             .iter()
-            .filter(|(off, _, _)| *off <= pgoff)
-            .max_by_key(|(off, _, _)| *off);
+            .filter(|(off, _, size)| off & !(PAGE - 1) <= pgoff && pgoff < off + size.max(&1))
+            .max_by_key(|(off, _, _)| *off)
+            .or_else(|| {
+                self.loads
+                    .iter()
+                    .filter(|(off, _, _)| *off <= pgoff)
+                    .max_by_key(|(off, _, _)| *off)
+            });
         match seg {
             Some(&(off, vaddr, _)) => start
                 .wrapping_sub(pgoff)
@@ -144,5 +153,11 @@ mod tests {
         };
         assert_eq!(n.base_avma(0x401000, 0x1000), 0);
         assert_eq!(Sections::default().base_avma(0x7000, 0x1000), 0x6000);
+        // lld: the executable segment starts mid-page, right after the read-only one.
+        let l = Sections {
+            loads: vec![(0, 0, 0x18678), (0x18680, 0x19680, 0x41de0)],
+            ..Sections::default()
+        };
+        assert_eq!(l.base_avma(0x5555_0001_9000, 0x18000), 0x5555_0000_0000);
     }
 }

@@ -65,6 +65,7 @@ pub fn stack(id: u32, user: &[u64], kernel: &[u64]) -> Record {
         id,
         kernel: kernel.to_vec(),
         user: user.to_vec(),
+        root: false,
     })
 }
 

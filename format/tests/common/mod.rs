@@ -116,6 +116,7 @@ pub fn body_1_0() -> Vec<Record> {
             id: 7,
             kernel: vec![0xffff_ffff_8100_0000],
             user: vec![0x1010, 0x1020],
+            root: false,
         }
         .into(),
         Sample {
