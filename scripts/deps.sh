@@ -3,13 +3,15 @@
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 declare -A pkg=(
-  [cc]=gcc [strace]=strace [perf]=linux-perf [unshare]=util-linux [ip]=iproute2
+  [cc]=gcc [objcopy]=binutils [rustc]=rustc [strace]=strace [perf]=linux-perf [unshare]=util-linux [ip]=iproute2
   [busybox]=busybox-static [runc]=runc [podman]=podman [tar]=tar [chromium]=chromium [tc]=iproute2
 )
 missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg[$cmd]}")
 done
+# libc's start_thread and clone3 are named by its detached debug symbols (no command).
+[ -d /usr/lib/debug/.build-id ] || missing+=(libc6-dbg)
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
