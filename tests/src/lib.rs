@@ -545,6 +545,12 @@ impl RunningAgent {
         self.proc.signal(sig)
     }
 
+    /// The agent's output if it has exited already (for failure messages).
+    pub fn exited(&mut self) -> Option<Output> {
+        let st = self.proc.try_wait()?;
+        Some(self.proc.output(st))
+    }
+
     /// SIGKILL (no footer), and the process reaped.
     pub fn kill9(&mut self) -> ExitStatus {
         self.proc.kill()

@@ -639,7 +639,6 @@ fn by_cgroup_v1_and_v2() {
     let w = compile_workload("calltree");
     let c = Container::start(Cgroup::new("sample"), &[w.path.to_str().unwrap(), "10"]);
     c.workload_pid("calltree");
-    std::thread::sleep(Duration::from_millis(100));
     let dir = scratch("sample-cg");
     for hierarchy in ["cpu", "unified"] {
         // A missing hierarchy is a logged skip (a failure under the gate), not a silent pass.
@@ -698,7 +697,6 @@ fn a_binary_only_inside_the_targets_mount_namespace_is_symbolized() {
         !inner.join("calltree").exists(),
         "the copy is invisible from the host"
     );
-    std::thread::sleep(Duration::from_millis(100));
     let dir = scratch("sample-ns");
     let file = dir.path().join("n.holter");
     record(&["--pid", &pid.to_string(), "--duration", "1500ms"], &file);
@@ -922,7 +920,14 @@ fn jit_code_is_named_from_the_containers_perf_map() {
         &["sh", "-c", &script],
     );
     let pid = c.workload_pid("jit");
-    std::thread::sleep(Duration::from_millis(200));
+    // Ready once its code is generated and its perf map written (inside the
+    // container: /tmp/perf-1.map of its own /tmp).
+    let map = format!("/proc/{pid}/root/tmp/perf-1.map");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&map).map_or(true, |m| m.len() == 0) {
+        assert!(std::time::Instant::now() < deadline, "no {map} within 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let dir = scratch("sample-jit");
     let file = dir.path().join("j.holter");
     record(&["--pid", &pid.to_string(), "--duration", "1s"], &file);

@@ -34,6 +34,30 @@ impl Agent {
         self.0.pid()
     }
 
+    /// Waits (up to 10 s) until every thread of `pid` is traced; fails with
+    /// the agent's output if it exits first.
+    fn traced(&mut self, pid: u32) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let t = tracers(pid);
+            if !t.is_empty() && t.iter().all(|&p| p != 0) {
+                return;
+            }
+            if let Some(out) = self.0.exited() {
+                panic!(
+                    "holter-agent exited ({}) before tracing {pid}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pid {pid} was not traced within 10 s: {t:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits for the agent to finish by itself, returning its stderr.
     fn finish(self, timeout: Duration) -> String {
         let out = self.0.finish(timeout);
@@ -85,6 +109,19 @@ fn tracers(pid: u32) -> Vec<u32> {
         line["TracerPid:".len()..].trim().parse().ok()
     })
     .collect()
+}
+
+/// Waits (up to 5 s) until `pid` is in one of `states` (`/proc/PID/stat`).
+fn wait_state(pid: u32, states: &[char], why: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = proc_state(pid);
+        if state.is_some_and(|s| states.contains(&s)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{why}: state {state:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Waits until every thread of `pid` is traced (the agent is ready).
@@ -168,7 +205,7 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
         ],
     );
     let pid = container.workload_pid("syscalls");
-    let agent = Agent::start(&[
+    let mut agent = Agent::start(&[
         "record",
         "--pid",
         &pid.to_string(),
@@ -177,7 +214,7 @@ fn exact_counts_and_latency_in_a_container_by_pid() {
         "-o",
         capture.to_str().unwrap(),
     ]);
-    wait_traced(pid);
+    agent.traced(pid);
     // Start the counted calls.
     unsafe { libc::kill(pid as i32, libc::SIGUSR2) };
     agent.finish(Duration::from_secs(20));
@@ -353,7 +390,7 @@ fn signals_reach_a_traced_target() {
             .expect("the workload answers")
     };
     assert_eq!(next(), "ready");
-    let agent = Agent::start(&[
+    let mut agent = Agent::start(&[
         "record",
         "--pid",
         &pid.to_string(),
@@ -362,7 +399,7 @@ fn signals_reach_a_traced_target() {
         "-o",
         capture.to_str().unwrap(),
     ]);
-    wait_traced(pid);
+    agent.traced(pid);
     for i in 1..=N {
         unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
         // The handler ran once per signal: none lost, none doubled.
@@ -452,7 +489,7 @@ fn a_target_exiting_mid_capture_ends_it_cleanly() {
     );
     let pid = target.0.id();
     let started = Instant::now();
-    let agent = Agent::start(&[
+    let mut agent = Agent::start(&[
         "record",
         "--pid",
         &pid.to_string(),
@@ -463,7 +500,7 @@ fn a_target_exiting_mid_capture_ends_it_cleanly() {
         "-o",
         capture.to_str().unwrap(),
     ]);
-    wait_traced(pid);
+    agent.traced(pid);
     assert!(target.wait().success());
     agent.finish(Duration::from_secs(15));
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -501,7 +538,7 @@ fn killing_the_agent_leaves_the_target_running() {
         "-o",
         capture.to_str().unwrap(),
     ]);
-    wait_traced(pid);
+    agent.traced(pid);
     std::thread::sleep(Duration::from_millis(200));
     agent.0.kill9();
     // The kernel detached it: it runs on (never in a tracing stop) to completion.
@@ -629,7 +666,7 @@ fn a_stopped_target_stays_stopped_after_detach() {
             .unwrap(),
     );
     let pid = target.0.id();
-    let agent = Agent::start(&[
+    let mut agent = Agent::start(&[
         "record",
         "--pid",
         &pid.to_string(),
@@ -638,16 +675,11 @@ fn a_stopped_target_stays_stopped_after_detach() {
         "-o",
         capture.to_str().unwrap(),
     ]);
-    wait_traced(pid);
+    agent.traced(pid);
     // Stopped and continued under tracing: it runs again (a tracee stuck in
     // a ptrace stop would show `t` for good).
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-    std::thread::sleep(Duration::from_millis(100));
-    let state = proc_state(pid);
-    assert!(
-        matches!(state, Some('t' | 'T')),
-        "SIGSTOP did not stop the traced target: {state:?}"
-    );
+    wait_state(pid, &['t', 'T'], "SIGSTOP did not stop the traced target");
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
     let deadline = Instant::now() + Duration::from_secs(2);
     while matches!(proc_state(pid), Some('t' | 'T')) {
@@ -659,7 +691,11 @@ fn a_stopped_target_stays_stopped_after_detach() {
     }
     // Group-stop under tracing: the target stops (and the tracer listens).
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-    std::thread::sleep(Duration::from_millis(200));
+    wait_state(
+        pid,
+        &['t', 'T'],
+        "the second SIGSTOP did not stop the target",
+    );
     unsafe { libc::kill(agent.pid() as i32, libc::SIGINT) };
     agent.finish(Duration::from_secs(10));
     // Detached, it is stopped as SIGSTOP wants it, not traced...
@@ -690,7 +726,7 @@ fn a_cgroup_target_picks_up_newcomers() {
     let capture = dir.path().join("c.holter");
     let cgroup = Cgroup::new("syscalls-cg");
     let cg_dir = cgroup.dirs[0].clone();
-    let agent = Agent::start(&[
+    let mut agent = Agent::start(&[
         "record",
         "--cgroup",
         cg_dir.to_str().unwrap(),
@@ -701,7 +737,6 @@ fn a_cgroup_target_picks_up_newcomers() {
         "-o",
         capture.to_str().unwrap(),
     ]);
-    let mut agent = agent;
     // The agent records (its collectors are armed) before the process exists:
     // only following the cgroup's newcomers can find it.
     agent.0.wait_ready();
@@ -723,7 +758,7 @@ fn a_cgroup_target_picks_up_newcomers() {
             .unwrap(),
     );
     let pid = target.0.id();
-    wait_traced(pid);
+    agent.traced(pid);
     unsafe { libc::kill(pid as i32, libc::SIGUSR2) };
     assert!(target.wait().success());
     agent.finish(Duration::from_secs(10));
