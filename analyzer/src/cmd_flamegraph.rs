@@ -12,13 +12,13 @@ use holter::symbolize::Symbolizer;
 
 use crate::FlamegraphArgs;
 
-pub(crate) fn run(args: FlamegraphArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<()> {
     if let (Some(from), Some(to)) = (args.from, args.to) {
         if from > to {
             bail!("--from {from} is after --to {to}: give --from before --to");
         }
     }
-    let capture = Capture::load(&args.file)?;
+    let capture = Capture::load_with_budget(&args.file, budget)?;
     if capture.samples.is_empty() {
         bail!(
             "{}: the capture holds no samples (was it recorded with --no-samples, or did the target never run?)",
@@ -33,7 +33,7 @@ pub(crate) fn run(args: FlamegraphArgs) -> anyhow::Result<()> {
         to_secs: args.to,
     };
     let symbolizer = Symbolizer::new(&capture, args.debuginfo.as_deref())?;
-    let folded = fold(&capture, &filter, &symbolizer);
+    let folded = fold(&capture, &filter, &symbolizer)?;
     if folded.quality.samples == 0 {
         bail!(
             "{}: no sample matches {} (the capture has {} samples over {:.3} s; see `holter info`)",

@@ -9,8 +9,8 @@ use holter::report::{self, Options};
 
 use crate::{ReportArgs, ReportFormat};
 
-pub(crate) fn run(args: ReportArgs) -> anyhow::Result<()> {
-    let capture = Capture::load(&args.file)?;
+pub(crate) fn run(args: ReportArgs, budget: Option<u64>) -> anyhow::Result<()> {
+    let capture = Capture::load_with_budget(&args.file, budget)?;
     let opts = Options {
         debuginfo: args.debuginfo.as_deref(),
         svg: args.format == ReportFormat::Html,

@@ -109,12 +109,33 @@ struct PidInfo<'a> {
     /// (since, process name id), by time.
     names_at: Vec<(u64, u32)>,
     map_times: &'a [u64],
-    /// ((name id, epoch), context id).
-    contexts: Vec<((u32, u32), u32)>,
 }
 
-/// Folds the samples that `filter` selects.
-pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
+/// A capture whose flame graph would outgrow the capture's budget.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path}: the flame graph would take {} ({what}), past the capture's budget of {}: \
+     a capture this dense is unusual and may be crafted. If you trust it, raise the budget with \
+     --budget SIZE or HOLTER_BUDGET=SIZE (e.g. --budget 8G)",
+    crate::load::human_size(*need),
+    crate::load::human_size(*budget)
+)]
+pub struct FoldError {
+    pub path: String,
+    pub what: &'static str,
+    pub need: u64,
+    pub budget: u64,
+}
+
+/// Folds the samples that `filter` selects. The frames located and the
+/// folded text stay within the capture's budget, else an error says so.
+pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Folded, FoldError> {
+    let over = |what: &'static str, need: u64| FoldError {
+        path: capture.path.display().to_string(),
+        what,
+        need,
+        budget: capture.budget.bytes,
+    };
     let names = Names::new(capture);
     let matcher = Matcher::new(filter, &names, capture);
 
@@ -123,6 +144,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
     let mut comm_ids: HashMap<&str, u32> = HashMap::default();
     let mut contexts: Vec<Group> = Vec::new();
     let mut pids: HashMap<u32, PidInfo> = HashMap::default();
+    let mut context_ids: HashMap<(u32, u32, u32), u32> = HashMap::default();
     let mut counts: HashMap<u64, u64> = HashMap::default();
     for s in capture.samples.iter().filter(|s| matcher.matches(s)) {
         let info = pids.entry(s.pid).or_insert_with(|| {
@@ -144,26 +166,20 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
             PidInfo {
                 names_at: ids,
                 map_times: sym.maps().times(s.pid),
-                contexts: Vec::new(),
             }
         });
         let i = info.names_at.partition_point(|e| e.0 <= s.time_ns);
         let comm = info.names_at[i.saturating_sub(1)].1;
         let epoch = epoch_in(info.map_times, s.time_ns);
-        let ctx = match info.contexts.iter().find(|c| c.0 == (comm, epoch)) {
-            Some(c) => c.1,
-            None => {
-                contexts.push(Group {
-                    comm,
-                    pid: s.pid,
-                    stack_id: 0,
-                    epoch,
-                });
-                let id = contexts.len() as u32 - 1;
-                info.contexts.push(((comm, epoch), id));
-                id
-            }
-        };
+        let ctx = *context_ids.entry((s.pid, comm, epoch)).or_insert_with(|| {
+            contexts.push(Group {
+                comm,
+                pid: s.pid,
+                stack_id: 0,
+                epoch,
+            });
+            contexts.len() as u32 - 1
+        });
         *counts
             .entry(u64::from(ctx) << 32 | u64::from(s.stack_id))
             .or_default() += 1;
@@ -179,15 +195,51 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
         })
         .collect();
 
+    drop(context_ids);
+
+    // Every group locates each frame of its stack: bound their number.
+    let frames: u64 = groups
+        .iter()
+        .filter_map(|(g, _)| capture.stacks.get(&g.stack_id))
+        .map(|st| (st.user.len() + st.kernel.len()) as u64)
+        .sum();
+    let need = frames.saturating_mul(LOCATED_FRAME_BYTES);
+    if need > capture.budget.bytes {
+        return Err(over("frames to locate", need));
+    }
+
     // 2. The locations of every group's frames, root first, interned to
-    // dense ids (std's hasher: addresses defeat Fx).
+    // dense ids (std's hasher: addresses defeat Fx). User frames are found
+    // in their process's mappings all at once (see `MapIndex::find_many`).
+    let mut queries: Vec<(u32, u32, u64)> = groups
+        .par_iter()
+        .flat_map_iter(|(g, _)| {
+            let user = capture
+                .stacks
+                .get(&g.stack_id)
+                .map_or(&[][..], |st| &st.user);
+            user_addrs(user).map(move |a| (g.pid, g.epoch, a))
+        })
+        .collect();
+    queries.par_sort_unstable();
+    queries.dedup();
+    let found = sym.maps().find_many(&queries);
+    let user_loc = |pid: u32, epoch: u32, addr: u64| {
+        let map = queries
+            .binary_search(&(pid, epoch, addr))
+            .ok()
+            .and_then(|i| found[i]);
+        sym.loc_in(pid, addr, map)
+    };
     let located: Vec<(Vec<Loc>, usize)> = groups
         .par_iter()
         .map(|(g, _)| match capture.stacks.get(&g.stack_id) {
-            Some(st) => stack_locs(sym, *g, &st.user, &st.kernel),
+            Some(st) => stack_locs(&user_loc, *g, &st.user, &st.kernel),
             None => (Vec::new(), 0),
         })
         .collect();
+    drop(found);
+    drop(queries);
     let mut ids: std::collections::HashMap<Loc, u32> = std::collections::HashMap::new();
     let mut distinct: Vec<Loc> = Vec::new();
     let located: Vec<(Vec<u32>, usize)> = located
@@ -209,7 +261,22 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
     // 3. Name each distinct location once.
     let resolved: Vec<Resolved> = sym.resolve(&distinct);
 
-    // 4. Build the lines.
+    // 4. Build the lines, once their size is known to fit.
+    let need: u64 = groups
+        .par_iter()
+        .zip(located.par_iter())
+        .map(|((g, _), (locs, _))| {
+            let names: u64 = locs
+                .iter()
+                .flat_map(|l| &resolved[*l as usize].frames)
+                .map(|f| f.len() as u64 + 5)
+                .sum();
+            comms[g.comm as usize].len() as u64 + 20 + names
+        })
+        .sum();
+    if need > capture.budget.bytes {
+        return Err(over("folded stacks", need));
+    }
     let lines: Vec<(String, u64, u64, Option<bool>)> = groups
         .par_iter()
         .zip(located.par_iter())
@@ -259,7 +326,28 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Folded {
         q.symbolized_frames += symbolized * count;
         *folded.stacks.entry(line).or_default() += count;
     }
-    folded
+    Ok(folded)
+}
+
+/// Memory taken by one located frame during [`fold`] (a `Loc`, its id, and
+/// its share of the lookup tables).
+const LOCATED_FRAME_BYTES: u64 = 48;
+
+/// Leaf first in the record; every frame but the leaf is a return address.
+fn adjust(i: usize, a: u64) -> u64 {
+    if i == 0 {
+        a
+    } else {
+        a.saturating_sub(1)
+    }
+}
+
+/// The user addresses of a stack to look up, leaf first.
+fn user_addrs(user: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    user.iter()
+        .filter(|&&a| a < CONTEXT_MARKER)
+        .enumerate()
+        .map(|(i, &a)| adjust(i, a))
 }
 
 /// The capture's unwind mode; captures before format 1.2 took frame pointers.
@@ -271,20 +359,20 @@ pub fn unwind_mode(capture: &Capture) -> &'static str {
 }
 
 /// Locations root first: user frames, then kernel frames from the returned index.
-fn stack_locs(sym: &Symbolizer, g: Group, user: &[u64], kernel: &[u64]) -> (Vec<Loc>, usize) {
-    // Leaf first in the record; every frame but the leaf is a return address.
-    let adjust = |i: usize, a: u64| if i == 0 { a } else { a.saturating_sub(1) };
+fn stack_locs(
+    user_loc: &(impl Fn(u32, u32, u64) -> Loc + Sync),
+    g: Group,
+    user: &[u64],
+    kernel: &[u64],
+) -> (Vec<Loc>, usize) {
     let kernel: Vec<Loc> = kernel
         .iter()
         .filter(|&&a| a < CONTEXT_MARKER)
         .enumerate()
         .map(|(i, &a)| Loc::Kernel { addr: adjust(i, a) })
         .collect();
-    let mut locs: Vec<Loc> = user
-        .iter()
-        .filter(|&&a| a < CONTEXT_MARKER)
-        .enumerate()
-        .map(|(i, &a)| sym.user_loc(g.pid, adjust(i, a), g.epoch))
+    let mut locs: Vec<Loc> = user_addrs(user)
+        .map(|a| user_loc(g.pid, g.epoch, a))
         .collect();
     locs.reverse();
     let kernel_from = locs.len();

@@ -19,7 +19,9 @@ pub fn unwind(c: &Capture) -> Unwind {
         .then(|| crate::symbolize::Symbolizer::new(c, None).ok())
         .flatten()
         .and_then(|sym| {
-            let folded = crate::flamegraph::fold(c, &crate::filter::Filter::default(), &sym);
+            // Past the budget, the share is unknown rather than an error.
+            let folded =
+                crate::flamegraph::fold(c, &crate::filter::Filter::default(), &sym).ok()?;
             (folded.quality.user_stacks > 0).then(|| folded.quality.rooted_percent())
         });
     Unwind {

@@ -24,6 +24,60 @@ pub enum LoadError {
     },
     #[error("{path}: the capture has no header (it was cut before its first frame)")]
     NoHeader { path: PathBuf },
+    #[error(
+        "{path}: the capture expands past its budget of {} of {what} (at offset {offset}; {how}): \
+         a capture this dense is unusual and may be crafted. If you trust it, raise the budget \
+         with --budget SIZE or HOLTER_BUDGET=SIZE (e.g. --budget 8G)",
+        human_size(*budget)
+    )]
+    OverBudget {
+        path: PathBuf,
+        budget: u64,
+        what: &'static str,
+        offset: u64,
+        /// How the budget was set.
+        how: String,
+    },
+}
+
+/// `1.5 GiB`, `16 MiB`, `900 bytes`.
+pub fn human_size(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} bytes");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `8G`, `512M`, `100k`, `1.5GiB`, `4096`: a size in bytes (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("`{text}` is not a size (e.g. 512M, 8G)")),
+    };
+    match num.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok((v * mult as f64).min(u64::MAX as f64) as u64),
+        _ => Err(format!("`{text}` is not a size (e.g. 512M, 8G)")),
+    }
 }
 
 /// Everything a capture holds, grouped by kind, in file order.
@@ -52,12 +106,21 @@ pub struct Capture {
     /// The agent's warnings, then the reader's.
     pub warnings: Vec<String>,
     pub unknown_records: u64,
+    /// What the capture may expand to; reports building large outputs
+    /// (folded stacks) stay within it too.
+    pub budget: Budget,
 }
 
 impl Capture {
     /// Reads a capture file. A cut or damaged file loads what it holds, with
     /// `complete == false` and warnings; a file that is not a capture is an error.
     pub fn load(path: &Path) -> Result<Capture, LoadError> {
+        Capture::load_with_budget(path, None)
+    }
+
+    /// Reads a capture within a budget: `None` gives the default,
+    /// [`Budget::for_file_len`] of the file's size.
+    pub fn load_with_budget(path: &Path, budget: Option<u64>) -> Result<Capture, LoadError> {
         let file = File::open(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => LoadError::NotFound { path: path.into() },
             _ => LoadError::Open {
@@ -65,22 +128,52 @@ impl Capture {
                 error: source,
             },
         })?;
-        let reader = Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(|error| {
-            LoadError::Format {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (budget, how) = match budget {
+            Some(bytes) => (
+                Budget { bytes },
+                "set by --budget or HOLTER_BUDGET".to_string(),
+            ),
+            None => (
+                Budget::for_file_len(len),
+                format!(
+                    "the default: {} × the file's {} + {}",
+                    Budget::PER_FILE_BYTE,
+                    human_size(len),
+                    human_size(Budget::FLOOR)
+                ),
+            ),
+        };
+        let reader = Reader::new(BufReader::with_capacity(1 << 20, file))
+            .map_err(|error| LoadError::Format {
                 path: path.into(),
                 error,
-            }
-        })?;
-        Capture::from_reader(path, reader)
+            })?
+            .with_budget(budget);
+        let mut reader = reader;
+        let c = Capture::from_reader(path, &mut reader);
+        if let Some(over) = reader.over_budget() {
+            return Err(LoadError::OverBudget {
+                path: path.into(),
+                budget: over.budget.bytes,
+                what: over.what,
+                offset: over.offset,
+                how,
+            });
+        }
+        let mut c = c?;
+        c.budget = budget;
+        Ok(c)
     }
 
     pub fn from_reader<R: std::io::Read>(
         path: &Path,
-        mut reader: Reader<R>,
+        reader: &mut Reader<R>,
     ) -> Result<Capture, LoadError> {
         let mut c = Capture {
             path: path.into(),
             version: reader.version(),
+            budget: Budget::unlimited(),
             ..Capture::default()
         };
         let mut have_header = false;

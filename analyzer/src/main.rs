@@ -17,6 +17,10 @@ use holter::load::Capture;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Most a capture may expand to in memory (e.g. 8G). Default: 32 × the
+    /// file's size + 32 MiB, so that a small crafted file cannot exhaust memory.
+    #[arg(long, global = true, value_name = "SIZE", env = "HOLTER_BUDGET", value_parser = holter::load::parse_size)]
+    budget: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,9 +169,11 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let budget = cli.budget;
+    let load = |file: &std::path::Path| Capture::load_with_budget(file, budget);
     match cli.command {
         Command::Info { file, json } => {
-            let capture = Capture::load(&file)?;
+            let capture = load(&file)?;
             if json {
                 let text = serde_json::to_string_pretty(&holter::info::to_json(&capture))
                     .context("JSON")?;
@@ -177,18 +183,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Throttling { file, json } => {
-            let report = cgroups::throttling::report(&Capture::load(&file)?)?;
+            let report = cgroups::throttling::report(&load(&file)?)?;
             emit(&report, json, cgroups::throttling::to_text)?;
         }
         Command::Memory { file, json } => {
-            let report = cgroups::memory::report(&Capture::load(&file)?)?;
+            let report = cgroups::memory::report(&load(&file)?)?;
             emit(&report, json, cgroups::memory::to_text)?;
         }
         Command::Network { file, json } => {
-            let report = cgroups::network::report(&Capture::load(&file)?)?;
+            let report = cgroups::network::report(&load(&file)?)?;
             emit(&report, json, cgroups::network::to_text)?;
         }
-        Command::Flamegraph(args) => cmd_flamegraph::run(args)?,
+        Command::Flamegraph(args) => cmd_flamegraph::run(args, budget)?,
         Command::Syscalls {
             file,
             json,
@@ -205,9 +211,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 from,
                 to,
             };
-            cmd_syscalls(&file, &opts, json)?;
+            cmd_syscalls(&file, &opts, json, budget)?;
         }
-        Command::Report(args) => cmd_report::run(args)?,
+        Command::Report(args) => cmd_report::run(args, budget)?,
     }
     Ok(())
 }
@@ -226,13 +232,14 @@ fn cmd_syscalls(
     file: &std::path::Path,
     opts: &holter::syscalls::Options,
     json: bool,
+    budget: Option<u64>,
 ) -> anyhow::Result<()> {
     if let (Some(f), Some(t)) = (opts.from, opts.to) {
         if f >= t {
             anyhow::bail!("--from {f} is not before --to {t}");
         }
     }
-    let capture = Capture::load(file)?;
+    let capture = Capture::load_with_budget(file, budget)?;
     if capture.syscalls.is_empty()
         && !capture
             .counters

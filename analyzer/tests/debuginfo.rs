@@ -137,7 +137,7 @@ fn fold_with(records: &[Record], debuginfo: Option<&Path>) -> Folded {
     write_capture(&path, records);
     let capture = Capture::load(&path).unwrap();
     let sym = Symbolizer::new(&capture, debuginfo).unwrap();
-    fold(&capture, &Filter::default(), &sym)
+    fold(&capture, &Filter::default(), &sym).unwrap()
 }
 
 fn check_debug_lines(folded: &Folded) {

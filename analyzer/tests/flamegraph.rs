@@ -15,7 +15,7 @@ fn folded_of(records: &[Record], filter: &Filter) -> (String, holter::flamegraph
     write_capture(&path, records);
     let capture = Capture::load(&path).unwrap();
     let sym = Symbolizer::new(&capture, None).unwrap();
-    let folded = fold(&capture, filter, &sym);
+    let folded = fold(&capture, filter, &sym).unwrap();
     let mut out = Vec::new();
     write_folded(&folded, &mut out).unwrap();
     (String::from_utf8(out).unwrap(), folded.quality)
@@ -406,7 +406,7 @@ fn golden_svg() {
     write_capture(&path, &standard());
     let capture = Capture::load(&path).unwrap();
     let sym = Symbolizer::new(&capture, None).unwrap();
-    let folded = fold(&capture, &Filter::default(), &sym);
+    let folded = fold(&capture, &Filter::default(), &sym).unwrap();
     let opts = SvgOptions {
         title: "holter golden test".into(),
         subtitle: folded.quality.line(),

@@ -51,7 +51,7 @@ proptest! {
         write_capture(&path, &r);
         let capture = Capture::load(&path).unwrap();
         let sym = Symbolizer::new(&capture, None).unwrap();
-        let folded = fold(&capture, &Filter::default(), &sym);
+        let folded = fold(&capture, &Filter::default(), &sym).unwrap();
         prop_assert_eq!(folded.quality.samples, samples.len() as u64);
         prop_assert_eq!(folded.stacks.values().sum::<u64>(), samples.len() as u64);
         prop_assert!(folded.quality.symbolized_frames <= folded.quality.frames);

@@ -18,7 +18,7 @@ mod syscall_tables;
 mod writer;
 
 pub use error::Error;
-pub use reader::Reader;
+pub use reader::{weight, Budget, OverBudget, Reader};
 pub use records::*;
 pub use writer::{Writer, WriterOptions};
 

@@ -2,6 +2,12 @@
 //! allocation, a frame with a bad checksum is skipped with a warning (and the
 //! reader finds the next good frame), and a cut stream ends cleanly with
 //! [`Reader::is_complete`] false.
+//!
+//! A [`Budget`] bounds what a small file can make the reader produce: the
+//! bytes it decompresses and the memory its records take once decoded (an
+//! estimate that counts every string and vector element). Past the budget the
+//! reader stops and [`Reader::over_budget`] says so; the caller decides
+//! whether that is an error.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
@@ -14,6 +20,52 @@ const FRAME_HEADER: usize = 8;
 const CHUNK: usize = 64 << 10;
 /// The writer's frames are about 1 MiB; 8 MiB windows are plenty.
 const MAX_WINDOW_LOG: u32 = 23;
+
+/// How much a capture may expand to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Largest total of decompressed bytes, and separately of the estimated
+    /// memory of the decoded records.
+    pub bytes: u64,
+}
+
+impl Budget {
+    /// Bytes of budget per byte of file.
+    pub const PER_FILE_BYTE: u64 = 32;
+    /// Budget every file gets, however small.
+    pub const FLOOR: u64 = 32 << 20;
+
+    /// The default budget of a file of `len` bytes:
+    /// [`Budget::PER_FILE_BYTE`] × `len` + [`Budget::FLOOR`].
+    pub fn for_file_len(len: u64) -> Budget {
+        Budget {
+            bytes: len
+                .saturating_mul(Self::PER_FILE_BYTE)
+                .saturating_add(Self::FLOOR),
+        }
+    }
+
+    pub fn unlimited() -> Budget {
+        Budget { bytes: u64::MAX }
+    }
+}
+
+/// Unlimited: the caller of [`Reader::new`] sets a budget on purpose.
+impl Default for Budget {
+    fn default() -> Self {
+        Budget::unlimited()
+    }
+}
+
+/// What the reader had produced when it stopped at its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget {
+    pub budget: Budget,
+    /// `decompressed bytes` or `decoded records`.
+    pub what: &'static str,
+    /// File offset of the frame being read.
+    pub offset: u64,
+}
 
 pub struct Reader<R: Read> {
     src: R,
@@ -30,6 +82,11 @@ pub struct Reader<R: Read> {
     resyncing: bool,
     warnings: Vec<String>,
     unknown: u64,
+    budget: Budget,
+    decompressed: u64,
+    /// Estimated memory of the records returned or queued so far.
+    weight: u64,
+    over: Option<OverBudget>,
 }
 
 impl<R: Read> Reader<R> {
@@ -49,6 +106,10 @@ impl<R: Read> Reader<R> {
             resyncing: false,
             warnings: Vec::new(),
             unknown: 0,
+            budget: Budget::unlimited(),
+            decompressed: 0,
+            weight: 0,
+            over: None,
         };
         r.fill(PREAMBLE_LEN)?;
         let head = &r.buf[..r.buf.len().min(PREAMBLE_LEN)];
@@ -81,6 +142,35 @@ impl<R: Read> Reader<R> {
         r.version = (major, minor);
         r.pos = PREAMBLE_LEN;
         Ok(r)
+    }
+
+    /// Bounds what the rest of the file may expand to (see [`Budget`]).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Where the reader stopped because the file exceeded its budget.
+    pub fn over_budget(&self) -> Option<OverBudget> {
+        self.over
+    }
+
+    /// Decompressed bytes and estimated memory of the records read so far.
+    pub fn usage(&self) -> (u64, u64) {
+        (self.decompressed, self.weight)
+    }
+
+    fn stop_over_budget(&mut self, what: &'static str, offset: u64) {
+        self.over = Some(OverBudget {
+            budget: self.budget,
+            what,
+            offset,
+        });
+        self.warn(format!(
+            "capture exceeds its budget of {} bytes of {what} at offset {offset}; read up to there",
+            self.budget.bytes
+        ));
+        self.ended = true;
     }
 
     /// (major, minor) of the file.
@@ -199,11 +289,16 @@ impl<R: Read> Reader<R> {
             self.resyncing = true;
             return Ok(());
         }
-        let decoded = decompress(payload);
+        let left = self.budget.bytes.saturating_sub(self.decompressed);
+        let decoded = decompress(payload, left);
         self.pos += total;
         self.resyncing = false;
         match decoded {
-            Ok(bytes) => self.parse_payload(&bytes, at),
+            Ok(None) => self.stop_over_budget("decompressed bytes", at),
+            Ok(Some(bytes)) => {
+                self.decompressed += bytes.len() as u64;
+                self.parse_payload(&bytes, at)
+            }
             Err(e) => self.warn(format!(
                 "frame at offset {at} could not be decompressed ({e}); skipped"
             )),
@@ -257,6 +352,11 @@ impl<R: Read> Reader<R> {
             bytes = &bytes[6 + len..];
             match Record::decode(kind, body) {
                 Ok(Some(record)) => {
+                    self.weight = self.weight.saturating_add(weight(&record));
+                    if self.weight > self.budget.bytes {
+                        self.stop_over_budget("decoded records", frame_at);
+                        return;
+                    }
                     if matches!(record, Record::Footer(_)) {
                         self.complete = true;
                     }
@@ -272,19 +372,101 @@ impl<R: Read> Reader<R> {
     }
 }
 
-fn decompress(payload: &[u8]) -> std::io::Result<Vec<u8>> {
+/// The payload of a frame; `None` when it holds more than `budget` bytes.
+fn decompress(payload: &[u8], budget: u64) -> std::io::Result<Option<Vec<u8>>> {
     let mut out = Vec::new();
     let mut decoder = zstd::stream::read::Decoder::new(payload)?;
     // A hostile frame header must not make the decoder allocate a huge window.
     decoder.window_log_max(MAX_WINDOW_LOG)?;
-    decoder.take(MAX_PAYLOAD as u64 + 1).read_to_end(&mut out)?;
-    if out.len() > MAX_PAYLOAD {
+    let limit = budget.min(MAX_PAYLOAD as u64);
+    decoder.take(limit + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        if limit < MAX_PAYLOAD as u64 {
+            return Ok(None);
+        }
         return Err(std::io::Error::new(
             ErrorKind::InvalidData,
             format!("payload over {MAX_PAYLOAD} bytes"),
         ));
     }
-    Ok(out)
+    Ok(Some(out))
+}
+
+/// An estimate of the memory a decoded record takes once a reader holds it:
+/// the size of its type, plus every string's and vector's contents, plus a
+/// vector header for each string or vector in a vector. Samples count as the
+/// [`crate::Sample`]s a batch expands to; stack frames count four words each,
+/// for what a flame graph builds from every frame.
+pub fn weight(r: &Record) -> u64 {
+    use std::mem::size_of;
+    const VEC: u64 = size_of::<Vec<u8>>() as u64;
+    /// Allocation and table overhead per record.
+    const EACH: u64 = 16;
+    fn size<T>(_: &T) -> u64 {
+        size_of::<T>() as u64
+    }
+    let s = |s: &String| s.len() as u64;
+    let strings = |v: &[String]| v.iter().map(|x| VEC + s(x)).sum::<u64>();
+    let symbols = |v: &[crate::Symbol]| {
+        v.iter()
+            .map(|x| size_of::<crate::Symbol>() as u64 + s(&x.name))
+            .sum::<u64>()
+    };
+    EACH + match r {
+        Record::Header(h) => {
+            size(&**h)
+                + s(&h.host.hostname)
+                + s(&h.host.kernel_release)
+                + s(&h.host.arch)
+                + s(&h.host.boot_id)
+                + s(&h.agent_version)
+                + s(&h.unwind)
+                + s(&h.target.kind)
+                + s(&h.target.spec)
+                + 4 * h.target.pids.len() as u64
+                + strings(&h.target.cgroups)
+                + h.target.container_id.as_ref().map_or(0, s)
+                + s(&h.options.sample_event)
+                + h.options.syscalls_filter.as_ref().map_or(0, s)
+        }
+        Record::Process(p) => {
+            size(p) + s(&p.comm) + strings(&p.argv) + s(&p.exe) + strings(&p.cgroups)
+        }
+        Record::Thread(t) => size(t) + s(&t.comm),
+        Record::Exit(e) => size(e),
+        Record::Lost(l) => size(l) + s(&l.kind),
+        Record::Footer(f) => size(f) + s(&f.reason) + 16 * f.counts.len() as u64,
+        Record::Mapping(m) => {
+            size(m) + s(&m.path) + m.build_id.as_ref().map_or(0, |b| b.len() as u64)
+        }
+        Record::Stack(st) => size(st) + 32 * (st.kernel.len() + st.user.len()) as u64,
+        Record::Sample(x) => size(x),
+        // The columns are dropped once expanded.
+        Record::SampleBatch(b) => b.len() as u64 * size_of::<crate::Sample>() as u64,
+        Record::Syscall(c) => size(c) + s(&c.summary),
+        Record::CgroupSnapshot(c) => {
+            size(c)
+                + s(&c.path)
+                + s(&c.controller)
+                + c.files
+                    .iter()
+                    .map(|(a, b)| VEC * 2 + s(a) + s(b))
+                    .sum::<u64>()
+        }
+        Record::NetSnapshot(n) => size(n) + s(&n.dev) + s(&n.snmp),
+        Record::ContainerView(v) => size(v) + s(&v.hostname) + s(&v.resolv_conf) + s(&v.root_mount),
+        Record::BinarySymbols(b) => {
+            size(b)
+                + b.build_id.len() as u64
+                + s(&b.path)
+                + (b.segments.len() * size_of::<crate::Segment>()) as u64
+                + symbols(&b.symbols)
+        }
+        Record::KernelSymbols(k) => symbols(&k.symbols),
+        Record::JitSymbols(j) => size(j) + symbols(&j.symbols),
+        Record::Warning(w) => size(w) + s(&w.message),
+        Record::Counters(c) => size(c) + c.values.iter().map(|(k, _)| VEC + 8 + s(k)).sum::<u64>(),
+    }
 }
 
 impl<R: Read> Iterator for Reader<R> {

@@ -172,3 +172,55 @@ proptest! {
         }
     }
 }
+
+/// A small file of zeros that decodes to a large model stops at its budget,
+/// with what it read so far, a warning, and `over_budget` saying why.
+#[test]
+fn reading_stops_at_the_budget() {
+    let mut bytes = Vec::new();
+    let mut w = Writer::new(&mut bytes, Header::default(), WriterOptions::default()).unwrap();
+    let n = 500_000;
+    let batch = SampleBatch {
+        time_deltas_ns: vec![0; n],
+        pid: vec![0; n],
+        tid: vec![0; n],
+        cpu: vec![0; n],
+        stack_id: vec![0; n],
+        period: vec![0; n],
+    };
+    for _ in 0..4 {
+        w.write(&Record::SampleBatch(batch.clone())).unwrap();
+    }
+    w.finish(Footer::default()).unwrap();
+    assert!(bytes.len() < 20_000, "{}", bytes.len());
+
+    // Unlimited: everything.
+    let all: Vec<Record> = Reader::new(&bytes[..]).unwrap().collect();
+    assert_eq!(all.len(), 6);
+
+    let budget = Budget::for_file_len(bytes.len() as u64);
+    let mut r = Reader::new(&bytes[..]).unwrap().with_budget(budget);
+    let records: Vec<Record> = r.by_ref().collect();
+    let over = r.over_budget().expect("over budget");
+    assert_eq!(over.budget, budget);
+    assert!(records.len() < all.len());
+    let (decompressed, weight) = r.usage();
+    assert!(decompressed <= budget.bytes && weight <= budget.bytes + weight_of_one(&batch));
+    assert!(
+        r.warnings().iter().any(|w| w.contains("budget")),
+        "{:?}",
+        r.warnings()
+    );
+    assert!(!r.is_complete());
+
+    // A budget below one frame's payload stops on decompressed bytes.
+    let mut r = Reader::new(&bytes[..])
+        .unwrap()
+        .with_budget(Budget { bytes: 1000 });
+    let _ = r.by_ref().count();
+    assert_eq!(r.over_budget().unwrap().what, "decompressed bytes");
+}
+
+fn weight_of_one(b: &SampleBatch) -> u64 {
+    weight(&Record::SampleBatch(b.clone()))
+}

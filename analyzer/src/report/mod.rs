@@ -191,7 +191,11 @@ fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> 
         }));
     }
     let sym = Symbolizer::new(c, opts.debuginfo)?;
-    let folded = flamegraph::fold(c, &Filter::default(), &sym);
+    let folded = match flamegraph::fold(c, &Filter::default(), &sym) {
+        Ok(f) => f,
+        // The other sections may still fit: say why this one is missing.
+        Err(e) => return Ok(Err(e.to_string())),
+    };
     let svg = if opts.svg {
         svg(&folded)
     } else {

@@ -5,6 +5,8 @@
 //! process's mappings recorded at or before the sample, so that samples of one
 //! epoch share every lookup result (and can be grouped before symbolizing).
 
+use std::collections::BTreeMap;
+
 use holter_format::Mapping;
 use rustc_hash::FxHashMap as HashMap;
 
@@ -16,6 +18,8 @@ struct PidMaps {
     by_start: Vec<(u64, u64, u32, u32)>,
     /// Longest mapping, to bound the backward scan.
     max_len: u64,
+    /// (start, end, index in the capture), in `times` order.
+    by_rank: Vec<(u64, u64, u32)>,
 }
 
 /// The epoch of a sample at `time_ns`, given [`MapIndex::times`] of its process.
@@ -46,6 +50,7 @@ impl MapIndex {
                     let m = &mappings[i as usize];
                     p.times.push(m.time_ns);
                     p.by_start.push((m.start, m.end, rank as u32, i));
+                    p.by_rank.push((m.start, m.end, i));
                     p.max_len = p.max_len.max(m.end - m.start);
                 }
                 p.by_start.sort_by_key(|e| (e.0, e.2));
@@ -63,6 +68,52 @@ impl MapIndex {
     /// Sorted times of the mappings of `pid`, for [`epoch_in`].
     pub fn times(&self, pid: u32) -> &[u64] {
         self.pids.get(&pid).map_or(&[], |p| &p.times)
+    }
+
+    /// [`MapIndex::find`] for many `(pid, epoch, addr)` at once, in
+    /// O((mappings + queries) log mappings) whatever the mappings: one sweep
+    /// per process over its mappings in time order keeps the address space
+    /// as it stood (each mapping replacing what it overlaps), answering each
+    /// query at its epoch; a second sweep, backwards, answers the addresses
+    /// no mapping held yet. The result is in `queries` order.
+    pub fn find_many(&self, queries: &[(u32, u32, u64)]) -> Vec<Option<usize>> {
+        let mut out = vec![None; queries.len()];
+        let mut by_pid: HashMap<u32, Vec<usize>> = HashMap::default();
+        for (i, q) in queries.iter().enumerate() {
+            by_pid.entry(q.0).or_default().push(i);
+        }
+        for (pid, mut idx) in by_pid {
+            let Some(p) = self.pids.get(&pid) else {
+                continue;
+            };
+            let n = p.by_rank.len();
+            idx.sort_by_key(|&q| queries[q].1);
+            let mut view = View::default();
+            let mut next = 0;
+            for &q in &idx {
+                let (_, epoch, addr) = queries[q];
+                while next < (epoch as usize).min(n) {
+                    view.insert(p.by_rank[next]);
+                    next += 1;
+                }
+                out[q] = view.get(addr);
+            }
+            // Lower ranks inserted last win: the earliest mapping after the epoch.
+            let mut view = View::default();
+            let mut next = n;
+            for &q in idx.iter().rev() {
+                if out[q].is_some() {
+                    continue;
+                }
+                let (_, epoch, addr) = queries[q];
+                while next > epoch as usize {
+                    next -= 1;
+                    view.insert(p.by_rank[next]);
+                }
+                out[q] = view.get(addr);
+            }
+        }
+        out
     }
 
     /// Index (in the capture's mapping list) of the mapping holding `addr`:
@@ -89,6 +140,38 @@ impl MapIndex {
             }
         }
         before.or(after).map(|(_, i)| i as usize)
+    }
+}
+
+/// An address space: disjoint ranges `start → (end, mapping)`.
+#[derive(Default)]
+struct View(BTreeMap<u64, (u64, u32)>);
+
+impl View {
+    /// Maps `[start, end)` to `idx`, over whatever it overlaps.
+    fn insert(&mut self, (start, end, idx): (u64, u64, u32)) {
+        if let Some((&s, &(e, i))) = self.0.range(..start).next_back() {
+            if e > start {
+                self.0.insert(s, (start, i));
+                if e > end {
+                    self.0.insert(end, (e, i));
+                }
+            }
+        }
+        let inside: Vec<u64> = self.0.range(start..end).map(|(&s, _)| s).collect();
+        for s in inside {
+            if let Some((e, i)) = self.0.remove(&s) {
+                if e > end {
+                    self.0.insert(end, (e, i));
+                }
+            }
+        }
+        self.0.insert(start, (end, idx));
+    }
+
+    fn get(&self, addr: u64) -> Option<usize> {
+        let (_, &(end, idx)) = self.0.range(..=addr).next_back()?;
+        (addr < end).then_some(idx as usize)
     }
 }
 
@@ -122,6 +205,26 @@ mod tests {
         assert_eq!(ix.find(1, 0x2800, e), None);
         assert_eq!(ix.find(2, 0x1000, ix.epoch(2, 10)), Some(2));
         assert_eq!(ix.find(3, 0x1000, 0), None);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn find_many_agrees_with_find(
+            maps in proptest::collection::vec((0u64..6, 1u32..3, 0u64..40, 1u64..20), 0..24),
+            queries in proptest::collection::vec((1u32..4, 0u32..30, 0u64..64), 0..64),
+        ) {
+            let maps: Vec<Mapping> = maps
+                .iter()
+                .map(|&(t, pid, start, len)| map(t, pid, start, start + len, "m"))
+                .collect();
+            let ix = MapIndex::new(&maps);
+            let many = ix.find_many(&queries);
+            for (q, got) in queries.iter().zip(many) {
+                prop_assert_eq!(got, ix.find(q.0, q.2, q.1), "{:?}", q);
+            }
+        }
     }
 
     #[test]

@@ -160,6 +160,18 @@ impl<'c> Symbolizer<'c> {
         }
     }
 
+    /// The location of a user frame of `pid` given the mapping found for it
+    /// (see [`MapIndex::find_many`]).
+    pub fn loc_in(&self, pid: u32, addr: u64, map: Option<usize>) -> Loc {
+        match map {
+            Some(map) => Loc::Mapped {
+                map: map as u32,
+                addr,
+            },
+            None => Loc::Unmapped { pid, addr },
+        }
+    }
+
     /// Names every location, in parallel; the result is in `locs` order.
     pub fn resolve(&self, locs: &[Loc]) -> Vec<Resolved> {
         let mut out: Vec<Resolved> = locs.par_iter().map(|l| self.resolve_one(*l)).collect();
