@@ -17,7 +17,7 @@ report_skips() {
   if [ "$n" -eq 0 ]; then
     echo "holter tests: 0 skipped"
   else
-    echo "holter tests: $n skipped: $(paste -sd ';' "$skip_log" | sed 's/;/; /g')"
+    echo "holter tests: $n skipped: $(awk 'NR > 1 { printf "; " } { printf "%s", $0 }' "$skip_log")"
   fi
   rm -f "$skip_log"
   local strict=${HOLTER_REQUIRE_PRIVILEGED:-}
@@ -29,10 +29,10 @@ report_skips() {
 }
 trap report_skips EXIT
 scripts/deps.sh
-cargo test --workspace --locked --exclude holter-e2e -- "$@"
+cargo test --workspace --locked --no-fail-fast --exclude holter-e2e -- "$@"
 # The binaries the end-to-end tests run, built from these sources (the tests
 # build them too, should they be run alone).
 cargo build --workspace --locked --bins
 # One at a time: they measure real CPU time, throttling and latency, which
 # containers of two tests running side by side on a small node would skew.
-cargo test --locked -p holter-e2e -- --test-threads=1 "$@"
+cargo test --locked --no-fail-fast -p holter-e2e -- --test-threads=1 "$@"
