@@ -49,7 +49,7 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
         eprintln!(
             "holter: warning: {} is incomplete (no footer: the agent was killed or the file was cut); \
              the graph shows what it holds",
-            args.file.display()
+            holter::escape::terminal(&args.file.display().to_string())
         );
     }
 
@@ -58,14 +58,15 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
             Some(path) => {
                 write_folded(&folded, BufWriter::new(create(path)?))
                     .with_context(|| format!("writing {}", path.display()))?;
-                println!("{}", path.display());
+                println!("{}", holter::escape::terminal(&path.display().to_string()));
             }
             None => write_folded(&folded, std::io::stdout().lock()).context("writing stdout")?,
         }
         return Ok(());
     }
     let path = args.output.unwrap_or_else(|| default_output(&args.file));
-    let title = args.title.unwrap_or_else(|| default_title(&capture));
+    let title =
+        holter::escape::line(&args.title.unwrap_or_else(|| default_title(&capture))).into_owned();
     let opts = SvgOptions {
         title,
         subtitle: quality,
@@ -75,7 +76,7 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
     write_svg(&folded, &opts, &mut out)
         .and_then(|()| out.flush())
         .with_context(|| format!("writing {}", path.display()))?;
-    println!("{}", path.display());
+    println!("{}", holter::escape::terminal(&path.display().to_string()));
     Ok(())
 }
 

@@ -33,7 +33,7 @@ pub(crate) fn run(args: ReportArgs, budget: Option<u64>) -> anyhow::Result<()> {
     }
     std::fs::write(&path, text)
         .with_context(|| format!("cannot write the report to {}", path.display()))?;
-    println!("{}", path.display());
+    println!("{}", holter::escape::terminal(&path.display().to_string()));
     Ok(())
 }
 

@@ -380,15 +380,19 @@ fn stack_locs(
     (locs, kernel_from)
 }
 
-/// Appends a frame name with `;` and line breaks made harmless.
+/// Appends a frame name with `;` and line breaks made harmless, and control
+/// and format characters as visible escapes (`\x1b`): folded lines go to
+/// terminals, and the SVG must hold no character XML forbids.
 fn push_frame(line: &mut String, name: &str, suffix: &str) {
-    for c in name.chars() {
-        line.push(match c {
+    let name: String = name
+        .chars()
+        .map(|c| match c {
             ';' => ':',
             '\n' | '\r' => ' ',
             c => c,
-        });
-    }
+        })
+        .collect();
+    line.push_str(&crate::escape::line(&name));
     line.push_str(suffix);
 }
 
@@ -411,8 +415,8 @@ pub struct SvgOptions {
 /// Renders an SVG with inferno. Colors depend only on frame names.
 pub fn write_svg<W: Write>(folded: &Folded, opts: &SvgOptions, out: W) -> io::Result<()> {
     let mut o = inferno::flamegraph::Options::default();
-    o.title = opts.title.clone();
-    o.subtitle = Some(opts.subtitle.clone());
+    o.title = crate::escape::line(&opts.title).into_owned();
+    o.subtitle = Some(crate::escape::line(&opts.subtitle).into_owned());
     o.count_name = "samples".into();
     // Kernel frames (`_[k]`) orange, C++ and Rust paths (`::`) yellow, others red.
     o.colors =

@@ -167,8 +167,8 @@ pub fn to_text(c: &Capture) -> String {
         .counters
         .iter()
         .filter(|(k, _)| k.starts_with("syscall:"))
-        .map(|(_, v)| v)
-        .sum();
+        .map(|(_, v)| *v)
+        .fold(0, u64::saturating_add);
     if calls > 0 {
         let kinds = c
             .counters

@@ -1,6 +1,7 @@
 //! holter: turns capture files into flame graphs, syscall tables and cgroup reports.
 
 pub mod cgroups;
+pub mod escape;
 pub mod filter;
 pub mod flamegraph;
 pub mod info;
@@ -8,3 +9,8 @@ pub mod load;
 pub mod report;
 pub mod symbolize;
 pub mod syscalls;
+
+/// A sum that stops at `u64::MAX`: counters in a capture are untrusted.
+pub(crate) fn sum_sat(values: impl IntoIterator<Item = u64>) -> u64 {
+    values.into_iter().fold(0, u64::saturating_add)
+}

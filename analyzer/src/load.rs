@@ -255,8 +255,10 @@ impl Capture {
             .filter(|(k, _)| k == "task-clock")
             .map(|(_, v)| v)
             .sum();
-        (ns > 0)
-            .then(|| (self.samples.len() as u64 + self.lost("samples")) as f64 * 1e9 / ns as f64)
+        (ns > 0).then(|| {
+            (self.samples.len() as u64).saturating_add(self.lost("samples")) as f64 * 1e9
+                / ns as f64
+        })
     }
 
     /// Lost events of one kind (`samples`, `syscalls`, ...).
@@ -264,8 +266,7 @@ impl Capture {
         self.lost
             .iter()
             .filter(|l| l.kind == kind)
-            .map(|l| l.count)
-            .sum()
+            .fold(0u64, |a, l| a.saturating_add(l.count))
     }
 
     /// Seconds since the start of the capture, for `--from`/`--to` filters.

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use holter::cgroups;
+use holter::escape::{json_terminal, terminal};
 use holter::load::Capture;
 
 #[derive(Debug, Parser)]
@@ -163,7 +164,8 @@ fn main() {
     }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("holter: error: {e:#}");
+        // Messages may quote the capture (paths, names): no raw escapes.
+        eprintln!("holter: error: {}", terminal(&format!("{e:#}")));
         std::process::exit(1);
     }
 }
@@ -177,9 +179,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 let text = serde_json::to_string_pretty(&holter::info::to_json(&capture))
                     .context("JSON")?;
-                println!("{text}");
+                println!("{}", json_terminal(&text));
             } else {
-                print!("{}", holter::info::to_text(&capture));
+                print!("{}", terminal(&holter::info::to_text(&capture)));
             }
         }
         Command::Throttling { file, json } => {
@@ -221,9 +223,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints a report as pretty JSON or as text.
 fn emit<T: serde::Serialize>(report: &T, json: bool, text: fn(&T) -> String) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report).context("JSON")?);
+        let json = serde_json::to_string_pretty(report).context("JSON")?;
+        println!("{}", json_terminal(&json));
     } else {
-        print!("{}", text(report));
+        print!("{}", terminal(&text(report)));
     }
     Ok(())
 }
@@ -255,9 +258,9 @@ fn cmd_syscalls(
     if json {
         let text =
             serde_json::to_string_pretty(&holter::syscalls::to_json(&report)).context("JSON")?;
-        println!("{text}");
+        println!("{}", json_terminal(&text));
     } else {
-        print!("{}", holter::syscalls::to_text(&report));
+        print!("{}", terminal(&holter::syscalls::to_text(&report)));
     }
     Ok(())
 }

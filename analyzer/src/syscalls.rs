@@ -92,7 +92,7 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
 fn row(name: String, tid: Option<u32>, calls: &[&Syscall]) -> Row {
     let mut durations: Vec<u64> = calls.iter().map(|s| s.duration_ns).collect();
     durations.sort_unstable();
-    let total: u64 = durations.iter().sum();
+    let total: u64 = crate::sum_sat(durations.iter().copied());
     let mut errnos: BTreeMap<String, u64> = BTreeMap::new();
     for s in calls {
         if let Some(e) = errno_of(s.ret) {
@@ -107,7 +107,7 @@ fn row(name: String, tid: Option<u32>, calls: &[&Syscall]) -> Row {
         name,
         tid,
         count,
-        errors: errnos.iter().map(|e| e.1).sum(),
+        errors: crate::sum_sat(errnos.iter().map(|e| e.1)),
         total_ns: total,
         avg_ns: total.checked_div(count).unwrap_or(0),
         p50_ns: percentile(&durations, 0.50),
@@ -275,9 +275,9 @@ pub fn to_text(r: &Report) -> String {
         );
     }
     if !r.rows.is_empty() && r.rows[0].tid.is_none() {
-        let calls: u64 = r.rows.iter().map(|x| x.count).sum();
-        let errors: u64 = r.rows.iter().map(|x| x.errors).sum();
-        let total: u64 = r.rows.iter().map(|x| x.total_ns).sum();
+        let calls: u64 = crate::sum_sat(r.rows.iter().map(|x| x.count));
+        let errors: u64 = crate::sum_sat(r.rows.iter().map(|x| x.errors));
+        let total: u64 = crate::sum_sat(r.rows.iter().map(|x| x.total_ns));
         let _ = writeln!(
             out,
             "{:<20} {calls:>9} {errors:>7} {:>10}",

@@ -109,3 +109,210 @@ fn epochs_and_mappings_fold() {
         assert_eq!(total, samples, "{name}");
     }
 }
+
+/// A character a terminal may act on: C0 controls but the line feed, DEL,
+/// C1 controls, bidi and zero-width format characters.
+fn hazard(c: char) -> bool {
+    matches!(c,
+        '\0'..='\u{9}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}'
+        | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+}
+
+fn assert_terminal_safe(what: &str, bytes: &[u8]) {
+    let text = std::str::from_utf8(bytes).unwrap_or_else(|e| panic!("{what}: not UTF-8: {e}"));
+    if let Some((i, c)) = text.char_indices().find(|&(_, c)| hazard(c)) {
+        panic!(
+            "{what}: raw {c:?} at byte {i}: {:?}",
+            &text[i.saturating_sub(60)..(i + 20).min(text.len())]
+        );
+    }
+}
+
+/// Markup the capture's strings carry, as it would read if unescaped.
+const RAW_MARKUP: &[&str] = &[
+    "<script>window",
+    "<script>fetch",
+    "<img",
+    "<svg onload",
+    "<style>*",
+    "<a xlink",
+    "<b>x</b>",
+];
+
+/// Every text subcommand, on captures full of escapes and extreme values:
+/// stdout and stderr hold no raw control or format character; JSON parses.
+#[test]
+fn no_raw_control_character_reaches_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["xss", "extremes"] {
+        let path = write(dir.path(), name);
+        let p = path.to_str().unwrap();
+        for args in [
+            vec!["info", p],
+            vec!["syscalls", p],
+            vec!["syscalls", p, "--by-thread", "--slowest", "50"],
+            vec!["throttling", p],
+            vec!["memory", p],
+            vec!["network", p],
+            vec!["flamegraph", p, "--folded"],
+            vec!["report", p, "--format", "markdown", "-o", "-"],
+            vec!["info", p, "--json"],
+            vec!["syscalls", p, "--json"],
+            vec!["throttling", p, "--json"],
+            vec!["memory", p, "--json"],
+            vec!["network", p, "--json"],
+        ] {
+            let r = holter(&args);
+            let what = format!("{name} {args:?}");
+            assert!(!stderr(&r).contains("panicked"), "{what}: {}", stderr(&r));
+            assert_terminal_safe(&format!("{what} stdout"), &r.stdout);
+            assert_terminal_safe(&format!("{what} stderr"), &r.stderr);
+            if args.contains(&"--json") && r.status.success() {
+                serde_json::from_slice::<serde_json::Value>(&r.stdout)
+                    .unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+            }
+            if name == "xss" && !args.contains(&"--json") {
+                assert!(r.status.success(), "{what}: {}", stderr(&r));
+                // The escapes are shown, not dropped.
+                let out = String::from_utf8_lossy(&r.stdout);
+                if matches!(args[0], "info" | "flamegraph") {
+                    assert!(out.contains("\\x1b"), "{what}: {out}");
+                }
+            }
+        }
+    }
+}
+
+/// The SVG parses as XML whatever the names hold, and carries no element or
+/// attribute from the capture; the only script is inferno's own.
+#[test]
+fn svg_is_xml_without_capture_markup() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["xss", "extremes"] {
+        let path = write(dir.path(), name);
+        let svg = dir.path().join(format!("{name}.svg"));
+        let r = holter(&[
+            "flamegraph",
+            path.to_str().unwrap(),
+            "-o",
+            svg.to_str().unwrap(),
+        ]);
+        assert!(r.status.success(), "{name}: {}", stderr(&r));
+        let text = std::fs::read_to_string(&svg).unwrap();
+        let xml = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(&text, xml)
+            .unwrap_or_else(|e| panic!("{name}: the SVG is not XML: {e}"));
+        let mut scripts = 0;
+        for n in doc.descendants().filter(|n| n.is_element()) {
+            let tag = n.tag_name().name();
+            assert!(
+                !matches!(tag, "img" | "a" | "iframe" | "foreignObject"),
+                "{name}: <{tag}> in the SVG"
+            );
+            if tag == "style" {
+                assert!(
+                    !n.text().unwrap_or("").contains("*{display:none}"),
+                    "{name}"
+                );
+            }
+            if tag == "script" {
+                scripts += 1;
+                assert!(!n.text().unwrap_or("").contains("__pwned"), "{name}");
+            }
+            for a in n.attributes() {
+                assert!(
+                    !a.value().contains("__pwned") && !a.value().contains("javascript:"),
+                    "{name}: attribute {}={:?}",
+                    a.name(),
+                    a.value()
+                );
+                assert!(a.name() != "onerror", "{name}");
+            }
+        }
+        assert!(scripts <= 1, "{name}: {scripts} scripts");
+        if name == "xss" {
+            // The names are there, as text.
+            assert!(text.contains("window.__pwned"), "{name}");
+        }
+    }
+}
+
+/// Markdown, rendered as GitHub does (GFM with autolinks): no link, image or
+/// HTML comes from the capture; the names are there as text.
+#[test]
+fn markdown_holds_no_link_or_html_from_the_capture() {
+    use comrak::nodes::NodeValue;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "xss");
+    let r = holter(&[
+        "report",
+        path.to_str().unwrap(),
+        "--format",
+        "markdown",
+        "-o",
+        "-",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let md = String::from_utf8(r.stdout).unwrap();
+    let arena = comrak::Arena::new();
+    let mut opts = comrak::Options::default();
+    opts.extension.table = true;
+    opts.extension.autolink = true;
+    opts.extension.strikethrough = true;
+    opts.extension.tasklist = true;
+    let root = comrak::parse_document(&arena, &md, &opts);
+    let mut text = String::new();
+    for node in root.descendants() {
+        match &node.data.borrow().value {
+            NodeValue::Link(l) => panic!("a link to {:?}", l.url),
+            NodeValue::Image(l) => panic!("an image from {:?}", l.url),
+            NodeValue::HtmlInline(h) => panic!("inline HTML {h:?}"),
+            NodeValue::HtmlBlock(h) => panic!("an HTML block {:?}", h.literal),
+            NodeValue::TaskItem(_) => panic!("a task item"),
+            NodeValue::Text(t) => text.push_str(t),
+            NodeValue::Code(c) => text.push_str(&c.literal),
+            _ => {}
+        }
+    }
+    opts.render.unsafe_ = true;
+    let html = comrak::markdown_to_html(&md, &opts);
+    for raw in RAW_MARKUP.iter().chain(&["<a ", "<img"]) {
+        assert!(!html.contains(raw), "{raw} in {html}");
+    }
+    // Shown as text, markup and all.
+    assert!(text.contains("<script>window.__pwned=1"), "{text}");
+    assert!(text.contains("[click](javascript:alert(1))"), "{text}");
+}
+
+/// The HTML report escapes every string of the capture: none of its markup
+/// appears raw (the browser test opens such a report in Chromium).
+#[test]
+fn html_holds_no_markup_from_the_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["xss", "extremes"] {
+        let path = write(dir.path(), name);
+        let out = dir.path().join(format!("{name}.html"));
+        let r = holter(&[
+            "report",
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(r.status.success(), "{name}: {}", stderr(&r));
+        let html = std::fs::read_to_string(&out).unwrap();
+        for raw in RAW_MARKUP {
+            assert!(!html.contains(raw), "{name}: {raw} raw in the report");
+        }
+        assert!(
+            !html.chars().any(|c| c != '\n' && hazard(c)),
+            "{name}: a control character"
+        );
+        if name == "xss" {
+            assert!(html.contains("&lt;script&gt;window.__pwned=1"), "{name}");
+        }
+    }
+}

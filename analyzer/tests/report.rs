@@ -237,7 +237,8 @@ fn markdown_has_tables_and_top_stacks() {
             "| OOM kills |",
             "| UDP |",
             "| `eth0` | 3.9 KiB |",
-            "- symbols: cannot read <deleted> binary",
+            // Text from the capture: every markup character escaped.
+            "- symbols: cannot read \\<deleted\\> binary",
         ],
     );
 }

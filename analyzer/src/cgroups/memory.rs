@@ -201,8 +201,22 @@ fn pressure(series: &Series, wall: u64) -> Option<Pressure> {
     if lines.iter().all(|l| l.is_none()) {
         return None;
     }
-    let some = |t: &Tick| Some(parse::pressure(t.file("memory.pressure")?).0?.total_us * 1000);
-    let full = |t: &Tick| Some(parse::pressure(t.file("memory.pressure")?).1?.total_us * 1000);
+    let some = |t: &Tick| {
+        Some(
+            parse::pressure(t.file("memory.pressure")?)
+                .0?
+                .total_us
+                .saturating_mul(1000),
+        )
+    };
+    let full = |t: &Tick| {
+        Some(
+            parse::pressure(t.file("memory.pressure")?)
+                .1?
+                .total_us
+                .saturating_mul(1000),
+        )
+    };
     let some_ns = total(series, some).unwrap_or(0);
     let full_ns = total(series, full);
     let pct = |ns: u64| {

@@ -127,7 +127,7 @@ pub fn total(series: &Series, f: impl Fn(&Tick) -> Option<u64>) -> Option<u64> {
     series
         .pairs()
         .filter_map(|(a, b)| delta(f(a), f(b)))
-        .fold(None, |acc, d| Some(acc.unwrap_or(0) + d))
+        .fold(None, |acc, d| Some(acc.unwrap_or(0u64).saturating_add(d)))
 }
 
 /// Round to `digits` decimals, so reports print and compare cleanly.

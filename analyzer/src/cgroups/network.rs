@@ -127,9 +127,9 @@ pub fn report(c: &Capture) -> Result<Network, ReportError> {
             .filter_map(|w| {
                 let a = *w[0].get(&key)?;
                 let b = *w[1].get(&key)?;
-                u64::try_from(b - a).ok()
+                u64::try_from(b.checked_sub(a)?).ok()
             })
-            .sum()
+            .fold(0, u64::saturating_add)
     };
     let mut tcp = Tcp {
         in_segs: total("Tcp", "InSegs"),
@@ -173,9 +173,9 @@ pub fn report(c: &Capture) -> Result<Network, ReportError> {
 fn verdict(n: &Network) -> String {
     let mut problems = Vec::new();
     for i in &n.interfaces {
-        let drops = i.rx_dropped + i.tx_dropped;
-        let errors = i.rx_errors + i.tx_errors;
-        if drops + errors > 0 {
+        let drops = i.rx_dropped.saturating_add(i.tx_dropped);
+        let errors = i.rx_errors.saturating_add(i.tx_errors);
+        if drops.saturating_add(errors) > 0 {
             problems.push(format!("{}: {drops} dropped, {errors} errors", i.name));
         }
     }

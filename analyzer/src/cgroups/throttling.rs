@@ -27,8 +27,8 @@ impl Cpu {
             Cpu {
                 periods: stat.get("nr_periods").copied(),
                 throttled_periods: stat.get("nr_throttled").copied(),
-                throttled_ns: stat.get("throttled_usec").map(|u| u * 1000),
-                usage_ns: stat.get("usage_usec").map(|u| u * 1000),
+                throttled_ns: stat.get("throttled_usec").map(|u| u.saturating_mul(1000)),
+                usage_ns: stat.get("usage_usec").map(|u| u.saturating_mul(1000)),
                 quota_us: max.map(|m| m.0),
                 period_us: max.map(|m| m.1),
             }
@@ -120,19 +120,20 @@ pub fn from_series(series: &Series) -> Throttling {
         .iter()
         .filter(|i| i.periods.is_none() && cpus.iter().any(|c| c.periods.is_some()))
         .count();
-    let periods: u64 = intervals.iter().filter_map(|i| i.periods).sum();
-    let throttled_periods: u64 = intervals.iter().filter_map(|i| i.throttled_periods).sum();
-    let throttled_ns: u64 = intervals.iter().filter_map(|i| i.throttled_ns).sum();
+    let periods: u64 = crate::sum_sat(intervals.iter().filter_map(|i| i.periods));
+    let throttled_periods: u64 =
+        crate::sum_sat(intervals.iter().filter_map(|i| i.throttled_periods));
+    let throttled_ns: u64 = crate::sum_sat(intervals.iter().filter_map(|i| i.throttled_ns));
     let usage_ns: u64 = series
         .pairs()
         .enumerate()
         .filter_map(|(i, _)| delta(cpus[i].usage_ns, cpus[i + 1].usage_ns))
-        .sum();
+        .fold(0, u64::saturating_add);
     let usage_wall: u64 = intervals
         .iter()
         .filter(|i| i.usage_cores.is_some())
-        .map(|i| i.end_ns - i.start_ns)
-        .sum();
+        .map(|i| i.end_ns.saturating_sub(i.start_ns))
+        .fold(0, u64::saturating_add);
     let usage_cores_avg = (usage_wall > 0).then(|| round(usage_ns as f64 / usage_wall as f64, 4));
     let usage_cores_max = intervals
         .iter()
@@ -152,7 +153,14 @@ pub fn from_series(series: &Series) -> Throttling {
     };
     let start_ns = series.ticks.first().map_or(0, |t| t.time_ns);
     let end_ns = series.ticks.last().map_or(0, |t| t.time_ns);
-    let stall = |t: &Tick| Some(parse::pressure(t.file("cpu.pressure")?).0?.total_us * 1000);
+    let stall = |t: &Tick| {
+        Some(
+            parse::pressure(t.file("cpu.pressure")?)
+                .0?
+                .total_us
+                .saturating_mul(1000),
+        )
+    };
     let cpu_pressure_pct = super::total(series, stall)
         .filter(|_| end_ns > start_ns)
         .map(|ns| round(ns as f64 * 100.0 / (end_ns - start_ns) as f64, 2));
@@ -195,10 +203,11 @@ fn rows(intervals: &[Interval], max: usize) -> (Vec<Interval>, usize) {
         .chunks(per_row)
         .map(|c| {
             let known: Vec<&Interval> = c.iter().filter(|i| i.usage_cores.is_some()).collect();
-            let wall: u64 = known.iter().map(|i| i.end_ns - i.start_ns).sum();
+            let wall: u64 =
+                crate::sum_sat(known.iter().map(|i| i.end_ns.saturating_sub(i.start_ns)));
             let used: f64 = known
                 .iter()
-                .map(|i| i.usage_cores.unwrap_or(0.0) * (i.end_ns - i.start_ns) as f64)
+                .map(|i| i.usage_cores.unwrap_or(0.0) * i.end_ns.saturating_sub(i.start_ns) as f64)
                 .sum();
             Interval {
                 start_ns: c[0].start_ns,

@@ -22,8 +22,10 @@ ol.stacks li{margin-bottom:4px}.flame>svg{width:100%;display:block;border:1px so
 svg.chart text{font:11px sans-serif;fill:#555}svg.chart text.ax,svg.chart text.lim,svg.chart text.t1{text-anchor:end}
 ";
 
-/// Escapes text for HTML content and attribute values.
+/// Escapes text for HTML content and attribute values; control and format
+/// characters become visible escapes (`\x1b`).
 pub fn esc(s: &str) -> String {
+    let s = crate::escape::terminal(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -204,8 +206,9 @@ fn quality(s: &mut String, r: &Report) {
             "INCOMPLETE: no footer (the agent was killed or the file was cut); this shows what it holds".into(),
         ),
     };
-    let lost_pct = if q.samples + q.lost_samples > 0 {
-        q.lost_samples as f64 * 100.0 / (q.samples + q.lost_samples) as f64
+    let seen = q.samples as f64 + q.lost_samples as f64;
+    let lost_pct = if seen > 0.0 {
+        q.lost_samples as f64 * 100.0 / seen
     } else {
         0.0
     };

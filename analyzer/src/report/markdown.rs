@@ -8,20 +8,24 @@ use super::{utc, when, Report, Section};
 use crate::cgroups::{human_bytes, memory::Memory, network::Network, throttling::Throttling};
 use crate::syscalls::{human, show_ret};
 
-/// Makes text safe inside a table cell or a line (no `|`, no line breaks).
+/// Text from the capture, safe inside a table cell or a line: every markup
+/// character escaped (see [`crate::escape::markdown`]).
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    crate::escape::markdown(s)
 }
 
-/// Inline code that survives backticks inside.
+/// A path or a name: a code span where nothing in it can end the span or
+/// the table cell (no backtick, pipe, line break or control character; a
+/// code span shows the rest literally: no markup, HTML or link), else
+/// escaped text.
 fn code(s: &str) -> String {
-    let s = cell(s);
-    if s.is_empty() {
-        s
-    } else if s.contains('`') {
-        format!("`` {s} ``")
-    } else {
+    let literal = !s.trim().is_empty()
+        && !s.contains(['`', '|', '\n', '\r'])
+        && crate::escape::terminal(s) == s;
+    if literal {
         format!("`{s}`")
+    } else {
+        cell(s)
     }
 }
 
@@ -87,11 +91,11 @@ pub fn render(r: &Report) -> String {
 
     s.push_str("### Data quality\n\n");
     let status = match (&q.end_reason, q.complete) {
-        (Some(reason), true) => format!("complete, ended by {reason}"),
+        (Some(reason), true) => cell(&format!("complete, ended by {reason}")),
         _ => "**INCOMPLETE**: no footer (the agent was killed or the file was cut)".into(),
     };
     let mut rows = vec![
-        ("capture", cell(&status)),
+        ("capture", status),
         (
             "samples",
             format!("{} recorded, {} lost", q.samples, q.lost_samples),
@@ -272,8 +276,9 @@ mod tests {
 
     #[test]
     fn cells_and_code() {
-        assert_eq!(cell("a|b\nc"), "a\\|b c");
-        assert_eq!(code("x"), "`x`");
-        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(cell("a|b\nc"), "a\\|b\\\\nc");
+        assert_eq!(code("a`b"), "a\\`b");
+        assert_eq!(code("<b>[x](y)"), "`<b>[x](y)`");
+        assert_eq!(code("a|b"), "a\\|b");
     }
 }

@@ -176,7 +176,7 @@ fn syscalls_counted(c: &Capture) -> Option<u64> {
     for (k, v) in &c.counters {
         if k.starts_with("syscall:") {
             seen = true;
-            total += v;
+            total = u64::saturating_add(total, *v);
         }
     }
     seen.then_some(total)

@@ -1,0 +1,181 @@
+//! Text from a capture made harmless for where it goes: a terminal, JSON on
+//! a terminal, XML (SVG), Markdown. Every string of a capture is
+//! attacker-chosen (process names, paths, symbols, hostnames, warnings).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// A character a terminal may act on rather than show: C0 controls but the
+/// line feed, DEL, C1 controls (U+0080..U+009F: `U+009B` is CSI), and the
+/// format characters that reorder or hide text (bidi overrides, zero-width).
+fn is_hazard(c: char) -> bool {
+    matches!(c,
+        '\0'..='\u{9}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}'
+        | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// Text for a terminal: control and format characters as visible escapes
+/// (`\x1b`, `\u{202e}`); line feeds stay.
+pub fn terminal(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_hazard) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        push_visible(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// One line for a terminal or a line-based format: as [`terminal`], and a
+/// line feed as `\n` too.
+pub fn line(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c == '\n' || is_hazard(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if c == '\n' {
+            out.push_str("\\n");
+        } else {
+            push_visible(&mut out, c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn push_visible(out: &mut String, c: char) {
+    if !is_hazard(c) {
+        out.push(c);
+    } else if (c as u32) < 0x100 {
+        let _ = write!(out, "\\x{:02x}", c as u32);
+    } else {
+        let _ = write!(out, "\\u{{{:x}}}", c as u32);
+    }
+}
+
+/// JSON for a terminal: serde_json escapes C0 controls inside strings but
+/// leaves C1 and format characters raw; this writes them as `\uXXXX`, which
+/// keeps the JSON valid and its strings equal.
+pub fn json_terminal(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(is_hazard) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_hazard(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether XML 1.0 allows the character at all (even escaped).
+fn xml_allowed(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// Text for XML content: characters XML forbids are dropped (it is not
+/// escaped here: the XML writer escapes `<`, `&` and quotes).
+pub fn xml_chars(s: &str) -> Cow<'_, str> {
+    if s.chars().all(xml_allowed) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.chars().filter(|&c| xml_allowed(c)).collect())
+    }
+}
+
+/// Text for Markdown, inline: every ASCII punctuation character that
+/// CommonMark or GFM may read as markup there is backslash-escaped
+/// (CommonMark lets any be), so that nothing in it is read as emphasis, code
+/// spans, links, autolinks, HTML, entities, list markers or table pipes; line
+/// breaks and control characters are shown as escapes. GFM autolinks are
+/// broken by an escaped `.` after `www`, `:` before `/`, and `@`; list
+/// markers by an escaped `-`, `+` or `.` at the start. Left as they are:
+/// `, ; ? % $ " ' = / ( )`, other `.`, `-`, `+` and `:`, which are never
+/// markup inline once `[`, `]` and `<` are escaped.
+pub fn markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let before = &s[..i];
+        let at_start = before.trim_start().chars().all(|c| c.is_ascii_digit());
+        let plain = match c {
+            ',' | ';' | '?' | '%' | '$' | '"' | '\'' | '=' | '/' | '(' | ')' => true,
+            ':' => chars.peek().map(|p| p.1) != Some('/'),
+            '-' | '+' => !before.trim().is_empty(),
+            '.' => {
+                let marker = at_start && chars.peek().is_none_or(|p| p.1.is_whitespace());
+                !(marker || before.to_ascii_lowercase().ends_with("www"))
+            }
+            _ => false,
+        };
+        match c {
+            '\n' => out.push_str("\\\\n"),
+            '\r' => out.push_str("\\\\r"),
+            c if plain => out.push(c),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if is_hazard(c) => {
+                // `\x1b` with its backslash escaped, so that it shows as typed.
+                let mut v = String::new();
+                push_visible(&mut v, c);
+                out.push_str(&v.replace('\\', "\\\\"));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_shows_controls() {
+        assert_eq!(terminal("a\u{1b}]0;x\u{7}b\n"), "a\\x1b]0;x\\x07b\n");
+        assert_eq!(
+            terminal("\u{9b}31m\u{202e}\r\t"),
+            "\\x9b31m\\u{202e}\\x0d\\x09"
+        );
+        assert!(matches!(terminal("plain é ✓"), Cow::Borrowed(_)));
+        assert_eq!(line("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn json_stays_json() {
+        let v = serde_json::json!({ "s": "x\u{1b}[2J\u{9b}\u{202e}y" });
+        let text = serde_json::to_string(&v).unwrap();
+        let safe = json_terminal(&text);
+        assert!(!safe.chars().any(is_hazard), "{safe}");
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn xml_drops_what_xml_forbids() {
+        assert_eq!(xml_chars("a\u{0}\u{1b}b\u{fffe}\tc"), "ab\tc");
+    }
+
+    #[test]
+    fn markdown_escapes_all_markup() {
+        assert_eq!(markdown("[a](javascript:x)"), "\\[a\\](javascript:x)");
+        assert_eq!(markdown("1. a.b - c"), "1\\. a.b - c");
+        assert_eq!(markdown("0.20"), "0.20");
+        assert_eq!(markdown("- x"), "\\- x");
+        assert_eq!(markdown("``a`` <b>"), "\\`\\`a\\`\\` \\<b\\>");
+        assert_eq!(markdown("a|b\nc"), "a\\|b\\\\nc");
+        assert_eq!(markdown("www.x.com"), "www\\.x.com");
+        assert_eq!(
+            markdown("http://a/b a@b std::vec"),
+            "http\\://a/b a\\@b std::vec"
+        );
+        assert_eq!(markdown("\u{1b}"), "\\\\x1b");
+    }
+}
