@@ -1,13 +1,12 @@
 //! `holter flamegraph`: the command around `holter::flamegraph`.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use holter::filter::Filter;
 use holter::flamegraph::{fold, write_folded, write_svg, SvgOptions};
 use holter::load::Capture;
+use holter::output::{write_file, Existing};
 use holter::symbolize::Symbolizer;
 
 use crate::FlamegraphArgs;
@@ -56,14 +55,17 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
     if args.folded {
         match &args.output {
             Some(path) => {
-                write_folded(&folded, BufWriter::new(create(path)?))
-                    .with_context(|| format!("writing {}", path.display()))?;
+                write_file(path, Existing::UserChoice, |w| write_folded(&folded, w))?;
                 println!("{}", holter::escape::terminal(&path.display().to_string()));
             }
             None => write_folded(&folded, std::io::stdout().lock()).context("writing stdout")?,
         }
         return Ok(());
     }
+    let existing = match args.output {
+        Some(_) => Existing::UserChoice,
+        None => Existing::Refuse,
+    };
     let path = args.output.unwrap_or_else(|| default_output(&args.file));
     let title =
         holter::escape::line(&args.title.unwrap_or_else(|| default_title(&capture))).into_owned();
@@ -72,16 +74,9 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
         subtitle: quality,
         diffable: false,
     };
-    let mut out = BufWriter::new(create(&path)?);
-    write_svg(&folded, &opts, &mut out)
-        .and_then(|()| out.flush())
-        .with_context(|| format!("writing {}", path.display()))?;
+    write_file(&path, existing, |w| write_svg(&folded, &opts, w))?;
     println!("{}", holter::escape::terminal(&path.display().to_string()));
     Ok(())
-}
-
-fn create(path: &Path) -> anyhow::Result<File> {
-    File::create(path).with_context(|| format!("cannot create {}", path.display()))
 }
 
 /// `dir/app.holter` → `dir/app.svg` (`dir/app.svg` → `dir/app.svg.svg`: never the capture).

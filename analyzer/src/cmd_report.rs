@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use holter::load::Capture;
+use holter::output::{write_file, Existing};
 use holter::report::{self, Options};
 
 use crate::{ReportArgs, ReportFormat};
@@ -21,6 +22,10 @@ pub(crate) fn run(args: ReportArgs, budget: Option<u64>) -> anyhow::Result<()> {
         ReportFormat::Html => report::html::render(&r),
         ReportFormat::Markdown => report::markdown::render(&r),
     };
+    let existing = match args.output {
+        Some(_) => Existing::UserChoice,
+        None => Existing::Refuse,
+    };
     let path = args
         .output
         .unwrap_or_else(|| default_output(&args.file, args.format));
@@ -31,7 +36,7 @@ pub(crate) fn run(args: ReportArgs, budget: Option<u64>) -> anyhow::Result<()> {
             .context("writing stdout")?;
         return Ok(());
     }
-    std::fs::write(&path, text)
+    write_file(&path, existing, |w| w.write_all(text.as_bytes()))
         .with_context(|| format!("cannot write the report to {}", path.display()))?;
     println!("{}", holter::escape::terminal(&path.display().to_string()));
     Ok(())

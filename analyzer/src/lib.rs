@@ -6,6 +6,7 @@ pub mod filter;
 pub mod flamegraph;
 pub mod info;
 pub mod load;
+pub mod output;
 pub mod report;
 pub mod symbolize;
 pub mod syscalls;

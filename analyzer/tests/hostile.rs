@@ -316,3 +316,32 @@ fn html_holds_no_markup_from_the_capture() {
         }
     }
 }
+
+/// An output planted beside the capture as a symlink (`app.html ->
+/// ~/.bashrc`) is refused with a message, and its target left as it was.
+#[cfg(unix)]
+#[test]
+fn planted_symlinks_beside_the_capture_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "xss");
+    let victim = dir.path().join("bashrc");
+    std::fs::write(&victim, "safe").unwrap();
+    for (ext, args) in [
+        ("html", vec!["report"]),
+        ("md", vec!["report", "--format", "markdown"]),
+        ("svg", vec!["flamegraph"]),
+    ] {
+        let out = path.with_extension(ext);
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        let mut all = args.clone();
+        all.push(path.to_str().unwrap());
+        let r = holter(&all);
+        assert!(!r.status.success(), "{args:?} wrote through the link");
+        assert!(stderr(&r).contains("refusing to write"), "{}", stderr(&r));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "safe");
+        // Once removed, the output is written.
+        std::fs::remove_file(&out).unwrap();
+        assert!(holter(&all).status.success());
+        assert!(std::fs::symlink_metadata(&out).unwrap().is_file());
+    }
+}
