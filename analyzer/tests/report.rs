@@ -124,6 +124,7 @@ fn report(records: &[Record], args: &[&str]) -> (tempfile::TempDir, std::path::P
     let mut h = header();
     h.host.arch = "x86_64".into();
     h.options.syscalls = true;
+    h.target.pids = vec![100, 200];
     write_capture_with(&path, h, records);
     let mut all = vec!["report", path.to_str().unwrap()];
     all.extend_from_slice(args);
@@ -154,6 +155,8 @@ fn html_has_every_section_with_its_numbers() {
         &[
             // Target and host.
             "<title>holter report: pid 100 (app.holter)</title>",
+            // A count, then pid and name: not a bare list of numbers.
+            "<th>processes</th><td>2 at start: 100 app, 200 jitted</td>",
             "2023-11-14 22:13:20 UTC",
             // Data quality: lost samples, symbolized frames, tracing coverage, warnings.
             "10 recorded, 4 lost (28.6%)",
@@ -221,6 +224,7 @@ fn markdown_has_tables_and_top_stacks() {
         &md,
         &[
             "## holter report: pid 100 (app.holter)",
+            "| processes | 2 at start: 100 app, 200 jitted |",
             "| samples | 10 recorded, 4 lost |",
             "| frames symbolized | 85.0% |",
             "| syscall tracing | 3 recorded of 12 counted (25.0%), 7 lost |",

@@ -129,15 +129,7 @@ fn target(s: &mut String, r: &Report) {
     let t = &h.target;
     let mut v = vec![
         ("target", esc(&format!("{} {}", t.kind, t.spec))),
-        (
-            "processes",
-            esc(&t
-                .pids
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")),
-        ),
+        ("processes", esc(&super::processes_line(r.capture))),
     ];
     if let Some(id) = &t.container_id {
         v.push(("container", format!("<code>{}</code>", esc(id))));

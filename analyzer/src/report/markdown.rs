@@ -73,7 +73,10 @@ pub fn render(r: &Report) -> String {
 
     s.push_str("### Target and host\n\n");
     let t = &h.target;
-    let mut rows = vec![("target", code(&format!("{} {}", t.kind, t.spec)))];
+    let mut rows = vec![
+        ("target", code(&format!("{} {}", t.kind, t.spec))),
+        ("processes", cell(&super::processes_line(c))),
+    ];
     if let Some(id) = &t.container_id {
         rows.push(("container", code(id)));
     }

@@ -169,6 +169,39 @@ fn title(c: &Capture) -> String {
     }
 }
 
+/// The target's processes, as plain text: how many, then pid and name of
+/// each (at most 20): `2 at start: 27691 nginx, 27696 nginx (5 seen in all)`.
+pub fn processes_line(c: &Capture) -> String {
+    const MAX: usize = 20;
+    let names = crate::filter::Names::new(c);
+    let pids = &c.header.target.pids;
+    let mut list: Vec<String> = pids
+        .iter()
+        .take(MAX)
+        .map(|&pid| match names.process(pid, c.start_ns()) {
+            "" => pid.to_string(),
+            name => format!("{pid} {name}"),
+        })
+        .collect();
+    if pids.len() > MAX {
+        list.push(format!("and {} more", pids.len() - MAX));
+    }
+    let seen: std::collections::BTreeSet<u32> = c
+        .processes
+        .iter()
+        .map(|p| p.pid)
+        .chain(pids.iter().copied())
+        .collect();
+    let mut line = match pids.len() {
+        0 => "none at start".to_string(),
+        n => format!("{n} at start: {}", list.join(", ")),
+    };
+    if seen.len() > pids.len() {
+        line.push_str(&format!(" ({} seen in all)", seen.len()));
+    }
+    line
+}
+
 /// The sum of the tracer's `syscall:<name>` counters.
 fn syscalls_counted(c: &Capture) -> Option<u64> {
     let mut seen = false;
