@@ -6,6 +6,12 @@
 //! with the thread that forked it (`PR_SET_PDEATHSIG`), and answers requests
 //! over a socketpair. Between `fork` and `_exit` it calls only raw syscalls on
 //! buffers prepared before the fork: no allocation, no locks.
+//!
+//! The container chooses what its files are: `/etc/resolv.conf` is opened
+//! with the rules of [`crate::host::open`] (inside the target's root, a path
+//! descriptor first, regular files only, read capped), and once it has
+//! entered the namespaces the helper drops every capability: what it opens
+//! after that, it opens as an unprivileged process would.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -15,6 +21,8 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::host::sys as host_sys;
 
 #[derive(Debug, Error)]
 pub enum NsError {
@@ -36,6 +44,8 @@ const UTS_FAILED: u32 = 1;
 const MNT_FAILED: u32 = 2;
 /// The most a helper answer may hold per file.
 const BUF: usize = 1 << 20;
+/// The most of `/etc/resolv.conf` read.
+const MAX_RESOLV: usize = 64 << 10;
 
 /// Raw network counters of the target's network namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,6 +72,11 @@ pub struct Helper {
 }
 
 impl Helper {
+    /// The helper's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
     /// Forks a helper into the namespaces of `target`.
     pub fn spawn(target: u32) -> Result<Helper, NsError> {
         let open = |ns: &str| {
@@ -73,6 +88,10 @@ impl Helper {
         let net = open("net")?;
         let uts = open("uts")?;
         let mnt = open("mnt")?;
+        let root = crate::host::open::Root::of_process(target).map_err(|source| NsError::Open {
+            pid: target,
+            source,
+        })?;
         let (mine, theirs) = UnixStream::pair().map_err(NsError::Spawn)?;
         let paths = Paths::new(target);
         let mut buf = vec![0u8; BUF];
@@ -89,6 +108,7 @@ impl Helper {
                     net: net.as_raw_fd(),
                     uts: uts.as_raw_fd(),
                     mnt: mnt.as_raw_fd(),
+                    root: root.as_raw_fd(),
                     sock: theirs.as_raw_fd(),
                 };
                 // SAFETY: we are the forked child.
@@ -176,6 +196,8 @@ struct Fds {
     net: RawFd,
     uts: RawFd,
     mnt: RawFd,
+    /// The target's root directory (`/proc/PID/root`), a path descriptor.
+    root: RawFd,
     sock: RawFd,
 }
 
@@ -194,7 +216,7 @@ impl Paths {
             dev: c("/proc/self/net/dev".into()),
             snmp: c("/proc/self/net/snmp".into()),
             mountinfo: c(format!("/proc/{target}/mountinfo")),
-            resolv: c("/etc/resolv.conf".into()),
+            resolv: c("etc/resolv.conf".into()),
         }
     }
 }
@@ -216,6 +238,11 @@ unsafe fn helper_main(parent: libc::pid_t, fds: &Fds, paths: &Paths, buf: &mut [
         if libc::getppid() != parent {
             libc::_exit(0);
         }
+        // Our own /proc/self/fd (the host's /proc), to reopen path descriptors.
+        let fd_dir = libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
         if libc::setns(fds.net, libc::CLONE_NEWNET) != 0 {
             let errno = *libc::__errno_location();
             send(fds.sock, &u32::MAX.to_ne_bytes());
@@ -236,6 +263,10 @@ unsafe fn helper_main(parent: libc::pid_t, fds: &Fds, paths: &Paths, buf: &mut [
         libc::close(fds.net);
         libc::close(fds.uts);
         libc::close(fds.mnt);
+        // Inside: nothing more needs a privilege.
+        if host_sys::drop_all_capabilities().is_err() {
+            libc::_exit(4);
+        }
         send(fds.sock, &status.to_ne_bytes());
         loop {
             let mut req = 0u8;
@@ -261,12 +292,8 @@ unsafe fn helper_main(parent: libc::pid_t, fds: &Fds, paths: &Paths, buf: &mut [
                         0
                     };
                     send_bytes(fds.sock, &buf[..len]);
-                    let resolv = if status & MNT_FAILED == 0 {
-                        libc::open(paths.resolv.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
-                    } else {
-                        -1
-                    };
-                    send_fd(fds.sock, resolv, buf);
+                    let resolv = open_regular(fds.root, &paths.resolv, fd_dir);
+                    send_fd(fds.sock, resolv, &mut buf[..MAX_RESOLV]);
                     if resolv >= 0 {
                         libc::close(resolv);
                     }
@@ -275,6 +302,38 @@ unsafe fn helper_main(parent: libc::pid_t, fds: &Fds, paths: &Paths, buf: &mut [
                 _ => libc::_exit(2),
             }
         }
+    }
+}
+
+/// Opens a regular file inside `root` for reading, or -1: a path descriptor
+/// first (nothing opened), its type checked, then reopened.
+unsafe fn open_regular(root: RawFd, path: &std::ffi::CStr, fd_dir: RawFd) -> RawFd {
+    // SAFETY (whole body): raw syscalls on valid descriptors and buffers.
+    unsafe {
+        if root < 0 || fd_dir < 0 {
+            return -1;
+        }
+        let Ok(pfd) = host_sys::open_path_in_root(root, path) else {
+            return -1;
+        };
+        let mut st: libc::stat = std::mem::zeroed();
+        let regular =
+            host_sys::fstat(pfd, &mut st).is_ok() && st.st_mode & libc::S_IFMT == libc::S_IFREG;
+        let fd = if regular {
+            host_sys::reopen(fd_dir, pfd).unwrap_or(-1)
+        } else {
+            -1
+        };
+        libc::close(pfd);
+        let mut again: libc::stat = std::mem::zeroed();
+        if fd >= 0
+            && (host_sys::fstat(fd, &mut again).is_err()
+                || (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino))
+        {
+            libc::close(fd);
+            return -1;
+        }
+        fd
     }
 }
 
@@ -358,5 +417,9 @@ mod tests {
         assert!(!root_mount(&view.mountinfo).is_empty());
         // The second request works the same (files re-read from offset 0).
         assert!(h.net().unwrap().dev.contains("lo:"));
+        // Inside, the helper holds no capability.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", h.pid())).unwrap();
+        assert_eq!(host_sys::effective_caps(&status), Some(0), "{status}");
+        assert!(status.contains("NoNewPrivs:\t1"), "{status}");
     }
 }

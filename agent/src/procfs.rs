@@ -69,9 +69,24 @@ pub fn read_stat(pid: u32) -> io::Result<Stat> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat"))
 }
 
-/// Whether a process exists and is not a zombie.
+/// Whether a process has a task that is not dead. Its main thread may have
+/// ended (`pthread_exit`, shown as a zombie) while other threads run on.
 pub fn is_alive(pid: u32) -> bool {
-    matches!(read_stat(pid), Ok(s) if s.state != 'Z' && s.state != 'X')
+    match read_stat(pid) {
+        Ok(s) if !is_dead(s.state) => true,
+        Ok(_) => threads(pid).unwrap_or_default().into_iter().any(|tid| {
+            fs::read_to_string(pid_dir(pid).join("task").join(tid.to_string()).join("stat"))
+                .ok()
+                .and_then(|t| parse_stat(&t))
+                .is_some_and(|s| !is_dead(s.state))
+        }),
+        Err(_) => false,
+    }
+}
+
+/// Zombie or dead.
+pub fn is_dead(state: char) -> bool {
+    state == 'Z' || state == 'X'
 }
 
 /// Thread ids of a process.
@@ -126,7 +141,7 @@ pub fn describe_process(pid: u32, time_ns: u64, redact: bool) -> io::Result<Proc
         parse_cmdline(&fs::read(dir.join("cmdline")).unwrap_or_default())
     };
     let exe = fs::read_link(dir.join("exe"))
-        .map(|p| p.to_string_lossy().into_owned())
+        .map(|p| crate::redact::Redact::new(redact).path(&p.to_string_lossy()))
         .unwrap_or_default();
     let cgroups = fs::read_to_string(dir.join("cgroup"))
         .unwrap_or_default()

@@ -1,9 +1,8 @@
 //! The record loop: resolve the target, arm the collectors, write what they
 //! send until the capture ends, then stop them and write the footer.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::BufWriter;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -67,15 +66,23 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         interval: args.interval,
     };
     let (target, mut launched) = target::resolve(args)?;
-    let file = create_output(&args.output, args.force)?;
+    let (file, output) = crate::output::create(&args.output, args.force)?;
     let target = Arc::new(target);
 
+    let redact = crate::redact::Redact::new(settings.redact);
+    let mut node = host::describe();
+    node.hostname = redact.path(&node.hostname);
+    let spec = if target.kind == "command" {
+        redact.command(&args.command)
+    } else {
+        target.spec.clone()
+    };
     let header = Header {
-        host: host::describe(),
+        host: node,
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         target: holter_format::Target {
             kind: target.kind.to_string(),
-            spec: target.spec.clone(),
+            spec,
             pids: target.pids.clone(),
             cgroups: target
                 .cgroup_dir
@@ -252,6 +259,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         counts: Vec::new(),
     })?;
     let bytes = out.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+    drop(out);
+    output.commit()?;
     if let Some(why) = failure {
         bail!(
             "{why}\n(the capture {} was closed with what it had)",
@@ -299,32 +308,4 @@ fn signal_ready() {
             Path::new(&path).display()
         );
     }
-}
-
-/// Creates the capture 0600; an existing file is an error unless `force`.
-fn create_output(path: &Path, force: bool) -> anyhow::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).mode(0o600);
-    if force {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
-    let file = opts.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "{} already exists; pass --force to overwrite it",
-                path.display()
-            )
-        } else {
-            anyhow::anyhow!("cannot create {}: {e}", path.display())
-        }
-    })?;
-    if force {
-        // An overwritten file keeps its old mode: make it 0600 like a new one.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot make {} mode 0600", path.display()))?;
-    }
-    Ok(file)
 }

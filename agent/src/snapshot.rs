@@ -119,11 +119,12 @@ impl Collector for NetCollector {
             }
         };
         let view = helper.view()?;
+        let redact = crate::redact::Redact::new(ctx.settings.redact);
         ctx.emit(ContainerView {
             time_ns: monotonic_ns(),
-            hostname: view.hostname,
-            resolv_conf: view.resolv_conf,
-            root_mount: ns::root_mount(&view.mountinfo),
+            hostname: redact.path(&view.hostname),
+            resolv_conf: redact.resolv_conf(&view.resolv_conf),
+            root_mount: redact.mount_line(&ns::root_mount(&view.mountinfo)),
         });
         let mut failed = None;
         let mut tick = || {

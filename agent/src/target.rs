@@ -130,8 +130,9 @@ pub fn resolve(args: &RecordArgs) -> Result<(Target, Option<Launched>), TargetEr
 }
 
 pub fn by_pid(pid: u32) -> Result<Target, TargetError> {
-    let stat = procfs::read_stat(pid).map_err(|_| TargetError::NoSuchPid(pid))?;
-    if stat.state == 'Z' || stat.state == 'X' {
+    procfs::read_stat(pid).map_err(|_| TargetError::NoSuchPid(pid))?;
+    // A main thread gone by pthread_exit is a zombie while the others run.
+    if !procfs::is_alive(pid) {
         return Err(TargetError::Zombie(pid));
     }
     Ok(Target {
@@ -212,6 +213,26 @@ fn find_in_path(cmd: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Gives a child about to exec the signal state a shell would: every
+/// disposition default (the Rust runtime ignores SIGPIPE, and ignored signals
+/// survive exec) and nothing blocked.
+///
+/// # Safety
+/// Async-signal-safe; call in a forked child before exec.
+unsafe fn default_signals() {
+    // SAFETY: raw calls on a local, initialised signal set.
+    unsafe {
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
 fn launch(command: &[String]) -> Result<(Target, Launched), TargetError> {
     let first = command.first().cloned().unwrap_or_default();
     let program =
@@ -236,6 +257,8 @@ fn launch(command: &[String]) -> Result<(Target, Launched), TargetError> {
             let mut b = [0u8; 1];
             let _ = nix::unistd::read(&wait_rd, &mut b);
             drop(wait_rd);
+            // SAFETY: async-signal-safe calls on a local signal set.
+            unsafe { default_signals() };
             let _ = nix::unistd::execv(&prog, &argv);
             // SAFETY: _exit is async-signal-safe.
             unsafe { libc::_exit(127) }

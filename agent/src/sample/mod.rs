@@ -249,9 +249,9 @@ fn rescan_v1(dir: &std::path::Path, armed: &mut Armed, state: &mut State) -> any
             continue;
         }
         if armed.add_process(pid, &mut |_| {})? {
-            if let Ok(p) = crate::procfs::describe_process(pid, now, false) {
-                state.out.push(Record::Process(p));
-            }
+            // Described like every other process (argv left out under --redact).
+            let p = state.tasks.describe(pid, 0, "", now);
+            state.out.push(Record::Process(p));
             state.scan_process(pid, now);
         }
     }

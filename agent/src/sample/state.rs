@@ -32,7 +32,7 @@ pub struct State {
 
 impl State {
     pub fn new(redact: bool, mode: Mode) -> Self {
-        let mut symbols = Symbolizer::default();
+        let mut symbols = Symbolizer::new(crate::redact::Redact::new(redact));
         symbols.files.want_unwind = mode == Mode::Dwarf;
         State {
             batch: Batcher::default(),
@@ -171,7 +171,7 @@ impl State {
         self.batch.end_round(now, &mut self.out);
         self.symbols.end_round(now, &mut self.out);
         for pid in std::mem::take(&mut self.tasks.exited) {
-            self.symbols.spaces.remove(pid);
+            self.symbols.forget(pid);
         }
         if let Some(u) = &mut self.unwind {
             u.prune(&self.symbols.spaces);

@@ -2,14 +2,18 @@
 //! and kernel addresses the samples hit, and the symbols of those functions
 //! (ELF tables, kallsyms, JIT perf maps) written as the capture goes.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use holter_format::{BinarySymbols, JitSymbols, KernelSymbols, Mapping, Record, Symbol};
 
 use super::batch::Interned;
 use super::space::{Map, Spaces};
+use crate::host::open::Root;
 use crate::procfs;
+use crate::redact::Redact;
 use crate::symbols::files::{self, FileCache, FileKey, Locator};
 use crate::symbols::{hits, kallsyms, maps, perfmap};
 
@@ -18,6 +22,10 @@ const MAX_PAIRS: usize = 1 << 21;
 /// How often the symbols of newly hit functions are written, so that a
 /// capture cut short (the agent killed) still names what it sampled.
 const SYMBOLS_NS: u64 = 1_000_000_000;
+/// The most of a perf map read: a map the container makes endless is cut.
+pub const MAX_PERF_MAP: u64 = 64 << 20;
+/// How long the end of a capture waits for the last JIT maps.
+const JIT_WAIT: Duration = Duration::from_millis(500);
 
 /// A new executable mapping, as the kernel or `/proc/PID/maps` told it.
 pub struct NewMapping {
@@ -34,6 +42,8 @@ pub struct NewMapping {
 
 #[derive(Default)]
 pub struct Symbolizer {
+    /// Paths written as tokens under `--redact`.
+    redact: Redact,
     pub spaces: Spaces,
     pub files: FileCache,
     pairs: HashSet<(u32, u32)>,
@@ -48,7 +58,12 @@ pub struct Symbolizer {
     last_symbols_ns: u64,
     /// Processes with samples in anonymous executable memory, and their last JIT map.
     jit: BTreeMap<u32, Vec<Symbol>>,
+    /// Reads the JIT maps away from the sampling thread.
+    jit_reader: Option<JitReader>,
     unreadable: HashSet<String>,
+    /// Root directories of the processes, opened when first needed and
+    /// kept while they live (`None`: could not be opened).
+    roots: HashMap<u32, Option<Root>>,
 }
 
 /// A file the samples hit.
@@ -61,6 +76,13 @@ struct Hits {
 }
 
 impl Symbolizer {
+    pub fn new(redact: Redact) -> Symbolizer {
+        Symbolizer {
+            redact,
+            ..Symbolizer::default()
+        }
+    }
+
     /// Describes a process already running from `/proc/PID/maps`.
     pub fn scan_process(&mut self, pid: u32, now: u64, out: &mut Vec<Record>) {
         self.spaces.touch(pid);
@@ -102,8 +124,14 @@ impl Symbolizer {
             time_ns,
         } = m;
         let file = if files::is_file_path(&path) {
+            let root = self
+                .roots
+                .entry(pid)
+                .or_insert_with(|| Root::of_process(pid).ok())
+                .as_ref();
             let at = Locator {
                 pid,
+                root,
                 path: &path,
                 start,
                 end,
@@ -112,10 +140,12 @@ impl Symbolizer {
                 Ok(b) => Some(b),
                 Err(e) => {
                     if self.unreadable.insert(path.clone()) {
-                        out.push(Record::Warning(holter_format::Warning {
-                            time_ns,
-                            message: format!("no symbols for {path} (pid {pid}): {e}"),
-                        }));
+                        let message = if self.redact.on {
+                            format!("no symbols for {} (pid {pid})", self.redact.path(&path))
+                        } else {
+                            format!("no symbols for {path} (pid {pid}): {e}")
+                        };
+                        out.push(Record::Warning(holter_format::Warning { time_ns, message }));
                     }
                     None
                 }
@@ -134,7 +164,7 @@ impl Symbolizer {
             start,
             end,
             pgoff,
-            path,
+            path: self.redact.path(&path),
             build_id,
         }));
         let unwind = file.as_ref().and_then(|f| self.files.unwind_sections(f));
@@ -212,13 +242,23 @@ impl Symbolizer {
         }
     }
 
-    /// Re-reads the JIT maps of the processes that ran anonymous code.
+    /// Asks for the JIT maps of the processes that ran anonymous code to be
+    /// read again, and takes the maps read since: never waits for a file.
     pub fn refresh_jit(&mut self) {
-        for (pid, symbols) in self.jit.iter_mut() {
-            if let Some(s) = read_jit_map(*pid) {
-                *symbols = s;
-            }
+        if self.jit.is_empty() {
+            return;
         }
+        let reader = self.jit_reader.get_or_insert_with(JitReader::start);
+        reader.take(&mut self.jit);
+        for pid in self.jit.keys() {
+            reader.ask(*pid);
+        }
+    }
+
+    /// A process is gone: its root handle is let go.
+    pub fn forget(&mut self, pid: u32) {
+        self.spaces.remove(pid);
+        self.roots.remove(&pid);
     }
 
     /// The symbols of the functions hit since the last call, each function
@@ -231,6 +271,7 @@ impl Symbolizer {
             let mut t = hits::trim(&h.file, &h.offsets);
             h.offsets.clear();
             t.symbols.retain(|s| h.sent.insert(s.start));
+            t.path = self.redact.path(&t.path);
             if !t.symbols.is_empty() {
                 out.push(Record::BinarySymbols(t));
             }
@@ -261,6 +302,9 @@ impl Symbolizer {
     /// The symbols not yet written and the last JIT maps.
     pub fn finish(&mut self, out: &mut Vec<Record>) {
         self.refresh_jit();
+        if let Some(reader) = &mut self.jit_reader {
+            reader.wait(&mut self.jit, Instant::now() + JIT_WAIT);
+        }
         self.write_symbols(out);
         for (pid, symbols) in std::mem::take(&mut self.jit) {
             if !symbols.is_empty() {
@@ -270,10 +314,94 @@ impl Symbolizer {
     }
 }
 
-/// `/tmp/perf-<nspid>.map` inside the process's mount namespace.
-fn read_jit_map(pid: u32) -> Option<Vec<Symbol>> {
+/// A thread that reads perf maps: a slow or hostile file holds it, not the
+/// sampler. Requests for a pid already asked for are not queued twice.
+struct JitReader {
+    ask: Sender<u32>,
+    answers: Receiver<(u32, Option<Vec<Symbol>>)>,
+    asked: HashSet<u32>,
+}
+
+impl JitReader {
+    fn start() -> JitReader {
+        let (ask, requests) = mpsc::channel::<u32>();
+        let (answer, answers) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("holter-jit-maps".into())
+            .spawn(move || {
+                let mut roots: HashMap<u32, Option<Root>> = HashMap::new();
+                for pid in requests {
+                    let root = roots
+                        .entry(pid)
+                        .or_insert_with(|| Root::of_process(pid).ok());
+                    let symbols = root.as_ref().and_then(|r| read_jit_map(pid, r));
+                    if symbols.is_none() && Root::of_process(pid).is_err() {
+                        roots.remove(&pid);
+                    }
+                    if answer.send((pid, symbols)).is_err() {
+                        return;
+                    }
+                }
+            });
+        if spawned.is_err() {
+            // No thread: every request is answered "nothing" at once.
+            let (ask, _) = mpsc::channel();
+            let (_, answers) = mpsc::channel();
+            return JitReader {
+                ask,
+                answers,
+                asked: HashSet::new(),
+            };
+        }
+        JitReader {
+            ask,
+            answers,
+            asked: HashSet::new(),
+        }
+    }
+
+    fn ask(&mut self, pid: u32) {
+        if self.asked.insert(pid) && self.ask.send(pid).is_err() {
+            self.asked.remove(&pid);
+        }
+    }
+
+    fn answer(
+        &mut self,
+        jit: &mut BTreeMap<u32, Vec<Symbol>>,
+        (pid, symbols): (u32, Option<Vec<Symbol>>),
+    ) {
+        self.asked.remove(&pid);
+        if let Some(s) = symbols {
+            jit.insert(pid, s);
+        }
+    }
+
+    /// The maps read since the last call.
+    fn take(&mut self, jit: &mut BTreeMap<u32, Vec<Symbol>>) {
+        while let Ok(a) = self.answers.try_recv() {
+            self.answer(jit, a);
+        }
+    }
+
+    /// Waits until every request is answered or `deadline` passes.
+    fn wait(&mut self, jit: &mut BTreeMap<u32, Vec<Symbol>>, deadline: Instant) {
+        while !self.asked.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.answers.recv_timeout(left) {
+                Ok(a) => self.answer(jit, a),
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// `/tmp/perf-<nspid>.map` inside the process's root: a regular file only,
+/// at most [`MAX_PERF_MAP`] bytes.
+fn read_jit_map(pid: u32, root: &Root) -> Option<Vec<Symbol>> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let ns_pid = procfs::parse_nspid(&status).unwrap_or(pid);
-    let text = std::fs::read_to_string(format!("/proc/{pid}/root/tmp/perf-{ns_pid}.map")).ok()?;
-    Some(perfmap::parse(&text))
+    let mut file = root.open(&format!("/tmp/perf-{ns_pid}.map")).ok()?;
+    let bytes = file.read_prefix(MAX_PERF_MAP).ok()?;
+    Some(perfmap::parse(&String::from_utf8_lossy(&bytes)))
 }

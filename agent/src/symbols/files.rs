@@ -1,19 +1,21 @@
-//! Reading mapped files through the target's mount namespace, with a cache
-//! keyed by file identity that remembers failures too.
+//! Reading mapped files through the target's view, with a cache keyed by
+//! file identity that remembers failures too.
 //!
-//! A file is read as `/proc/PID/root/PATH` (the path as the process sees it),
-//! and checked against the identity the kernel gave (build-id or device and
-//! inode); when it is gone or replaced, `/proc/PID/map_files/START-END` gives
-//! the very file that is mapped.
+//! A mapped file is read first as `/proc/PID/map_files/START-END`, the very
+//! file that is mapped, whatever its path became; else at its path inside the
+//! process's root ([`crate::host::open::Root`]: links never leave the
+//! container). Either way only a regular file is read, at most [`MAX_FILE`]
+//! bytes, and it must be the file the kernel named (device and inode on the
+//! open descriptor, or build-id).
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use holter_format::BinarySymbols;
 
 use super::{elf, SymbolError};
+use crate::host::open::{self, Opened, Root};
 use crate::unwind::Sections;
 
 /// Files larger than this are not read for symbols.
@@ -33,6 +35,8 @@ pub enum FileKey {
 #[derive(Debug, Clone)]
 pub struct Locator<'a> {
     pub pid: u32,
+    /// The process's root directory, where it could be opened.
+    pub root: Option<&'a Root>,
     pub path: &'a str,
     pub start: u64,
     pub end: u64,
@@ -130,58 +134,63 @@ fn load(
     at: &Locator,
     want_unwind: bool,
 ) -> Result<(BinarySymbols, Option<Sections>), SymbolError> {
-    let (path, deleted) = clean_path(at.path);
-    let proc = PathBuf::from(format!("/proc/{}", at.pid));
-    let via_root = proc.join("root").join(path.trim_start_matches('/'));
-    let via_map_files = proc
-        .join("map_files")
-        .join(format!("{:x}-{:x}", at.start, at.end));
+    let (path, _deleted) = clean_path(at.path);
+    let via_map_files = PathBuf::from(format!(
+        "/proc/{}/map_files/{:x}-{:x}",
+        at.pid, at.start, at.end
+    ));
     let mut tried = Vec::new();
-    let candidates = if deleted {
-        vec![via_map_files]
-    } else {
-        vec![via_root, via_map_files]
-    };
-    for file in candidates {
-        match read_checked(&file, key, want_unwind) {
-            Ok((info, sections)) => {
-                return Ok((
-                    BinarySymbols {
-                        build_id: info.build_id,
-                        path: path.to_string(),
-                        segments: info.segments,
-                        symbols: info.symbols,
-                    },
-                    sections,
-                ))
-            }
-            Err(e) => tried.push(format!("{}: {e}", file.display())),
+    let mut found = None;
+    match open::open_host(&via_map_files) {
+        Ok(f) => found = Some(f),
+        Err(e) => tried.push(e.to_string()),
+    }
+    if found.is_none() {
+        // A path the process chose: resolved inside its root, never outside.
+        match at.root.map(|r| r.open(path)) {
+            Some(Ok(f)) => found = Some(f),
+            Some(Err(e)) => tried.push(format!("{path} in the process's root: {e}")),
+            None => tried.push(format!("{path}: the process's root is gone")),
         }
     }
-    Err(SymbolError::Read {
-        path: at.path.to_string(),
-        reason: tried.join("; "),
-    })
+    let Some(mut file) = found else {
+        return Err(SymbolError::Read {
+            path: at.path.to_string(),
+            reason: tried.join("; "),
+        });
+    };
+    match read_checked(&mut file, key, want_unwind) {
+        Ok((info, sections)) => Ok((
+            BinarySymbols {
+                build_id: info.build_id,
+                path: path.to_string(),
+                segments: info.segments,
+                symbols: info.symbols,
+            },
+            sections,
+        )),
+        Err(e) => {
+            tried.push(format!("{}: {e}", file.path));
+            Err(SymbolError::Read {
+                path: at.path.to_string(),
+                reason: tried.join("; "),
+            })
+        }
+    }
 }
 
-/// Reads a file if it is the one `key` names.
+/// Reads an open file if it is the one `key` names.
 fn read_checked(
-    file: &std::path::Path,
+    file: &mut Opened,
     key: &FileKey,
     want_unwind: bool,
 ) -> Result<(elf::ElfInfo, Option<Sections>), String> {
-    let meta = std::fs::metadata(file).map_err(|e| e.to_string())?;
     if let FileKey::DevIno(maj, min, ino) = key {
-        let dev = meta.dev();
-        let same = meta.ino() == *ino && libc::major(dev) == *maj && libc::minor(dev) == *min;
-        if !same {
+        if !file.is(*maj, *min, *ino) {
             return Err("replaced since it was mapped".into());
         }
     }
-    if meta.len() > MAX_FILE {
-        return Err(format!("larger than {MAX_FILE} bytes"));
-    }
-    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let bytes = file.read_capped(MAX_FILE).map_err(|e| e.to_string())?;
     let info = elf::read(&bytes).map_err(|e| e.to_string())?;
     if let FileKey::BuildId(id) = key {
         if !id.is_empty() && *id != info.build_id {
@@ -220,8 +229,10 @@ mod tests {
             .find(|m| m.path == exe)
             .unwrap();
         let mut cache = FileCache::default();
+        let root = Root::of_process(me).unwrap();
         let at = Locator {
             pid: me,
+            root: Some(&root),
             path: &line.path,
             start: line.start,
             end: line.end,
@@ -235,6 +246,7 @@ mod tests {
         let bad = FileKey::DevIno(0, 0, 1);
         let gone = Locator {
             pid: me,
+            root: Some(&root),
             path: &line.path,
             start: 1,
             end: 2,

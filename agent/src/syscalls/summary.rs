@@ -161,14 +161,9 @@ impl FdCache {
     }
 }
 
-/// A short stable hash of a string, for `--redact` (FNV-1a, 32 bits shown).
+/// The token of a string for `--redact` (a keyed hash: see [`crate::redact`]).
 pub fn redact(s: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("#{:08x}", (h >> 32) as u32 ^ h as u32)
+    crate::redact::token(s)
 }
 
 /// Appends `s` capped at [`MAX_STRING`] bytes (on a char boundary), or its hash.
@@ -389,7 +384,7 @@ mod tests {
             true,
         )
         .unwrap();
-        assert!(s.starts_with('#') && s.len() == 9, "{s}");
+        assert!(s.starts_with('#') && s.len() == 17, "{s}");
         assert!(!s.contains("alice"));
         assert_eq!(s, redact("/home/alice/secret.txt"));
         let s = describe(
