@@ -74,14 +74,20 @@ pub fn read_stat(pid: u32) -> io::Result<Stat> {
 pub fn is_alive(pid: u32) -> bool {
     match read_stat(pid) {
         Ok(s) if !is_dead(s.state) => true,
-        Ok(_) => threads(pid).unwrap_or_default().into_iter().any(|tid| {
-            fs::read_to_string(pid_dir(pid).join("task").join(tid.to_string()).join("stat"))
-                .ok()
-                .and_then(|t| parse_stat(&t))
-                .is_some_and(|s| !is_dead(s.state))
-        }),
+        Ok(_) => threads(pid)
+            .unwrap_or_default()
+            .into_iter()
+            .any(|tid| !thread_is_dead(pid, tid)),
         Err(_) => false,
     }
+}
+
+/// Whether one thread of a process is a zombie or gone.
+pub fn thread_is_dead(pid: u32, tid: u32) -> bool {
+    fs::read_to_string(pid_dir(pid).join("task").join(tid.to_string()).join("stat"))
+        .ok()
+        .and_then(|t| parse_stat(&t))
+        .is_none_or(|s| is_dead(s.state))
 }
 
 /// Zombie or dead.

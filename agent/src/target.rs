@@ -220,11 +220,32 @@ fn find_in_path(cmd: &str) -> Option<PathBuf> {
 /// # Safety
 /// Async-signal-safe; call in a forked child before exec.
 unsafe fn default_signals() {
-    // SAFETY: raw calls on a local, initialised signal set.
+    /// The kernel's `struct sigaction` (x86-64, aarch64): glibc refuses to
+    /// touch its own signals 32 and 33, which an ignoring parent passes on too.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: raw calls on local, initialised structs.
     unsafe {
         for sig in 1..=64 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                );
             }
         }
         let mut set: libc::sigset_t = std::mem::zeroed();

@@ -130,6 +130,13 @@ impl Tracer {
                 match ptrace::seize(tid) {
                     Ok(()) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ESRCH) => continue,
+                    // A main thread gone by pthread_exit stays a zombie while the others run.
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EPERM)
+                            && procfs::thread_is_dead(pid, tid) =>
+                    {
+                        continue
+                    }
                     Err(e) => return Err(seize_error(pid, tid, e)),
                 }
                 // Start syscall-stepping from its first stop.
