@@ -16,6 +16,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::host::mounts::{parse_proc_cgroup, Hierarchy, Membership};
+use crate::host::proc::Proc;
+
 /// Shortest prefix accepted, as `docker ps` prints.
 pub const MIN_PREFIX: usize = 12;
 const ID_LEN: usize = 64;
@@ -84,59 +87,6 @@ pub fn containers_in_path(path: &str) -> Vec<Found> {
     out
 }
 
-/// One line of `/proc/PID/cgroup`: (hierarchy id, controllers, path).
-pub fn parse_cgroup_line(line: &str) -> Option<(u32, Vec<String>, String)> {
-    let mut it = line.splitn(3, ':');
-    let hier = it.next()?.parse().ok()?;
-    let controllers = it
-        .next()?
-        .split(',')
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect();
-    Some((hier, controllers, it.next()?.to_string()))
-}
-
-/// Where the cgroup hierarchies are mounted, from `/proc/self/mountinfo`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Mounts {
-    pub v2: Option<PathBuf>,
-    /// v1 hierarchies: (controllers, mount point).
-    pub v1: Vec<(Vec<String>, PathBuf)>,
-}
-
-pub fn parse_mountinfo(text: &str) -> Mounts {
-    let mut m = Mounts::default();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let fields: Vec<&str> = left.split(' ').collect();
-        let (Some(root), Some(point)) = (fields.get(3), fields.get(4)) else {
-            continue;
-        };
-        if *root != "/" {
-            continue; // a bind mount of a sub-tree
-        }
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let options = r.nth(1).unwrap_or("");
-        match fstype {
-            "cgroup2" if m.v2.is_none() => m.v2 = Some(PathBuf::from(point)),
-            "cgroup" => {
-                let controllers = options
-                    .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('='))
-                    .map(str::to_string)
-                    .collect();
-                m.v1.push((controllers, PathBuf::from(point)));
-            }
-            _ => {}
-        }
-    }
-    m
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ContainerError {
     #[error("container id `{0}` is too short: give the full id or at least {MIN_PREFIX} characters (as `docker ps` shows)")]
@@ -154,18 +104,19 @@ pub enum ContainerError {
     NoDirectory { id: String, paths: String },
 }
 
-/// Everything known about the containers of the node: id → (runtime, hierarchy lines).
-pub type Index = BTreeMap<String, (&'static str, Vec<(u32, Vec<String>, String)>)>;
+/// Everything known about the containers of the node: id → (runtime, the
+/// memberships naming it, each cut at the container's directory).
+pub type Index = BTreeMap<String, (&'static str, Vec<Membership>)>;
 
 /// Adds the lines of one `/proc/PID/cgroup` to the index.
 pub fn index_lines(index: &mut Index, text: &str) {
-    for line in text.lines() {
-        let Some((hier, controllers, path)) = parse_cgroup_line(line) else {
-            continue;
-        };
-        for f in containers_in_path(&path) {
+    for m in parse_proc_cgroup(text) {
+        for f in containers_in_path(&m.path) {
             let entry = index.entry(f.id).or_insert((f.runtime, Vec::new()));
-            let item = (hier, controllers.clone(), f.path);
+            let item = Membership {
+                path: f.path,
+                ..m.clone()
+            };
             if !entry.1.contains(&item) {
                 entry.1.push(item);
             }
@@ -205,22 +156,19 @@ pub fn pick<'a>(index: &'a Index, given: &str) -> Result<&'a str, ContainerError
 
 /// The directories of a container: its cgroup2 directory first, then v1
 /// directories (`cpu` first), each as an absolute path under the mounts.
-pub fn directories(lines: &[(u32, Vec<String>, String)], mounts: &Mounts) -> Vec<PathBuf> {
+pub fn directories(lines: &[Membership], hierarchies: &[Hierarchy]) -> Vec<PathBuf> {
     let mut v2 = Vec::new();
     let mut v1 = Vec::new();
-    for (hier, controllers, path) in lines {
-        let rel = path.trim_start_matches('/');
-        if *hier == 0 && controllers.is_empty() {
-            if let Some(root) = &mounts.v2 {
-                v2.push(root.join(rel));
-            }
-        } else if let Some((_, root)) = mounts.v1.iter().find(|(c, _)| c == controllers) {
-            let dir = root.join(rel);
-            if controllers.iter().any(|c| c == "cpu") {
-                v1.insert(0, dir);
-            } else {
-                v1.push(dir);
-            }
+    for m in lines {
+        let Some(dir) = m.dir(hierarchies) else {
+            continue;
+        };
+        if m.is_v2() {
+            v2.push(dir);
+        } else if m.controllers.iter().any(|c| c == "cpu") {
+            v1.insert(0, dir);
+        } else {
+            v1.push(dir);
         }
     }
     v2.into_iter().chain(v1).collect()
@@ -230,17 +178,16 @@ pub fn directories(lines: &[(u32, Vec<String>, String)], mounts: &Mounts) -> Vec
 pub fn resolve(given: &str) -> Result<(String, &'static str, PathBuf), ContainerError> {
     // A malformed id is refused before every process is scanned.
     normalize(given)?;
+    let proc = Proc::node();
     let mut index = Index::new();
-    for pid in crate::procfs::all_pids() {
-        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+    for pid in proc.pids() {
+        if let Ok(text) = proc.cgroup_text(pid) {
             index_lines(&mut index, &text);
         }
     }
     let id = pick(&index, given)?.to_string();
     let (runtime, lines) = &index[&id];
-    let mounts =
-        parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
-    let dirs = directories(lines, &mounts);
+    let dirs = directories(lines, &proc.self_mountinfo());
     let dir = dirs
         .iter()
         .find(|d| d.join("cgroup.procs").exists())
@@ -249,7 +196,7 @@ pub fn resolve(given: &str) -> Result<(String, &'static str, PathBuf), Container
             id: id.clone(),
             paths: lines
                 .iter()
-                .map(|l| l.2.as_str())
+                .map(|l| l.path.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
@@ -259,6 +206,7 @@ pub fn resolve(given: &str) -> Result<(String, &'static str, PathBuf), Container
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::mounts::parse_mountinfo;
 
     const A: &str = "3f2a9c1b7e4d5a6b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d";
     const B: &str = "3f2a9c1b7e4d00000000000000000000000000000000000000000000000000aa";
@@ -367,6 +315,30 @@ mod tests {
 ";
 
     #[test]
+    fn a_cgroup_namespaced_mount_maps_only_below_its_root() {
+        // The agent itself in a cgroup namespace: its cgroupfs shows /kubepods/x as /.
+        let mounts = parse_mountinfo(
+            "50 40 0:29 /kubepods/x /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n\
+             51 40 0:38 /kubepods/x /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        );
+        let mut idx = Index::new();
+        index_lines(
+            &mut idx,
+            &format!("1:cpu:/kubepods/x/docker/{A}\n0::/kubepods/x/docker/{A}\n"),
+        );
+        assert_eq!(
+            directories(&idx[A].1, &mounts),
+            [
+                PathBuf::from(format!("/sys/fs/cgroup/unified/docker/{A}")),
+                PathBuf::from(format!("/sys/fs/cgroup/cpu/docker/{A}")),
+            ]
+        );
+        let mut idx = Index::new();
+        index_lines(&mut idx, &format!("0::/elsewhere/docker/{A}\n"));
+        assert!(directories(&idx[A].1, &mounts).is_empty());
+    }
+
+    #[test]
     fn runc_on_a_hybrid_node_and_crio_under_cgroupfs() {
         let id = "4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c";
         let mut idx = Index::new();
@@ -402,8 +374,10 @@ mod tests {
              40 31 0:35 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n\
              41 31 0:36 /sub /mnt/bind rw - cgroup cgroup rw,pids\n",
         );
-        assert_eq!(mounts.v2, Some(PathBuf::from("/sys/fs/cgroup/unified")));
-        assert_eq!(mounts.v1.len(), 2);
+        let v2: Vec<&Hierarchy> = mounts.iter().filter(|h| h.version == 2).collect();
+        assert_eq!(v2[0].mount_point, PathBuf::from("/sys/fs/cgroup/unified"));
+        // A bind mount of a sub-tree (pids at /mnt/bind) maps only below its root.
+        assert_eq!(mounts.iter().filter(|h| h.version == 1).count(), 3);
         let idx = index();
         let dirs = directories(&idx[A].1, &mounts);
         assert_eq!(

@@ -31,15 +31,18 @@ pub struct Roots {
 impl Roots {
     /// The node's: cgroup2 first, then the v1 `cpu` hierarchy, as mounted.
     pub fn node() -> Roots {
-        let mounts = crate::container::parse_mountinfo(
-            &fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
-        );
-        let mut cgroups: Vec<PathBuf> = mounts.v2.into_iter().collect();
-        let (cpu, other): (Vec<_>, Vec<_>) = mounts
-            .v1
-            .into_iter()
-            .partition(|(c, _)| c.iter().any(|c| c == "cpu"));
-        cgroups.extend(cpu.into_iter().chain(other).map(|(_, p)| p));
+        let hierarchies = crate::host::proc::Proc::node().self_mountinfo();
+        // Whole trees only: a pod is looked for from the hierarchy's top.
+        let whole = hierarchies.iter().filter(|h| h.root == "/");
+        let mut cgroups: Vec<PathBuf> = whole
+            .clone()
+            .filter(|h| h.version == 2)
+            .map(|h| h.mount_point.clone())
+            .collect();
+        let (cpu, other): (Vec<_>, Vec<_>) = whole
+            .filter(|h| h.version == 1)
+            .partition(|h| h.controllers.iter().any(|c| c == "cpu"));
+        cgroups.extend(cpu.into_iter().chain(other).map(|h| h.mount_point.clone()));
         Roots {
             pod_logs: "/var/log/pods".into(),
             container_logs: "/var/log/containers".into(),

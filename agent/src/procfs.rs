@@ -1,18 +1,15 @@
-//! Reading `/proc` (thin) apart from parsing it (pure functions of text).
+//! Parsing `/proc` files (pure functions of text), and shorthands for the
+//! node's `/proc` read through [`crate::host::proc::Proc`].
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use holter_format::{Process, Thread};
 
-/// The `/proc` root; tests and helpers in other namespaces may pass another.
-pub fn proc_root() -> &'static Path {
-    Path::new("/proc")
-}
+use crate::host::proc::Proc;
 
 pub fn pid_dir(pid: u32) -> PathBuf {
-    proc_root().join(pid.to_string())
+    Proc::node().pid_dir(pid)
 }
 
 /// The fields of `/proc/PID/stat` that holter uses.
@@ -63,31 +60,21 @@ pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
+// The node's /proc through the one reader, [`crate::host::proc::Proc`].
+
 pub fn read_stat(pid: u32) -> io::Result<Stat> {
-    let text = fs::read_to_string(pid_dir(pid).join("stat"))?;
-    parse_stat(&text)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat"))
+    Proc::node().stat(pid)
 }
 
 /// Whether a process has a task that is not dead. Its main thread may have
 /// ended (`pthread_exit`, shown as a zombie) while other threads run on.
 pub fn is_alive(pid: u32) -> bool {
-    match read_stat(pid) {
-        Ok(s) if !is_dead(s.state) => true,
-        Ok(_) => threads(pid)
-            .unwrap_or_default()
-            .into_iter()
-            .any(|tid| !thread_is_dead(pid, tid)),
-        Err(_) => false,
-    }
+    Proc::node().is_alive(pid)
 }
 
 /// Whether one thread of a process is a zombie or gone.
 pub fn thread_is_dead(pid: u32, tid: u32) -> bool {
-    fs::read_to_string(pid_dir(pid).join("task").join(tid.to_string()).join("stat"))
-        .ok()
-        .and_then(|t| parse_stat(&t))
-        .is_none_or(|s| is_dead(s.state))
+    Proc::node().task_is_dead(pid, tid)
 }
 
 /// Zombie or dead.
@@ -97,30 +84,21 @@ pub fn is_dead(state: char) -> bool {
 
 /// Thread ids of a process.
 pub fn threads(pid: u32) -> io::Result<Vec<u32>> {
-    let mut tids: Vec<u32> = fs::read_dir(pid_dir(pid).join("task"))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    tids.sort_unstable();
-    Ok(tids)
+    Proc::node().tasks(pid)
 }
 
 /// Every pid on the host.
 pub fn all_pids() -> Vec<u32> {
-    let Ok(dir) = fs::read_dir(proc_root()) else {
-        return Vec::new();
-    };
-    let mut pids: Vec<u32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    pids.sort_unstable();
-    pids
+    Proc::node().pids()
 }
 
 /// Direct and indirect children of `root` (not `root` itself), from the ppid of every process.
 pub fn descendants(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = all_pids()
+    let proc = Proc::node();
+    let parents: Vec<(u32, u32)> = proc
+        .pids()
         .into_iter()
-        .filter_map(|p| Some((p, read_stat(p).ok()?.ppid)))
+        .filter_map(|p| Some((p, proc.stat(p).ok()?.ppid)))
         .collect();
     let mut out = Vec::new();
     let mut frontier = vec![root];
@@ -138,46 +116,11 @@ pub fn descendants(root: u32) -> Vec<u32> {
 
 /// Describes a running process for the capture.
 pub fn describe_process(pid: u32, time_ns: u64, redact: bool) -> io::Result<Process> {
-    let dir = pid_dir(pid);
-    let stat = read_stat(pid)?;
-    let status = fs::read_to_string(dir.join("status")).unwrap_or_default();
-    let argv = if redact {
-        Vec::new()
-    } else {
-        parse_cmdline(&fs::read(dir.join("cmdline")).unwrap_or_default())
-    };
-    let exe = fs::read_link(dir.join("exe"))
-        .map(|p| crate::redact::Redact::new(redact).path(&p.to_string_lossy()))
-        .unwrap_or_default();
-    let cgroups = fs::read_to_string(dir.join("cgroup"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    Ok(Process {
-        time_ns,
-        pid,
-        ns_pid: parse_nspid(&status),
-        ppid: stat.ppid,
-        comm: stat.comm,
-        argv,
-        exe,
-        cgroups,
-    })
+    Proc::node().describe_process(pid, time_ns, redact)
 }
 
 pub fn describe_thread(pid: u32, tid: u32, time_ns: u64) -> io::Result<Thread> {
-    let dir = pid_dir(pid).join("task").join(tid.to_string());
-    let stat = parse_stat(&fs::read_to_string(dir.join("stat"))?)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable stat"))?;
-    let status = fs::read_to_string(dir.join("status")).unwrap_or_default();
-    Ok(Thread {
-        time_ns,
-        pid,
-        tid,
-        ns_tid: parse_nspid(&status),
-        comm: stat.comm,
-    })
+    Proc::node().describe_thread(pid, tid, time_ns)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use holter_format::{ContainerView, NetSnapshot};
 use crate::cgroup::{self, Snapshotter};
 use crate::clock::monotonic_ns;
 use crate::collect::{Collector, Context, Ready};
+use crate::host::proc::Proc;
 use crate::ns::{self, Helper};
 
 /// Longest sleep between two looks at `ctx.stopping()`.
@@ -51,15 +52,14 @@ impl Collector for CgroupCollector {
     }
 
     fn run(self: Box<Self>, ctx: Context, ready: &mut Ready) -> anyhow::Result<()> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let hierarchies = cgroup::parse_mountinfo(&mountinfo);
+        let proc = Proc::node();
+        let hierarchies = proc.self_mountinfo();
         let memberships: Vec<Vec<cgroup::Membership>> = ctx
             .target
             .current_pids()
             .iter()
             .take(16)
-            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok())
-            .map(|text| cgroup::parse_proc_cgroup(&text))
+            .filter_map(|&pid| proc.cgroup(pid).ok())
             .collect();
         // Canonical, so `/sys/fs/cgroup/cpu/x` finds a `cpu,cpuacct` mount behind a symlink.
         let named = ctx
@@ -154,13 +154,16 @@ impl Collector for NetCollector {
 /// The process to enter: the first one whose network namespace is not the
 /// agent's (a cgroup may also hold a host-side shim), else the first one.
 fn inside_pid(pids: &[u32]) -> Option<u32> {
-    let ns = |p: &str| std::fs::read_link(format!("{p}/ns/net")).ok();
-    let ours = ns("/proc/self");
-    pids.iter()
+    let proc = Proc::node();
+    let ours = proc.ns(std::process::id(), "net").ok();
+    // A live task: a main thread gone by pthread_exit has no namespaces left.
+    let live: Vec<u32> = pids.iter().filter_map(|&p| proc.live_task(p)).collect();
+    live.iter()
         .copied()
-        .find(|p| {
-            let theirs = ns(&format!("/proc/{p}"));
+        .find(|&p| {
+            let theirs = proc.ns(p, "net").ok();
             theirs.is_some() && theirs != ours
         })
+        .or(live.first().copied())
         .or(pids.first().copied())
 }

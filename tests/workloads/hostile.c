@@ -4,9 +4,11 @@
  *                                  (like a JIT) for SECONDS and writes no perf
  *                                  map: the test plants /tmp/perf-<pid>.map.
  *                                  ARGS are ignored (a secret argv to redact).
- *   hostile swap SECONDS LIB       waits for SIGUSR1, maps LIB executable,
- *                                  replaces LIB with a symbolic link to
- *                                  /dev/zero at once, then runs JIT code.
+ *   hostile swap SECONDS LIB       waits for SIGUSR1, reads LIB (into the page
+ *                                  cache, so the kernel gives its build-id),
+ *                                  maps it executable, replaces LIB with a
+ *                                  symbolic link to /dev/zero at once, then
+ *                                  runs JIT code.
  *   hostile mainexit N [wait]      two threads make N/2 getppid calls each,
  *                                  10 ms apart, while the main thread calls
  *                                  pthread_exit at once. With `wait`, the
@@ -90,6 +92,10 @@ static int swap(double seconds, const char *lib)
 		perror(lib);
 		return 1;
 	}
+	/* In the page cache: the kernel reads the build-id of a new mapping
+	 * only from cached pages, and this mapping must carry one. */
+	while (read(fd, tmp, sizeof(tmp)) > 0)
+		;
 	m = mmap(NULL, st.st_size, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED) {
 		perror("mmap");

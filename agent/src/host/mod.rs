@@ -15,8 +15,10 @@
 //!   dropping capabilities), usable between `fork` and `exec`;
 //! - [`node`]: the header's description of the node.
 
+pub mod mounts;
 pub mod node;
 pub mod open;
+pub mod proc;
 pub mod sys;
 
 pub use node::{clock_pair, describe};

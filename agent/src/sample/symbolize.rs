@@ -12,10 +12,10 @@ use holter_format::{BinarySymbols, JitSymbols, KernelSymbols, Mapping, Record, S
 use super::batch::Interned;
 use super::space::{Map, Spaces};
 use crate::host::open::Root;
-use crate::procfs;
+use crate::host::proc::Proc;
 use crate::redact::Redact;
 use crate::symbols::files::{self, FileCache, FileKey, Locator};
-use crate::symbols::{hits, kallsyms, maps, perfmap};
+use crate::symbols::{hits, kallsyms, perfmap};
 
 /// Distinct (pid, stack) pairs remembered as already looked up.
 const MAX_PAIRS: usize = 1 << 21;
@@ -86,10 +86,10 @@ impl Symbolizer {
     /// Describes a process already running from `/proc/PID/maps`.
     pub fn scan_process(&mut self, pid: u32, now: u64, out: &mut Vec<Record>) {
         self.spaces.touch(pid);
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+        let Ok(lines) = Proc::node().executable_maps(pid) else {
             return;
         };
-        for m in maps::parse_executable(&text) {
+        for m in lines {
             let key = if m.inode != 0 {
                 FileKey::DevIno(m.dev.0, m.dev.1, m.inode)
             } else {
@@ -399,8 +399,7 @@ impl JitReader {
 /// `/tmp/perf-<nspid>.map` inside the process's root: a regular file only,
 /// at most [`MAX_PERF_MAP`] bytes.
 fn read_jit_map(pid: u32, root: &Root) -> Option<Vec<Symbol>> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let ns_pid = procfs::parse_nspid(&status).unwrap_or(pid);
+    let ns_pid = Proc::node().status(pid).ok()?.ns_pid.unwrap_or(pid);
     let mut file = root.open(&format!("/tmp/perf-{ns_pid}.map")).ok()?;
     let bytes = file.read_prefix(MAX_PERF_MAP).ok()?;
     Some(perfmap::parse(&String::from_utf8_lossy(&bytes)))

@@ -12,6 +12,7 @@ use super::ptrace::{self, Stop, SyscallInfo};
 use super::summary::{self, FdCache, Table, Tracee, MAX_NR};
 use crate::clock::monotonic_ns;
 use crate::collect::Context;
+use crate::host::proc::Proc as ProcFs;
 use crate::procfs;
 
 /// Syscall records sent to the writer at once.
@@ -446,22 +447,17 @@ impl Drop for Tracer {
 
 /// The thread-group id of a thread, from `/proc/TID/status`.
 fn tgid(tid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(procfs::pid_dir(tid).join("status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("Tgid:"))?;
-    line["Tgid:".len()..].trim().parse().ok()
+    ProcFs::node()
+        .status(tid)
+        .ok()
+        .map(|s| s.tgid)
+        .filter(|&t| t != 0)
 }
 
 /// Explains a failed seize with the fix.
 fn seize_error(pid: u32, tid: u32, e: io::Error) -> anyhow::Error {
     if e.raw_os_error() == Some(libc::EPERM) {
-        let tracer = std::fs::read_to_string(procfs::pid_dir(tid).join("status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("TracerPid:"))
-                    .and_then(|l| l["TracerPid:".len()..].trim().parse::<u32>().ok())
-            })
-            .unwrap_or(0);
+        let tracer = ProcFs::node().status(tid).map_or(0, |s| s.tracer_pid);
         if tracer != 0 {
             return anyhow!(
                 "cannot trace pid {pid} (thread {tid}): it is already traced by pid {tracer} (a debugger or strace); stop that tracer or record without --syscalls"
