@@ -121,7 +121,7 @@ for line in sys.stdin:
     if "kernel.kallsyms" in parts[-1]:
         continue
     sym = parts[1] if len(parts) > 2 else "[unknown]"
-    user.append(sym.split("+0x")[0])
+    user.append(sym.split("+0x")[0].split("@")[0])
 flush()
 ' | python3 "$WORK/stats.py"
 }
