@@ -54,7 +54,7 @@ pub struct RecordArgs {
     /// Output capture file.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// Overwrite an existing output file.
+    /// Overwrite an existing output file (a regular file only: a link, FIFO or device is refused).
     #[arg(long)]
     pub force: bool,
     /// How long to record (500ms, 10s, 2m); default: until the target exits or SIGINT/SIGTERM.
@@ -80,7 +80,7 @@ pub struct RecordArgs {
     /// With --syscalls: record only these (names, or classes file, network, process); the others are still counted.
     #[arg(long, value_name = "LIST", requires = "syscalls")]
     pub syscalls_filter: Option<String>,
-    /// Replace paths and strings in syscall summaries with hashes, and leave out argv.
+    /// Replace paths (in every record), syscall strings, the hostname and resolv.conf with tokens of a hash keyed per capture, and leave out argv.
     #[arg(long)]
     pub redact: bool,
     /// Interval of cgroup and network snapshots (10ms and up).

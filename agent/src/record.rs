@@ -24,6 +24,10 @@ use crate::{host, procfs};
 const CHANNEL_RECORDS: usize = 64 * 1024;
 /// How often the loop looks at the stop conditions when no record arrives.
 const TICK: Duration = Duration::from_millis(50);
+/// How long the collectors may take to get ready.
+const READY_WAIT: Duration = Duration::from_secs(30);
+/// How long the collectors may take to stop once asked.
+const STOP_WAIT: Duration = Duration::from_millis(1500);
 
 /// What `record` did, for the final summary line.
 pub struct Summary {
@@ -157,15 +161,32 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     drop(ready_tx);
 
     // Every collector armed, or the capture is abandoned (the file still gets its footer).
+    // A signal is honoured while waiting; a collector that never gets ready
+    // (blocked on something the target controls) abandons the capture too.
     let mut failure = None;
-    for _ in 0..running.len() {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
+    let mut armed = 0;
+    let ready_by = Instant::now() + READY_WAIT;
+    while armed < running.len() {
+        match ready_rx.recv_timeout(TICK) {
+            Ok(Ok(())) => armed += 1,
             Ok(Err(why)) => {
                 failure = Some(why);
                 break;
             }
-            Err(_) => break,
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                if interrupted.load(Ordering::Relaxed) {
+                    failure = Some("interrupted before recording started".to_string());
+                    break;
+                }
+                if Instant::now() > ready_by {
+                    failure = Some(format!(
+                        "a collector was not ready within {} s",
+                        READY_WAIT.as_secs()
+                    ));
+                    break;
+                }
+            }
         }
     }
     if failure.is_none() {
@@ -231,13 +252,37 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     };
 
     // Stop the collectors, keep writing what they still send, then join them.
+    // A collector that does not stop within STOP_WAIT (blocked in a read)
+    // is left behind with a warning: the capture still ends, with its footer.
     stop.store(true, Ordering::Relaxed);
     status.clear();
-    for record in rx.iter() {
-        status.note(&record);
-        writer.write(&record)?;
+    let stop_by = Instant::now() + STOP_WAIT;
+    loop {
+        let left = stop_by.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(record) => {
+                status.note(&record);
+                writer.write(&record)?;
+            }
+            Err(_) => break,
+        }
     }
     for (name, handle) in running {
+        // A collector that has sent its last record is returning: a moment more.
+        let grace = stop_by.max(Instant::now()) + Duration::from_millis(200);
+        while !handle.is_finished() && Instant::now() < grace {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !handle.is_finished() {
+            writer.write(&Record::Warning(Warning {
+                time_ns: monotonic_ns(),
+                message: format!(
+                    "{name}: did not stop within {} ms (blocked); what it had not sent is lost",
+                    STOP_WAIT.as_millis()
+                ),
+            }))?;
+            continue;
+        }
         let message = match handle.join() {
             Ok(Ok(())) => continue,
             Ok(Err(e)) => format!("{name}: {e:#}"),
