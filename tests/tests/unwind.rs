@@ -159,6 +159,38 @@ fn c_without_frame_pointers_in_a_container_by_cgroup() {
     }
 }
 
+/// `--unwind fp` keeps the kernel's frame-pointer chain: the header says so,
+/// no unwinding is counted, and frame-pointer code keeps its call tree.
+#[test]
+fn fp_mode_is_recorded_and_keeps_frame_pointer_stacks() {
+    if !require_privileged("fp_mode_is_recorded_and_keeps_frame_pointer_stacks") {
+        return;
+    }
+    let w = compile_workload("calltree");
+    let run = spawn(&w.path, &["10"]);
+    let dir = scratch("unwind-fp");
+    let file = dir.path().join("f.holter");
+    record(
+        &[
+            "--unwind",
+            "fp",
+            "--pid",
+            &run.id().to_string(),
+            "--duration",
+            "1500ms",
+        ],
+        &file,
+    );
+    drop(run);
+    assert_calltree(&fold(&file, None), "--unwind fp, frame pointers");
+    let info = info_json(&file);
+    assert_eq!(info["unwind"]["mode"], "fp", "{info}");
+    assert_eq!(info["unwind"]["stack_bytes"], 0, "{info}");
+    assert!(info["counters"].get("unwind:root").is_none(), "{info}");
+    let text = ok_stdout("holter info", &holter(&["info", file.to_str().unwrap()]));
+    assert!(text.contains("unwind    fp"), "{text}");
+}
+
 #[test]
 fn a_deleted_binary_is_unwound_through_map_files() {
     if !require_privileged("a_deleted_binary_is_unwound_through_map_files") {

@@ -9,7 +9,8 @@ pub mod process;
 pub mod sections;
 pub mod walk;
 
-#[cfg(test)]
+// The fixtures are x86_64 binaries with their saved x86_64 registers.
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests;
 
 pub use sections::Sections;

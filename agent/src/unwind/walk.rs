@@ -169,6 +169,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn frame_pointer_walk_without_modules() {
         // No module is known: framehop's frame-pointer rule, per frame.
         let u = unwinder([]);
