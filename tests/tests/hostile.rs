@@ -25,6 +25,7 @@ const GRACE: Duration = Duration::from_secs(2);
 
 fn agent_bin() -> PathBuf {
     std::env::var_os("HOLTER_AGENT_UNDER_TEST")
+        .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| bin("holter-agent"))
 }
@@ -315,11 +316,12 @@ fn a_mapped_library_swapped_for_dev_zero_is_read_through_map_files() {
         return;
     }
     let wl = compile_workload("hostile");
-    // The "library" is a copy of the workload (an ELF file with a build-id).
+    // The "library": an ELF file with a build-id of its own (not one the
+    // agent has read already), here a copy of the host's `true`.
     let h = hostile(
         "hostile-swap",
         &wl,
-        "cp srv/hostile tmp/lib.so",
+        "cp usr/bin/true tmp/lib.so",
         "swap 30 /tmp/lib.so",
     );
     let pid = h.container.workload_pid("hostile");
