@@ -284,6 +284,21 @@ fn run_chromium(chromium: &Path, dir: &Path, page: &Path, mode: &[&str]) -> Run 
     }
 }
 
+/// The text of the page's one script (the flame graph's).
+fn flame_script(html: &str) -> String {
+    let start = html.find("<script>").expect("the page has its script") + "<script>".len();
+    let end = start + html[start..].find("</script>").unwrap();
+    html[start..end].to_string()
+}
+
+/// `'sha256-…'` of a script, as a CSP source.
+fn script_hash(script: &str) -> String {
+    let csp = holter::report::html::csp(script);
+    let at = csp.find("'sha256-").unwrap();
+    let end = at + 1 + csp[at + 1..].find('\'').unwrap();
+    csp[at..=end].to_string()
+}
+
 /// Width and height from a PNG's IHDR.
 fn png_size(png: &[u8]) -> (u32, u32) {
     assert!(
@@ -347,7 +362,16 @@ fn html_report_in_headless_chromium() {
         g.dispatchEvent(new MouseEvent('click',{bubbles:true}));\
         console.log('holter-test zoomed '+location.search+' unzoom='+document.getElementById('unzoom').getAttribute('class'));\
         },500);</script></body>";
-    std::fs::write(&click, html.replace("</body>", probe)).unwrap();
+    // The page allows only its own script, by hash: allow the probe's too.
+    let probe_body = &probe["<script>".len()..probe.len() - "</script></body>".len()];
+    let csp = holter::report::html::csp(&flame_script(&html));
+    let both = csp.replace(
+        "script-src ",
+        &format!("script-src {} ", script_hash(probe_body)),
+    );
+    assert!(html.contains(&csp), "the page's CSP is {csp:?}");
+    let page = html.replace(&csp, &both).replace("</body>", probe);
+    std::fs::write(&click, page).unwrap();
     let run = run_chromium(&chromium, dir.path(), &click, &["--dump-dom"]);
     assert_eq!(run.console.len(), 1, "console:\n{}", run.console.join("\n"));
     assert!(
@@ -358,7 +382,32 @@ fn html_report_in_headless_chromium() {
     );
     assert!(run.page_requests.is_empty(), "{:?}", run.page_requests);
 
-    // 3. Control: a page that does fetch is seen fetching, so (1) means something.
+    // 3. A script injected into the page does not run: its CSP pins the
+    // flame graph's script by hash (Chromium says it refused the other).
+    let injected = dir.path().join("injected.html");
+    std::fs::write(
+        &injected,
+        html.replace(
+            "</body>",
+            "<script>console.log('holter-test injected ran')</script></body>",
+        ),
+    )
+    .unwrap();
+    let run = run_chromium(&chromium, dir.path(), &injected, &["--dump-dom"]);
+    assert!(
+        !run.console.iter().any(|l| l.contains("injected ran")),
+        "{}",
+        run.console.join("\n")
+    );
+    assert!(
+        run.console
+            .iter()
+            .any(|l| l.contains("Content Security Policy")),
+        "no CSP refusal logged:\n{}",
+        run.console.join("\n")
+    );
+
+    // 4. Control: a page that does fetch is seen fetching, so (1) means something.
     let control = dir.path().join("control.html");
     std::fs::write(
         &control,
@@ -367,4 +416,177 @@ fn html_report_in_headless_chromium() {
     .unwrap();
     let run = run_chromium(&chromium, dir.path(), &control, &["--dump-dom"]);
     assert_eq!(run.page_requests, ["http://holter-control.invalid/x.png"]);
+}
+
+/// Markup in every kind of string a capture carries, each a payload that
+/// would log or fetch if it ever ran.
+const PAYLOADS: &[&str] = &[
+    "<img src=http://holter-xss.invalid/img onerror=console.log('holter-xss-1')>",
+    "<script>console.log('holter-xss-2');fetch('http://holter-xss.invalid/f')</script>",
+    "\"><svg onload=console.log('holter-xss-3')>",
+    "]]><script>console.log('holter-xss-4')</script><![CDATA[",
+    "'><iframe src=javascript:console.log('holter-xss-5')>",
+    "<style>@import 'http://holter-xss.invalid/css';</style>\u{1b}[2J\u{0}",
+];
+
+fn hostile_capture(path: &Path) {
+    let p = |i: usize| PAYLOADS[i % PAYLOADS.len()].to_string();
+    let header = Header {
+        host: Host {
+            hostname: p(0),
+            kernel_release: p(1),
+            arch: "x86_64".into(),
+            boot_id: p(2),
+            cpus: 2,
+            ..Host::default()
+        },
+        agent_version: p(3),
+        target: Target {
+            kind: p(4),
+            spec: p(5),
+            pids: vec![7],
+            cgroups: vec![p(0)],
+            container_id: Some(p(1)),
+        },
+        options: Options {
+            samples: true,
+            sample_event: p(2),
+            syscalls: true,
+            syscalls_filter: Some(p(3)),
+            cgroup_interval_ns: SEC,
+            ..Options::default()
+        },
+        clock: ClockPair {
+            monotonic_ns: T0,
+            wall_ns: 1_764_400_000 * SEC,
+        },
+        unwind: p(4),
+        stack_bytes: 0,
+    };
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();
+    let mut records = vec![
+        Record::Process(Process {
+            time_ns: T0,
+            pid: 7,
+            ppid: 1,
+            comm: p(5),
+            ..Process::default()
+        }),
+        Record::KernelSymbols(KernelSymbols {
+            symbols: (0..PAYLOADS.len())
+                .map(|i| Symbol {
+                    start: KBASE + i as u64 * 0x100,
+                    size: 0x100,
+                    name: p(i),
+                })
+                .collect(),
+        }),
+        Record::ContainerView(ContainerView {
+            time_ns: T0,
+            hostname: p(1),
+            resolv_conf: format!("nameserver {}\n", p(2)),
+            root_mount: p(3),
+        }),
+        Record::Warning(Warning {
+            time_ns: T0,
+            message: p(4),
+        }),
+        Record::Counters(Counters {
+            time_ns: T0,
+            values: vec![(format!("syscall:{}", p(1)), 3), (p(2), 1)],
+        }),
+    ];
+    for id in 0..PAYLOADS.len() as u64 {
+        records.push(Record::Stack(Stack {
+            id: id as u32,
+            kernel: vec![KBASE + id * 0x100 + 0x10, KBASE + 0x10],
+            user: vec![],
+            root: false,
+        }));
+    }
+    for i in 0..60u64 {
+        records.push(Record::Sample(Sample {
+            time_ns: T0 + i * SEC / 20,
+            pid: 7,
+            tid: 7,
+            cpu: 0,
+            stack_id: (i % PAYLOADS.len() as u64) as u32,
+            period: 1,
+        }));
+        records.push(Record::Syscall(Syscall {
+            time_ns: T0 + i * SEC / 20,
+            pid: 7,
+            tid: 7,
+            nr: 0,
+            duration_ns: 1000 + i,
+            ret: -2,
+            summary: p(i as usize),
+        }));
+    }
+    for tick in 0..3u64 {
+        records.push(Record::CgroupSnapshot(CgroupSnapshot {
+            time_ns: T0 + tick * SEC,
+            path: p(tick as usize),
+            version: 2,
+            controller: String::new(),
+            files: vec![
+                ("cpu.max".into(), "50000 100000\n".into()),
+                (
+                    "cpu.stat".into(),
+                    format!(
+                        "usage_usec {}\nnr_periods {}\nnr_throttled {}\nthrottled_usec 0\n",
+                        tick * 900_000,
+                        tick * 10,
+                        tick * 5
+                    ),
+                ),
+                ("memory.current".into(), format!("{}\n", (tick + 1) << 20)),
+                ("memory.max".into(), "max\n".into()),
+            ],
+        }));
+    }
+    for r in &records {
+        w.write(r).unwrap();
+    }
+    w.finish(Footer {
+        end_ns: T0 + 3 * SEC,
+        reason: p(0),
+        ..Footer::default()
+    })
+    .unwrap();
+}
+
+/// A report made from a capture full of markup: nothing from it runs or
+/// loads (no console line, no CSP refusal: no element was even made, since
+/// the text is escaped), and the flame graph's own script still works.
+#[test]
+fn hostile_report_in_headless_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let dir = scratch("report-browser-hostile");
+    let cap = dir.path().join("hostile.holter");
+    hostile_capture(&cap);
+    let out = ok_stdout("holter report", &holter(&["report", cap.to_str().unwrap()]));
+    let html_path = PathBuf::from(out.trim());
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert_eq!(
+        html.matches("<script>").count(),
+        1,
+        "one script: the page's own"
+    );
+    assert!(!html.contains('\u{1b}') && !html.contains('\u{0}'));
+
+    let run = run_chromium(&chromium, dir.path(), &html_path, &["--dump-dom"]);
+    assert!(
+        run.console.is_empty(),
+        "console messages:\n{}",
+        run.console.join("\n")
+    );
+    assert!(
+        run.page_requests.is_empty(),
+        "the page made requests: {:?}",
+        run.page_requests
+    );
+    assert!(!run.log.contains("holter-xss"), "{}", run.log);
+    assert!(!run.log.contains("Uncaught"), "{}", run.log);
 }

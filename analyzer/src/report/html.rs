@@ -40,14 +40,54 @@ pub fn esc(s: &str) -> String {
     out
 }
 
+/// The page's Content-Security-Policy: no fetch of any kind; inline styles;
+/// the one script allowed by its SHA-256 (no `'unsafe-inline'`: a script
+/// or handler injected into the page would not run).
+pub fn csp(script: &str) -> String {
+    let scripts = if script.is_empty() {
+        "'none'".to_string()
+    } else {
+        use sha2::Digest as _;
+        format!(
+            "'sha256-{}'",
+            base64(&sha2::Sha256::digest(script.as_bytes()))
+        )
+    };
+    format!("default-src 'none'; style-src 'unsafe-inline'; script-src {scripts}; img-src data:")
+}
+
+/// Standard Base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
+    let script = r.flame.as_ref().map_or("", |f| f.script.as_str());
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><style>{CSS}</style></head><body>\n",
+        csp(script),
         esc(&r.title)
     );
     let c = r.capture;
@@ -297,6 +337,9 @@ fn flame(s: &mut String, r: &Report) {
             if !f.svg.is_empty() {
                 let _ = writeln!(s, "<div class=\"flame\">{}</div>", f.svg);
             }
+            if !f.script.is_empty() {
+                let _ = writeln!(s, "<script>{}</script>", f.script);
+            }
             s.push_str("<h3>Hottest functions (self)</h3>\n");
             hot_table(s, "function", &f.top_functions);
             s.push_str("<h3>Hottest stacks</h3>\n<ol class=\"stacks\">");
@@ -512,4 +555,26 @@ fn warnings(s: &mut String, r: &Report) {
         s.push_str("</ul>\n");
     }
     s.push_str("</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_and_the_script_hash() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        // printf 'init();' | openssl dgst -sha256 -binary | base64
+        assert_eq!(
+            csp("init();"),
+            "default-src 'none'; style-src 'unsafe-inline'; \
+             script-src 'sha256-GEnM5q1nYY/iACnyMTdov+tNp9OFcBnnDgNXUXaVNXc='; img-src data:"
+        );
+        assert!(csp("").contains("script-src 'none'"));
+        assert!(!csp("x").contains("script-src 'unsafe-inline'"));
+    }
 }

@@ -84,8 +84,12 @@ pub struct Quality {
 
 #[derive(Debug, Clone)]
 pub struct Flame {
-    /// Inline SVG (from `<svg`), empty unless asked for.
+    /// Inline SVG (from `<svg`), empty unless asked for; without its script
+    /// or its `onload` attribute, which `script` replaces.
     pub svg: String,
+    /// The flame graph's script (search and zoom), to run once the SVG is
+    /// in the page: trusted text from inferno, never from the capture.
+    pub script: String,
     pub quality: flamegraph::Quality,
     /// The hottest stacks, most samples first.
     pub top_stacks: Vec<Hot>,
@@ -229,21 +233,25 @@ fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> 
         // The other sections may still fit: say why this one is missing.
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let svg = if opts.svg {
+    let (svg, script) = if opts.svg {
         svg(&folded)
     } else {
-        String::new()
+        Default::default()
     };
     Ok(Ok(Flame {
         svg,
+        script,
         quality: folded.quality,
         top_stacks: top_stacks(&folded, opts.top),
         top_functions: top_functions(&folded, opts.top),
     }))
 }
 
-/// The flame graph as an element to put inside HTML (no XML prolog or doctype).
-fn svg(folded: &Folded) -> String {
+/// The flame graph as an element to put inside HTML (no XML prolog or
+/// doctype), and its script taken out of it: the page runs it from one
+/// `<script>` pinned by hash in its Content-Security-Policy, and calls the
+/// `init` that the SVG's `onload` attribute (removed) used to call.
+fn svg(folded: &Folded) -> (String, String) {
     let opts = flamegraph::SvgOptions {
         title: "CPU samples".into(),
         subtitle: folded.quality.line(),
@@ -251,13 +259,41 @@ fn svg(folded: &Folded) -> String {
     };
     let mut out = Vec::new();
     if let Err(e) = flamegraph::write_svg(folded, &opts, &mut out) {
-        return format!("<p>the flame graph could not be drawn: {e}</p>");
+        let e = html::esc(&e.to_string());
+        return (
+            format!("<p>the flame graph could not be drawn: {e}</p>"),
+            String::new(),
+        );
     }
     let text = String::from_utf8_lossy(&out);
-    match text.find("<svg") {
-        Some(at) => text[at..].to_string(),
-        None => String::new(),
+    let Some(at) = text.find("<svg") else {
+        return Default::default();
+    };
+    split_script(&text[at..])
+}
+
+/// Splits inferno's SVG into the SVG without script or `onload`, and the
+/// script's text.
+fn split_script(svg: &str) -> (String, String) {
+    const OPEN: &str = "<script type=\"text/ecmascript\"><![CDATA[";
+    const CLOSE: &str = "]]></script>";
+    let svg = svg.replacen(" onload=\"init(evt)\"", "", 1);
+    let (Some(start), Some(end)) = (svg.find(OPEN), svg.find(CLOSE)) else {
+        return (svg, String::new());
+    };
+    if end < start {
+        return (svg, String::new());
     }
+    // Inferno splits its script into several CDATA sections.
+    let script = svg[start + OPEN.len()..end].replace("]]><![CDATA[", "");
+    // It must not end the HTML script element early (it never does).
+    let script = if script.to_ascii_lowercase().contains("</script") {
+        String::new()
+    } else {
+        format!("{script}\ninit();\n")
+    };
+    let rest = format!("{}{}", &svg[..start], &svg[end + CLOSE.len()..]);
+    (rest, script)
 }
 
 fn pct(n: u64, total: u64) -> f64 {
