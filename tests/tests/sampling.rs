@@ -94,6 +94,134 @@ impl Folded {
     }
 }
 
+/// A `calltree -n ROUNDS` run held at a FIFO: it starts its work when told
+/// (after the agent records), then appends its own CPU time to a file. A
+/// capture that covers the whole run must hold its CPU time × 999 samples.
+struct Gate {
+    _dir: TempDir,
+    go: std::path::PathBuf,
+    report: std::path::PathBuf,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        let dir = scratch("gate");
+        let (go, report) = (dir.path().join("go"), dir.path().join("report"));
+        let fifo = std::ffi::CString::new(go.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+        Gate {
+            _dir: dir,
+            go,
+            report,
+        }
+    }
+
+    /// The workload's environment, as `NAME=VALUE` words for a shell.
+    fn env(&self) -> String {
+        format!(
+            "CALLTREE_WAIT={} CALLTREE_REPORT={}",
+            self.go.display(),
+            self.report.display()
+        )
+    }
+
+    /// `calltree -n ROUNDS` (about 1.5 CPU s) at `path`, waiting at the gate.
+    fn spawn(&self, path: &Path) -> Proc {
+        let p = Proc::start(
+            "calltree",
+            Command::new(path)
+                .args(["-n", &rounds(path)])
+                .env("CALLTREE_WAIT", &self.go)
+                .env("CALLTREE_REPORT", &self.report)
+                .stdin(std::process::Stdio::null()),
+        );
+        wait_exec(p.id(), "calltree");
+        p
+    }
+
+    /// Lets the workload go (blocks until it opens the FIFO).
+    fn open(&self) {
+        std::fs::write(&self.go, "go\n").unwrap();
+    }
+
+    /// The CPU seconds the workload reports once done (up to 2 minutes).
+    fn cpu(&self) -> f64 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&self.report) {
+                if text.ends_with('\n') {
+                    return calltree_cpu(text.as_bytes());
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gated workload did not report within 2 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Samples under `main`, plus the samples the agent says it lost (its rings
+/// overflowed: it counts them): the periods of CPU time it accounted for.
+fn accounted(folded: &Folded, capture: &Path) -> u64 {
+    let info: serde_json::Value = serde_json::from_str(&ok_stdout(
+        "holter info --json",
+        &holter(&["info", capture.to_str().unwrap(), "--json"]),
+    ))
+    .unwrap();
+    let lost = info["lost_samples"].as_u64().expect("lost_samples");
+    if lost > 0 {
+        eprintln!(
+            "{}: {lost} samples lost (counted by the agent)",
+            capture.display()
+        );
+    }
+    folded.count("main") + lost
+}
+
+/// Rounds of `calltree -n` that take about 1.5 CPU seconds (measured once).
+fn rounds(path: &Path) -> String {
+    static ROUNDS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    ROUNDS
+        .get_or_init(|| {
+            let probe = run(
+                "calltree -n 20",
+                Command::new(path)
+                    .args(["-n", "20"])
+                    .env("CALLTREE_REPORT", "1"),
+                Duration::from_secs(60),
+            );
+            ((1.5 / (calltree_cpu(&probe.stderr) / 20.0)) as u64).max(1)
+        })
+        .to_string()
+}
+
+/// Records `args` over the whole gated run, which starts once the agent is
+/// ready; returns the CPU seconds the workload reports.
+fn record_gated(args: &[&str], file: &Path, gate: &Gate) -> f64 {
+    let mut all = vec![
+        "record",
+        "--frequency",
+        "999",
+        "--duration",
+        "120s",
+        "-o",
+        file.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let agent = start_agent_ready(&all);
+    gate.open();
+    let cpu = gate.cpu();
+    // A cgroup target lives on; a pid target has ended the capture already.
+    agent.signal(libc::SIGTERM);
+    ok_stdout(
+        "holter-agent record",
+        &agent.finish(Duration::from_secs(30)),
+    );
+    cpu
+}
+
 fn record(args: &[&str], file: &Path) {
     let mut all = vec!["record", "--frequency", "999", "-o", file.to_str().unwrap()];
     all.extend_from_slice(args);
@@ -106,17 +234,22 @@ fn by_pid_the_call_tree_and_its_proportions() {
         return;
     }
     let w = compile_workload("calltree");
-    let run = spawn(&w.path, &["10"]);
+    let gate = Gate::new();
+    let run = gate.spawn(&w.path);
     let dir = scratch("sample-pid");
     let file = dir.path().join("p.holter");
-    record(
-        &["--pid", &run.id().to_string(), "--duration", "1500ms"],
-        &file,
-    );
+    let cpu = record_gated(&["--pid", &run.id().to_string()], &file, &gate);
     drop(run);
     // The capture is self-contained: the binary is gone when it is symbolized.
     drop(w);
-    fold(&file, "calltree").assert_calltree("--pid, binary deleted after the capture");
+    let folded = fold(&file, "calltree");
+    folded.assert_calltree("--pid, binary deleted after the capture");
+    assert_samples_match_cpu(
+        "--pid, under main (+ lost)",
+        accounted(&folded, &file),
+        cpu,
+        999.0,
+    );
     let svg = dir.path().join("p.svg");
     let out = holter(&[
         "flamegraph",
@@ -196,7 +329,8 @@ fn a_capture_cut_by_kill_9_keeps_all_but_its_last_second() {
         "the workload ran {ran:.2} CPU s in 20 s: machine too busy to tell"
     );
     // All but about its last second: frames are written every second.
-    let n = samples_of(&file, "calltree") as f64;
+    // Samples the agent lost to a full ring are counted by it (and count here).
+    let n = (samples_of(&file, "calltree") + info["lost_samples"].as_u64().unwrap()) as f64;
     let full = ran * 999.0;
     let tol = 4.0 * full.sqrt() + 5.0;
     assert!(
@@ -492,9 +626,9 @@ fn kernel_frames_are_named_from_kallsyms_in_their_share() {
             *frames.entry(f.to_string()).or_default() += count;
         }
     }
-    let unnamed: Vec<&String> = frames
-        .keys()
-        .filter(|f| !names.contains(f.split("+0x").next().unwrap()))
+    let unnamed: Vec<(&String, &u64)> = frames
+        .iter()
+        .filter(|(f, _)| !names.contains(f.split("+0x").next().unwrap()))
         .collect();
     assert!(
         unnamed.is_empty(),
@@ -613,10 +747,11 @@ fn a_launched_command_is_sampled_from_exec() {
         task_clock >= cpu && task_clock <= cpu + 0.05,
         "task-clock {task_clock:.4} s for a run of {cpu:.4} CPU s; {info}"
     );
-    // Sampled from the exec on: all its CPU time.
+    // Sampled from the exec on: all its CPU time (samples the agent lost
+    // when its rings overflowed are counted by it, and count here).
     assert_samples_match_cpu(
-        "-- command, all samples",
-        samples_of(&file, "calltree"),
+        "-- command, all samples (+ lost)",
+        samples_of(&file, "calltree") + info["lost_samples"].as_u64().unwrap(),
         task_clock,
         999.0,
     );
@@ -637,21 +772,28 @@ fn by_cgroup_v1_and_v2() {
         return;
     }
     let w = compile_workload("calltree");
-    let c = Container::start(Cgroup::new("sample"), &[w.path.to_str().unwrap(), "10"]);
-    c.workload_pid("calltree");
     let dir = scratch("sample-cg");
     for hierarchy in ["cpu", "unified"] {
         // A missing hierarchy is a logged skip (a failure under the gate), not a silent pass.
         if !require_hierarchy("by_cgroup_v1_and_v2", hierarchy) {
             continue;
         }
+        let gate = Gate::new();
+        let script = format!(
+            "{} exec {} -n {}",
+            gate.env(),
+            w.path.display(),
+            rounds(&w.path)
+        );
+        let c = Container::start(Cgroup::new("sample"), &["sh", "-c", &script]);
+        c.workload_pid("calltree");
         let cg = c.cgroup.dir(hierarchy);
         let file = dir.path().join(format!("{hierarchy}.holter"));
-        record(
-            &["--cgroup", cg.to_str().unwrap(), "--duration", "1500ms"],
-            &file,
-        );
-        fold(&file, "calltree").assert_calltree(&format!("--cgroup {}", cg.display()));
+        let cpu = record_gated(&["--cgroup", cg.to_str().unwrap()], &file, &gate);
+        let what = format!("--cgroup {}", cg.display());
+        let folded = fold(&file, "calltree");
+        folded.assert_calltree(&what);
+        assert_samples_match_cpu(&what, accounted(&folded, &file), cpu, 999.0);
     }
 }
 
@@ -661,15 +803,21 @@ fn a_binary_deleted_before_the_capture_is_read_through_map_files() {
         return;
     }
     let w = compile_workload("calltree");
-    let run = spawn(&w.path, &["10"]);
+    let gate = Gate::new();
+    rounds(&w.path);
+    let run = gate.spawn(&w.path);
     std::fs::remove_file(&w.path).unwrap();
     let dir = scratch("sample-del");
     let file = dir.path().join("d.holter");
-    record(
-        &["--pid", &run.id().to_string(), "--duration", "1500ms"],
-        &file,
+    let cpu = record_gated(&["--pid", &run.id().to_string()], &file, &gate);
+    let folded = fold(&file, "calltree");
+    folded.assert_calltree("binary deleted before the capture");
+    assert_samples_match_cpu(
+        "binary deleted before",
+        accounted(&folded, &file),
+        cpu,
+        999.0,
     );
-    fold(&file, "calltree").assert_calltree("binary deleted before the capture");
 }
 
 #[test]
@@ -682,10 +830,13 @@ fn a_binary_only_inside_the_targets_mount_namespace_is_symbolized() {
     // the workload from there: on the host the directory stays empty.
     let inner = w.dir.path().join("inner");
     std::fs::create_dir(&inner).unwrap();
+    let gate = Gate::new();
     let script = format!(
-        "mount -t tmpfs holter-test {inner} && cp {src} {inner}/calltree && exec {inner}/calltree 10",
+        "mount -t tmpfs holter-test {inner} && cp {src} {inner}/calltree && {env} exec {inner}/calltree -n {rounds}",
         inner = inner.display(),
-        src = w.path.display()
+        src = w.path.display(),
+        env = gate.env(),
+        rounds = rounds(&w.path)
     );
     let c = Container::start_with(
         Cgroup::new("sample-ns"),
@@ -699,8 +850,10 @@ fn a_binary_only_inside_the_targets_mount_namespace_is_symbolized() {
     );
     let dir = scratch("sample-ns");
     let file = dir.path().join("n.holter");
-    record(&["--pid", &pid.to_string(), "--duration", "1500ms"], &file);
-    fold(&file, "calltree").assert_calltree("binary only in the target's mount namespace");
+    let cpu = record_gated(&["--pid", &pid.to_string()], &file, &gate);
+    let folded = fold(&file, "calltree");
+    folded.assert_calltree("binary only in the target's mount namespace");
+    assert_samples_match_cpu("mount namespace", accounted(&folded, &file), cpu, 999.0);
 }
 
 #[test]
@@ -773,12 +926,15 @@ fn by_container_id_prefix() {
     let id = random_id();
     let scope = FakeDockerScope::new(&id);
     let w = compile_workload("calltree");
-    let run = spawn(&w.path, &["10"]);
+    let gate = Gate::new();
+    let run = gate.spawn(&w.path);
     scope.join(run.id());
     let dir = scratch("sample-ctr");
     let file = dir.path().join("k.holter");
-    record(&["--container", &id[..12], "--duration", "1500ms"], &file);
-    fold(&file, "calltree").assert_calltree("--container PREFIX");
+    let cpu = record_gated(&["--container", &id[..12]], &file, &gate);
+    let folded = fold(&file, "calltree");
+    folded.assert_calltree("--container PREFIX");
+    assert_samples_match_cpu("--container PREFIX", accounted(&folded, &file), cpu, 999.0);
     let info: serde_json::Value = serde_json::from_str(&ok_stdout(
         "info",
         &holter(&["info", file.to_str().unwrap(), "--json"]),

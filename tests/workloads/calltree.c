@@ -7,17 +7,21 @@
  * Usage: calltree SECONDS   run for about that long (0: until killed)
  *        calltree -n ROUNDS a fixed amount of work (ROUNDS rounds of 3 units)
  * With CALLTREE_REPORT set, prints "calltree: elapsed SECONDS cpu SECONDS"
- * on stderr at the end: the wall and CPU time of the work alone, not of a
- * profiler's start-up.
+ * on stderr at the end (appends it to the file CALLTREE_REPORT names if it
+ * starts with '/'): the wall and CPU time of the work alone, not of a
+ * profiler's start-up. With CALLTREE_WAIT=PATH (a FIFO), it first blocks
+ * reading PATH, using no CPU, until a test says "go".
  *
  * burn() keeps a small array on its stack, so GCC 12 gives it a frame (and a
  * frame pointer) even at -O1: a leaf without one would hide its caller from
  * frame-pointer unwinding. Build: cc -O1 -g -fno-omit-frame-pointer.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define UNIT 200000UL
 
@@ -59,8 +63,32 @@ static double now(void)
 	return clock_s(CLOCK_MONOTONIC);
 }
 
+static void report(double elapsed, double cpu)
+{
+	const char *to = getenv("CALLTREE_REPORT");
+	FILE *f = stderr;
+
+	if (!to)
+		return;
+	if (to[0] == '/' && !(f = fopen(to, "a")))
+		return;
+	fprintf(f, "calltree: elapsed %.6f cpu %.6f\n", elapsed, cpu);
+	if (f != stderr)
+		fclose(f);
+}
+
 int main(int argc, char **argv)
 {
+	const char *wait = getenv("CALLTREE_WAIT");
+
+	if (wait) {
+		char c;
+		int fd = open(wait, O_RDONLY);
+
+		if (fd < 0 || read(fd, &c, 1) != 1)
+			return 2;
+		close(fd);
+	}
 	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
 		long rounds = atol(argv[2]);
 		double start = now();
@@ -70,9 +98,7 @@ int main(int argc, char **argv)
 			work_a();
 			work_b();
 		}
-		if (getenv("CALLTREE_REPORT"))
-			fprintf(stderr, "calltree: elapsed %.6f cpu %.6f\n", now() - start,
-				clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu);
+		report(now() - start, clock_s(CLOCK_PROCESS_CPUTIME_ID) - cpu);
 		return 0;
 	}
 	double seconds = argc > 1 ? atof(argv[1]) : 0;
