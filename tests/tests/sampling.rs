@@ -1128,27 +1128,32 @@ fn tasks_that_join_a_cgroup_during_the_capture_are_sampled() {
             "-o",
             file.to_str().unwrap(),
         ]);
+        let ready = std::time::Instant::now();
         // Started after the agent is ready: only following newcomers finds it.
         let run = spawn(&w.path, &["10"]);
         std::fs::write(dir.join("cgroup.procs"), run.id().to_string()).unwrap();
         let cpu0 = cpu_time(run.id()).unwrap();
+        // A timer, not a readiness wait: the end of the capture's 2 s.
+        std::thread::sleep(Duration::from_secs(2).saturating_sub(ready.elapsed()));
+        let cpu1 = cpu_time(run.id()).unwrap();
         ok_stdout(
             "holter-agent record",
             &agent.finish(Duration::from_secs(30)),
         );
-        let cpu1 = cpu_time(run.id()).unwrap();
         let what = format!("joined {}", dir.display());
         let folded = fold(&file, "calltree");
         folded.assert_calltree(&what);
-        // Sampled from its join on: all its CPU time in the cgroup but the
-        // v1 task list's re-read (every 250 ms; cgroup2 follows at once).
+        // Sampled from its join on: all its CPU time in the cgroup during the
+        // 2 s but the v1 task list's re-read (every 250 ms; cgroup2 follows at
+        // once), and up to 150 ms more while the sampler notices the end.
         let ran = (cpu1 - cpu0).as_secs_f64();
-        let n = folded.count("main") as f64;
-        let tol = 4.0 * (ran * 999.0).sqrt() + 5.0;
+        let n = accounted(&folded, &file) as f64;
+        let tol = 4.0 * (ran * 999.0).sqrt() + 20.0;
         assert!(
-            n >= (ran - 0.3) * 999.0 - tol && n <= ran * 999.0 + tol,
-            "{what}: {n} samples for {ran:.2} CPU s in the cgroup during the capture"
+            n >= (ran - 0.3) * 999.0 - tol && n <= (ran + 0.15) * 999.0 + tol,
+            "{what}: {n} samples (+ lost) for {ran:.2} CPU s in the cgroup during the capture"
         );
+        eprintln!("{what}: {n} samples (+ lost) for {ran:.2} CPU s");
         drop((run, sleeper));
     }
 }
