@@ -3,7 +3,7 @@
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 declare -A pkg=(
-  [cc]=gcc [objcopy]=binutils [rustc]=rustc [strace]=strace [perf]=linux-perf [unshare]=util-linux [ip]=iproute2
+  [cc]=gcc [objcopy]=binutils [rustc]=rustc [go]=golang-go [strace]=strace [perf]=linux-perf [unshare]=util-linux [ip]=iproute2
   [busybox]=busybox-static [runc]=runc [podman]=podman [tar]=tar [chromium]=chromium [tc]=iproute2
 )
 missing=()

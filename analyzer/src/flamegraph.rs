@@ -60,7 +60,7 @@ pub fn is_root(name: &str) -> bool {
         "runtime.mstart",
         "_dl_start_user",
     ];
-    ROOTS.contains(&name) || name.starts_with("__GI___clone")
+    ROOTS.contains(&name) || name.starts_with("__GI___clone") || name.starts_with("runtime.goexit")
 }
 
 impl Quality {

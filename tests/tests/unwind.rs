@@ -272,6 +272,64 @@ fn rust_release_binary_without_frame_pointers() {
     assert!(r >= 90.0, "rust release: {r:.1}% of stacks reached a root");
 }
 
+/// Go (frame pointers, tables in .debug_frame): DWARF mode loses nothing
+/// against the frame-pointer mode it replaces.
+#[test]
+fn go_stacks_are_as_whole_as_with_frame_pointers() {
+    let test = "go_stacks_are_as_whole_as_with_frame_pointers";
+    if !require_privileged(test) {
+        return;
+    }
+    let Some(go) = require_tool(test, "go", "golang-go") else {
+        return;
+    };
+    let dir = scratch("unwind-go");
+    let bin = dir.path().join("spin-go");
+    let src = dir.path().join("spin.go");
+    std::fs::copy(repo_root().join("tests/workloads/spin.go"), &src).unwrap();
+    let out = run(
+        "go build",
+        Command::new(go)
+            .arg("build")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("GOCACHE", dir.path().join("cache"))
+            .env("GOPATH", dir.path().join("gopath"))
+            .env("GO111MODULE", "off"),
+        Duration::from_secs(300),
+    );
+    assert!(
+        out.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = spawn(&bin, &["10"]);
+    let callers = ["runtime.main", "main.main", "main.goOuter", "main.goMiddle"];
+    for mode in ["dwarf", "fp"] {
+        let file = dir.path().join(format!("{mode}.holter"));
+        record(
+            &[
+                "--unwind",
+                mode,
+                "--pid",
+                &p.id().to_string(),
+                "--duration",
+                "1s",
+            ],
+            &file,
+        );
+        fold(&file, None).assert_under(
+            &format!("go, --unwind {mode}"),
+            "main.goLeaf",
+            &callers,
+            0.95,
+        );
+    }
+}
+
 #[test]
 fn threads_reach_start_thread_and_clone3() {
     let test = "threads_reach_start_thread_and_clone3";
