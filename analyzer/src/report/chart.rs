@@ -54,7 +54,7 @@ impl Chart<'_> {
         let _ = write!(
             s,
             r#"<svg class="chart" viewBox="0 0 {W} {h}" width="100%" role="img" aria-label="{}">"#,
-            super::html::esc(self.label)
+            crate::escape::html(self.label)
         );
         let _ = write!(
             s,
@@ -105,7 +105,7 @@ impl Chart<'_> {
                 W - RIGHT,
                 W - RIGHT - 4.0,
                 ly - 4.0,
-                super::html::esc(self.limit_label),
+                crate::escape::html(self.limit_label),
                 (self.unit)(l)
             );
         }
@@ -123,7 +123,7 @@ impl Chart<'_> {
                 r#"<text x="{}" y="{}" class="ax">{}</text>"#,
                 LEFT - 6.0,
                 axis_y + 16.0,
-                super::html::esc(label)
+                crate::escape::html(label)
             );
         }
         let base = axis_y + strip_h + 18.0;

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::chart::{Bar, Chart};
-use super::{utc, when, Hot, Report, Section};
+use super::{errnos, tracing_line, utc, when, Hot, Report, Section};
 use crate::cgroups::{human_bytes, memory::Memory, network::Network, throttling::Throttling};
 use crate::syscalls::{human, show_ret};
 
@@ -22,23 +22,7 @@ ol.stacks li{margin-bottom:4px}.flame>svg{width:100%;display:block;border:1px so
 svg.chart text{font:11px sans-serif;fill:#555}svg.chart text.ax,svg.chart text.lim,svg.chart text.t1{text-anchor:end}
 ";
 
-/// Escapes text for HTML content and attribute values; control and format
-/// characters become visible escapes (`\x1b`).
-pub fn esc(s: &str) -> String {
-    let s = crate::escape::terminal(s);
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::escape::html as esc;
 
 /// The page's Content-Security-Policy: no fetch of any kind; inline styles;
 /// the one script allowed by its SHA-256 (no `'unsafe-inline'`: a script
@@ -291,22 +275,6 @@ fn quality(s: &mut String, r: &Report) {
     s.push_str("</section>\n");
 }
 
-/// `120 recorded of 4000 counted (3.0%), 0 lost`.
-pub(super) fn tracing_line(q: &super::Quality) -> String {
-    match q.syscalls_counted {
-        Some(n) if n > 0 => format!(
-            "{} recorded of {n} counted ({:.1}%), {} lost",
-            q.syscalls_recorded,
-            q.syscalls_recorded as f64 * 100.0 / n as f64,
-            q.lost_syscalls
-        ),
-        _ if q.syscalls_recorded > 0 => {
-            format!("{} recorded, {} lost", q.syscalls_recorded, q.lost_syscalls)
-        }
-        _ => "not traced".into(),
-    }
-}
-
 fn hot_table(s: &mut String, title: &str, hot: &[Hot]) {
     let _ = write!(
         s,
@@ -429,14 +397,6 @@ fn syscalls(s: &mut String, r: &Report) {
         Err(why) => missing(s, why),
     }
     s.push_str("</section>\n");
-}
-
-/// `EAGAIN:3 ENOENT:1`.
-pub(super) fn errnos(list: &[(String, u64)]) -> String {
-    list.iter()
-        .map(|(n, c)| format!("{n}:{c}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn throttling(s: &mut String, t: &Throttling) {

@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::html::{errnos, tracing_line};
-use super::{utc, when, Report, Section};
+use super::{errnos, tracing_line, utc, when, Report, Section};
 use crate::cgroups::{human_bytes, memory::Memory, network::Network, throttling::Throttling};
 use crate::syscalls::{human, show_ret};
 

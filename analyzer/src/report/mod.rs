@@ -19,7 +19,7 @@ use crate::flamegraph::{self, Folded};
 use crate::load::Capture;
 use crate::symbolize::{SymbolizeError, Symbolizer};
 
-pub use text::{utc, when};
+pub use text::{errnos, tracing_line, utc, when};
 
 /// A report section, or why the capture cannot fill it.
 pub type Section<T> = Result<T, String>;

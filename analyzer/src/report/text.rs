@@ -33,6 +33,30 @@ pub fn when(ns_from_start: u64) -> String {
     format!("{:.2} s", ns_from_start as f64 / 1e9)
 }
 
+/// `120 recorded of 4000 counted (3.0%), 0 lost`.
+pub fn tracing_line(q: &super::Quality) -> String {
+    match q.syscalls_counted {
+        Some(n) if n > 0 => format!(
+            "{} recorded of {n} counted ({:.1}%), {} lost",
+            q.syscalls_recorded,
+            q.syscalls_recorded as f64 * 100.0 / n as f64,
+            q.lost_syscalls
+        ),
+        _ if q.syscalls_recorded > 0 => {
+            format!("{} recorded, {} lost", q.syscalls_recorded, q.lost_syscalls)
+        }
+        _ => "not traced".into(),
+    }
+}
+
+/// `EAGAIN:3 ENOENT:1`.
+pub fn errnos(list: &[(String, u64)]) -> String {
+    list.iter()
+        .map(|(n, c)| format!("{n}:{c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
