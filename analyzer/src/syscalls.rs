@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use holter_format::syscall_names::{errno_name, errno_of, syscall_display, Arch};
 use holter_format::Syscall;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::load::Capture;
 
@@ -31,10 +32,11 @@ impl Options {
 }
 
 /// One line of the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
     pub name: String,
     /// With `--by-thread`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tid: Option<u32>,
     pub count: u64,
     pub errors: u64,
@@ -45,11 +47,12 @@ pub struct Row {
     pub p99_ns: u64,
     pub max_ns: u64,
     /// Errno names by count, most frequent first.
+    #[serde(serialize_with = "errnos_map")]
     pub errnos: Vec<(String, u64)>,
 }
 
 /// A call the filter of the capture left unrecorded: only its totals are known.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Counted {
     pub name: String,
     pub count: u64,
@@ -57,7 +60,7 @@ pub struct Counted {
     pub total_ns: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Slow {
     pub name: String,
     pub pid: u32,
@@ -332,55 +335,34 @@ pub fn to_text(r: &Report) -> String {
     out
 }
 
+/// `holter syscalls --json`: `{syscalls: [Row], slowest: [Slow],
+/// counted_only: [Counted], lost}`; field names are a contract.
+#[derive(Serialize)]
+struct Json<'a> {
+    syscalls: &'a [Row],
+    slowest: &'a [Slow],
+    counted_only: &'a [Counted],
+    lost: u64,
+}
+
 pub fn to_json(r: &Report) -> Value {
-    let rows: Vec<Value> = r
-        .rows
-        .iter()
-        .map(|row| {
-            let mut v = json!({
-                "name": row.name,
-                "count": row.count,
-                "errors": row.errors,
-                "total_ns": row.total_ns,
-                "avg_ns": row.avg_ns,
-                "p50_ns": row.p50_ns,
-                "p95_ns": row.p95_ns,
-                "p99_ns": row.p99_ns,
-                "max_ns": row.max_ns,
-                "errnos": row.errnos.iter().map(|(n, c)| (n.clone(), json!(c))).collect::<serde_json::Map<_, _>>(),
-            });
-            if let Some(tid) = row.tid {
-                v["tid"] = json!(tid);
-            }
-            v
-        })
-        .collect();
-    let slowest: Vec<Value> = r
-        .slowest
-        .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "pid": s.pid,
-                "tid": s.tid,
-                "start_ns": s.start_ns,
-                "duration_ns": s.duration_ns,
-                "ret": s.ret,
-                "summary": s.summary,
-            })
-        })
-        .collect();
-    let counted: Vec<Value> = r
-        .counted_only
-        .iter()
-        .map(|c| json!({"name": c.name, "count": c.count, "errors": c.errors, "total_ns": c.total_ns}))
-        .collect();
-    json!({
-        "syscalls": rows,
-        "slowest": slowest,
-        "counted_only": counted,
-        "lost": r.lost,
+    serde_json::to_value(Json {
+        syscalls: &r.rows,
+        slowest: &r.slowest,
+        counted_only: &r.counted_only,
+        lost: r.lost,
     })
+    .unwrap_or(Value::Null)
+}
+
+/// Errno counts as a JSON object: `{"ENOENT": 3}`.
+fn errnos_map<S: serde::Serializer>(list: &[(String, u64)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(list.len()))?;
+    for (name, count) in list {
+        m.serialize_entry(name, count)?;
+    }
+    m.end()
 }
 
 #[cfg(test)]
@@ -593,5 +575,68 @@ mod tests {
         assert_eq!(show_ret(4096), "4096");
         let c = capture(&[(1, 999, 0, 5, 0)]);
         assert_eq!(analyze(&c, &Options::default()).rows[0].name, "syscall_999");
+    }
+}
+
+#[cfg(test)]
+mod json_contract {
+    use super::*;
+
+    /// The field names of `holter syscalls --json` are a contract.
+    #[test]
+    fn field_names() {
+        let r = Report {
+            rows: vec![Row {
+                name: "read".into(),
+                tid: Some(7),
+                count: 2,
+                errors: 1,
+                total_ns: 3,
+                avg_ns: 1,
+                p50_ns: 1,
+                p95_ns: 2,
+                p99_ns: 2,
+                max_ns: 2,
+                errnos: vec![("EAGAIN".into(), 1)],
+            }],
+            counted_only: vec![Counted {
+                name: "write".into(),
+                count: 1,
+                errors: 0,
+                total_ns: 5,
+            }],
+            slowest: vec![Slow {
+                name: "read".into(),
+                pid: 1,
+                tid: 7,
+                start_ns: 9,
+                duration_ns: 2,
+                ret: -11,
+                summary: "fd=3".into(),
+            }],
+            lost: 4,
+            ..Report::default()
+        };
+        let v = to_json(&r);
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k.join(",")
+        };
+        assert_eq!(keys(&v), "counted_only,lost,slowest,syscalls");
+        assert_eq!(
+            keys(&v["syscalls"][0]),
+            "avg_ns,count,errnos,errors,max_ns,name,p50_ns,p95_ns,p99_ns,tid,total_ns"
+        );
+        assert_eq!(v["syscalls"][0]["errnos"]["EAGAIN"], 1);
+        assert_eq!(
+            keys(&v["slowest"][0]),
+            "duration_ns,name,pid,ret,start_ns,summary,tid"
+        );
+        assert_eq!(keys(&v["counted_only"][0]), "count,errors,name,total_ns");
+        assert_eq!(v["lost"], 4);
+        let mut no_tid = r.clone();
+        no_tid.rows[0].tid = None;
+        assert!(to_json(&no_tid)["syscalls"][0].get("tid").is_none());
     }
 }
