@@ -228,7 +228,8 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
         let map = queries
             .binary_search(&(pid, epoch, addr))
             .ok()
-            .and_then(|i| found[i]);
+            .and_then(|i| found[i])
+            .map(|m| m as usize);
         sym.loc_in(pid, addr, map)
     };
     let located: Vec<(Vec<Loc>, usize)> = groups
@@ -427,10 +428,12 @@ pub fn write_svg<W: Write>(folded: &Folded, opts: &SvgOptions, out: W) -> io::Re
     o.pretty_xml = opts.diffable;
     // Our lines are already sorted.
     o.no_sort = true;
-    let lines: Vec<String> = folded
-        .stacks
-        .iter()
-        .map(|(s, c)| format!("{s} {c}"))
-        .collect();
-    inferno::flamegraph::from_lines(&mut o, lines.iter().map(String::as_str), out)
+    // One buffer, not a string per line: a million stacks cost no more
+    // than their text.
+    let mut text = String::new();
+    for (s, c) in &folded.stacks {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "{s} {c}");
+    }
+    inferno::flamegraph::from_lines(&mut o, text.lines(), out)
 }
