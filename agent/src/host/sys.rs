@@ -143,12 +143,6 @@ pub unsafe fn drop_all_capabilities() -> Result<(), i32> {
     Ok(())
 }
 
-/// The effective capability mask of a `/proc/PID/status` text (`CapEff:`).
-pub fn effective_caps(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("CapEff:"))?;
-    u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
-}
-
 fn errno() -> i32 {
     // SAFETY: reading the thread's errno.
     unsafe { *libc::__errno_location() }
