@@ -21,6 +21,28 @@ const CHUNK: usize = 64 << 10;
 /// The writer's frames are about 1 MiB; 8 MiB windows are plenty.
 const MAX_WINDOW_LOG: u32 = 23;
 
+/// Most bytes of memory one encoded byte of a record of `kind` decodes to:
+/// an element of its vectors takes at least one byte encoded (an empty
+/// `String` in a `Vec<String>`: 1 byte encoded, 24 decoded; a `u64` frame:
+/// 1 and 8; a sample: 6 and 32 across the columns). Kinds without vectors
+/// decode to their fixed size and their strings' bytes.
+fn max_expansion(kind: u16) -> u64 {
+    match kind {
+        // Header, Process, CgroupSnapshot: vectors of strings.
+        1 | 2 | 9 => 24,
+        // Counters: (String, u64); the symbol kinds: Symbol (40 bytes, 3 encoded).
+        17 => 16,
+        12..=14 => 14,
+        // Stack and Footer: vectors of integers; SampleBatch: its columns.
+        6 | 18 => 8,
+        19 => 6,
+        _ => 1,
+    }
+}
+
+/// Fixed size of a decoded record, at most.
+const RECORD_SIZE: u64 = 256;
+
 /// How much a capture may expand to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -350,6 +372,15 @@ impl<R: Read> Reader<R> {
             }
             let body = &bytes[6..6 + len];
             bytes = &bytes[6 + len..];
+            // Decoding allocates before the record can be weighed: a record
+            // that could overrun the budget is not decoded.
+            let worst = (len as u64)
+                .saturating_mul(max_expansion(kind))
+                .saturating_add(RECORD_SIZE);
+            if self.weight.saturating_add(worst) > self.budget.bytes {
+                self.stop_over_budget("decoded records", frame_at);
+                return;
+            }
             match Record::decode(kind, body) {
                 Ok(Some(record)) => {
                     self.weight = self.weight.saturating_add(weight(&record));
