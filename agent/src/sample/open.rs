@@ -190,6 +190,8 @@ impl Armed {
     ) -> Result<bool, OpenError> {
         let mut gone = HashSet::new();
         let mut first = true;
+        // A main thread gone by pthread_exit takes no events; its threads do.
+        let mut any = false;
         loop {
             let fresh = |armed: &Armed, gone: &HashSet<u32>| -> Vec<u32> {
                 crate::procfs::threads(pid)
@@ -205,10 +207,12 @@ impl Armed {
             }
             first = false;
             if new.is_empty() {
-                return Ok(self.covered.contains(&pid));
+                return Ok(any || self.covered.contains(&pid));
             }
             for tid in new {
-                if !self.add_task(tid)? {
+                if self.add_task(tid)? {
+                    any = true;
+                } else {
                     gone.insert(tid);
                 }
             }
