@@ -91,6 +91,46 @@ pub fn html(s: &str) -> String {
     out
 }
 
+/// A piece of HTML safe to put in a page: it can only be made from escaped
+/// text ([`Html::text`]) or markup written in the source ([`Html::trusted`]
+/// takes a `&'static str`), and pieces of those. A value from a capture
+/// cannot become markup by mistake: there is no way to build an `Html` from
+/// a `String`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Html(String);
+
+impl Html {
+    /// Text, escaped.
+    pub fn text(s: &str) -> Html {
+        Html(html(s))
+    }
+
+    /// Markup from the source code.
+    pub fn trusted(markup: &'static str) -> Html {
+        Html(markup.to_string())
+    }
+
+    /// `open` + `inner` + `close`, e.g. `<code>`…`</code>`.
+    pub fn wrap(open: &'static str, inner: Html, close: &'static str) -> Html {
+        Html(format!("{open}{}{close}", inner.0))
+    }
+
+    /// The pieces, separated by trusted markup.
+    pub fn join(parts: impl IntoIterator<Item = Html>, sep: &'static str) -> Html {
+        Html(parts.into_iter().map(|p| p.0).collect::<Vec<_>>().join(sep))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Html {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Whether XML 1.0 allows the character at all (even escaped).
 fn xml_allowed(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
@@ -174,6 +214,14 @@ mod tests {
         assert!(!safe.chars().any(is_hazard), "{safe}");
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn html_pieces() {
+        let cell = Html::wrap("<code>", Html::text("<b>&\"'"), "</code>");
+        assert_eq!(cell.as_str(), "<code>&lt;b&gt;&amp;&quot;&#39;</code>");
+        let list = Html::join([Html::text("a<"), Html::trusted("<i>x</i>")], "<br>");
+        assert_eq!(list.to_string(), "a&lt;<br><i>x</i>");
     }
 
     #[test]

@@ -23,6 +23,7 @@ svg.chart text{font:11px sans-serif;fill:#555}svg.chart text.ax,svg.chart text.l
 ";
 
 pub use crate::escape::html as esc;
+use crate::escape::Html;
 
 /// The page's Content-Security-Policy: no fetch of any kind; inline styles;
 /// the one script allowed by its SHA-256 (no `'unsafe-inline'`: a script
@@ -108,7 +109,9 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-fn rows(s: &mut String, rows: &[(&str, String)]) {
+/// A two-column table: values are [`Html`], made from escaped text or
+/// trusted markup only.
+fn rows(s: &mut String, rows: &[(&str, Html)]) {
     s.push_str("<table>");
     for (k, v) in rows {
         let _ = write!(s, "<tr><th>{}</th><td>{v}</td></tr>", esc(k));
@@ -121,12 +124,12 @@ fn facts(s: &mut String, facts: &[super::facts::Fact]) {
     s.push_str("<table>");
     for f in facts {
         let value = if f.code {
-            format!("<code>{}</code>", esc(&f.value))
+            Html::wrap("<code>", Html::text(&f.value), "</code>")
         } else {
-            esc(&f.value)
+            Html::text(&f.value)
         };
         let value = if f.alarm {
-            format!("<span class=\"bad\">{value}</span>")
+            Html::wrap("<span class=\"bad\">", value, "</span>")
         } else {
             value
         };
@@ -152,32 +155,28 @@ fn target(s: &mut String, r: &Report) {
     let h = &r.capture.header;
     let t = &h.target;
     let mut v = vec![
-        ("target", esc(&format!("{} {}", t.kind, t.spec))),
-        ("processes", esc(&super::processes_line(r.capture))),
+        ("target", Html::text(&format!("{} {}", t.kind, t.spec))),
+        ("processes", Html::text(&super::processes_line(r.capture))),
     ];
     if let Some(id) = &t.container_id {
-        v.push(("container", format!("<code>{}</code>", esc(id))));
+        v.push(("container", code(id)));
     }
     if !t.cgroups.is_empty() {
         v.push((
             "cgroups",
-            t.cgroups
-                .iter()
-                .map(|c| format!("<code>{}</code>", esc(c)))
-                .collect::<Vec<_>>()
-                .join("<br>"),
+            Html::join(t.cgroups.iter().map(|c| code(c)), "<br>"),
         ));
     }
     v.push((
         "host",
-        esc(&format!(
+        Html::text(&format!(
             "{} (Linux {}, {}, {} CPUs)",
             h.host.hostname, h.host.kernel_release, h.host.arch, h.host.cpus
         )),
     ));
-    v.push(("boot id", format!("<code>{}</code>", esc(&h.host.boot_id))));
-    v.push(("started", esc(&utc(h.clock.wall_ns))));
-    v.push(("agent", esc(&h.agent_version)));
+    v.push(("boot id", code(&h.host.boot_id)));
+    v.push(("started", Html::text(&utc(h.clock.wall_ns))));
+    v.push(("agent", Html::text(&h.agent_version)));
     let o = &h.options;
     let mut rec = Vec::new();
     if o.samples {
@@ -199,18 +198,22 @@ fn target(s: &mut String, r: &Report) {
     if o.redact {
         rec.push("argv redacted".into());
     }
-    v.push(("recorded", esc(&rec.join(", "))));
+    v.push(("recorded", Html::text(&rec.join(", "))));
     s.push_str("<section id=\"target\"><h2>Target and host</h2>\n");
     rows(s, &v);
     s.push_str("</section>\n");
 }
 
-fn flag(bad: bool, text: String) -> String {
+fn flag(bad: bool, text: String) -> Html {
     if bad {
-        format!("<span class=\"bad\">{}</span>", esc(&text))
+        Html::wrap("<span class=\"bad\">", Html::text(&text), "</span>")
     } else {
-        esc(&text)
+        Html::text(&text)
     }
+}
+
+fn code(text: &str) -> Html {
+    Html::wrap("<code>", Html::text(text), "</code>")
 }
 
 fn quality(s: &mut String, r: &Report) {
@@ -230,7 +233,7 @@ fn quality(s: &mut String, r: &Report) {
     };
     let mut v = vec![
         ("capture", status),
-        ("duration", esc(&when(q.duration_ns))),
+        ("duration", Html::text(&when(q.duration_ns))),
         (
             "samples",
             flag(
@@ -245,7 +248,7 @@ fn quality(s: &mut String, r: &Report) {
             "frames symbolized",
             match q.symbolized_pct {
                 Some(p) => flag(p < 80.0, format!("{p:.1}%")),
-                None => "no samples".into(),
+                None => Html::trusted("no samples"),
             },
         ),
         (
@@ -254,7 +257,7 @@ fn quality(s: &mut String, r: &Report) {
         ),
         (
             "snapshots",
-            esc(&format!(
+            Html::text(&format!(
                 "{} cgroup, {} network",
                 q.cgroup_snapshots, q.net_snapshots
             )),
@@ -264,7 +267,7 @@ fn quality(s: &mut String, r: &Report) {
     if q.unknown_records > 0 {
         v.push((
             "newer records",
-            esc(&format!(
+            Html::text(&format!(
                 "{} records of kinds newer than this holter were skipped",
                 q.unknown_records
             )),
