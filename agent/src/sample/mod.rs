@@ -73,6 +73,7 @@ impl Collector for Sampler {
             stack_bytes,
         );
         let mut state = State::new(ctx.settings.redact, mode);
+        state.symbols.preload_kallsyms();
         let now = monotonic_ns();
         let follow = match &target.cgroup_dir {
             Some(dir) if open::is_cgroup2(dir) => {

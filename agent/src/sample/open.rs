@@ -11,9 +11,19 @@ use super::sys::{self, Attr, Ring, Who};
 
 /// Data pages per CPU ring (256 KiB with 4 KiB pages).
 const RING_PAGES: usize = 64;
-/// With stack copies (each sample carries kilobytes): 4 MiB per CPU, 250 ms
-/// of 16 KiB samples at 999 Hz while the agent reads the files of a new process.
-const RING_PAGES_DWARF: usize = 1024;
+/// With stack copies (each sample carries kilobytes) the rings of all CPUs
+/// share [`RING_BYTES_DWARF`]: 4 MiB per CPU on up to 4 CPUs (250 ms of
+/// 16 KiB samples at 999 Hz), never less than 512 KiB per CPU.
+const RING_BYTES_DWARF: usize = 16 << 20;
+const RING_PAGES_DWARF_MAX: usize = 1024;
+const RING_PAGES_DWARF_MIN: usize = 128;
+
+/// Data pages per CPU ring in DWARF mode for `cpus` CPUs: a power of two.
+pub fn ring_pages_dwarf(cpus: usize, page: usize) -> usize {
+    let pages = RING_BYTES_DWARF / cpus.max(1) / page.max(1);
+    let pow2 = if pages == 0 { 1 } else { 1 << pages.ilog2() };
+    pow2.clamp(RING_PAGES_DWARF_MIN, RING_PAGES_DWARF_MAX)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -90,7 +100,7 @@ impl Armed {
 
     fn ring_pages(&self) -> usize {
         if self.stack_bytes.is_some() {
-            RING_PAGES_DWARF
+            ring_pages_dwarf(self.cpus.len(), sys::page_size())
         } else {
             RING_PAGES
         }
@@ -306,5 +316,21 @@ pub fn probe_event() -> Event {
     match sys::open(&attr::probe_cycles(), Who::Task(0), None) {
         Ok(_) => Event::Cycles,
         Err(_) => Event::CpuClock,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dwarf_rings_share_a_budget() {
+        assert_eq!(ring_pages_dwarf(2, 4096), 1024);
+        assert_eq!(ring_pages_dwarf(4, 4096), 1024);
+        assert_eq!(ring_pages_dwarf(8, 4096), 512);
+        assert_eq!(ring_pages_dwarf(6, 4096), 512);
+        assert_eq!(ring_pages_dwarf(64, 4096), 128);
+        assert_eq!(ring_pages_dwarf(0, 4096), 1024);
+        assert_eq!(ring_pages_dwarf(2, 65536), 128);
     }
 }

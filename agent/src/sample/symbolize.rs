@@ -55,6 +55,11 @@ pub struct Symbolizer {
     kernel_sent: BTreeSet<u64>,
     /// `/proc/kallsyms`, read once when first needed (empty if unreadable).
     kallsyms: Option<Vec<kallsyms::KernelSymbol>>,
+    /// `/proc/kallsyms` being read and parsed on a thread of its own (some
+    /// 100 000 lines: long enough to fill the rings if the sampler did it).
+    kallsyms_loader: Option<std::thread::JoinHandle<Result<Vec<kallsyms::KernelSymbol>, String>>>,
+    /// Set by [`Symbolizer::finish`]: the last symbols wait for what they need.
+    finishing: bool,
     last_symbols_ns: u64,
     /// Processes with samples in anonymous executable memory, and their last JIT map.
     jit: BTreeMap<u32, Vec<Symbol>>,
@@ -75,7 +80,23 @@ struct Hits {
     sent: BTreeSet<u64>,
 }
 
+fn load_kallsyms() -> Result<Vec<kallsyms::KernelSymbol>, String> {
+    std::fs::read_to_string("/proc/kallsyms")
+        .map(|text| kallsyms::parse(&text))
+        .map_err(|e| e.to_string())
+}
+
 impl Symbolizer {
+    /// Starts reading `/proc/kallsyms` on a thread of its own.
+    pub fn preload_kallsyms(&mut self) {
+        if self.kallsyms.is_none() && self.kallsyms_loader.is_none() {
+            self.kallsyms_loader = std::thread::Builder::new()
+                .name("holter-kallsyms".into())
+                .spawn(load_kallsyms)
+                .ok();
+        }
+    }
+
     pub fn new(redact: Redact) -> Symbolizer {
         Symbolizer {
             redact,
@@ -279,18 +300,33 @@ impl Symbolizer {
         if self.kernel_addrs.is_empty() {
             return;
         }
-        let all =
-            self.kallsyms
-                .get_or_insert_with(|| match std::fs::read_to_string("/proc/kallsyms") {
-                    Ok(text) => kallsyms::parse(&text),
-                    Err(e) => {
-                        out.push(Record::Warning(holter_format::Warning {
-                            time_ns: crate::clock::monotonic_ns(),
-                            message: format!("no kernel symbols: cannot read /proc/kallsyms: {e}"),
-                        }));
-                        Vec::new()
-                    }
-                });
+        // Kernel symbols wait for the reader thread, but only at the end: a
+        // round does not stall the sampler (its addresses are kept meanwhile).
+        if self.kallsyms.is_none()
+            && !self.finishing
+            && self
+                .kallsyms_loader
+                .as_ref()
+                .is_some_and(|h| !h.is_finished())
+        {
+            return;
+        }
+        let loader = self.kallsyms_loader.take();
+        let all = self.kallsyms.get_or_insert_with(|| {
+            match loader.map_or_else(load_kallsyms, |h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the reader thread panicked".into()))
+            }) {
+                Ok(symbols) => symbols,
+                Err(e) => {
+                    out.push(Record::Warning(holter_format::Warning {
+                        time_ns: crate::clock::monotonic_ns(),
+                        message: format!("no kernel symbols: cannot read /proc/kallsyms: {e}"),
+                    }));
+                    Vec::new()
+                }
+            }
+        });
         let mut symbols = kallsyms::containing(all, &self.kernel_addrs);
         self.kernel_addrs.clear();
         symbols.retain(|s| self.kernel_sent.insert(s.start));
@@ -305,6 +341,7 @@ impl Symbolizer {
         if let Some(reader) = &mut self.jit_reader {
             reader.wait(&mut self.jit, Instant::now() + JIT_WAIT);
         }
+        self.finishing = true;
         self.write_symbols(out);
         for (pid, symbols) in std::mem::take(&mut self.jit) {
             if !symbols.is_empty() {
