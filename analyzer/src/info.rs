@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use crate::escape::line;
 use crate::load::Capture;
 
 /// The unwind mode, the stack copy size and the share of stacks (with user
@@ -104,24 +105,32 @@ pub fn to_text(c: &Capture) -> String {
         c.version.1
     );
     let status = match &c.footer {
-        Some(f) => format!("complete, ended by {}", f.reason),
+        Some(f) => format!("complete, ended by {}", line(&f.reason)),
         None => {
             "INCOMPLETE: no footer (the agent was killed or the file was cut); read what it holds"
                 .into()
         }
     };
     let _ = writeln!(s, "status    {status}");
-    let _ = writeln!(s, "target    {} {}", h.target.kind, h.target.spec);
+    let _ = writeln!(
+        s,
+        "target    {} {}",
+        line(&h.target.kind),
+        line(&h.target.spec)
+    );
     if let Some(id) = &h.target.container_id {
-        let _ = writeln!(s, "container {id}");
+        let _ = writeln!(s, "container {}", line(id));
     }
     for cg in &h.target.cgroups {
-        let _ = writeln!(s, "cgroup    {cg}");
+        let _ = writeln!(s, "cgroup    {}", line(cg));
     }
     let _ = writeln!(
         s,
         "host      {} (Linux {}, {}, {} CPUs)",
-        h.host.hostname, h.host.kernel_release, h.host.arch, h.host.cpus
+        line(&h.host.hostname),
+        line(&h.host.kernel_release),
+        line(&h.host.arch),
+        h.host.cpus
     );
     let _ = writeln!(s, "duration  {secs:.3} s");
     let _ = writeln!(
@@ -145,7 +154,8 @@ pub fn to_text(c: &Capture) -> String {
         let _ = writeln!(
             s,
             "rate      {rate:.0} samples per CPU-second (requested {} Hz of {})",
-            h.options.frequency_hz, h.options.sample_event
+            h.options.frequency_hz,
+            line(&h.options.sample_event)
         );
     }
     // The tracer's per-syscall totals (`syscall:<name>`, ...) are summed here;
@@ -184,7 +194,7 @@ pub fn to_text(c: &Capture) -> String {
         .counters
         .iter()
         .filter(|(k, _)| !is_syscall(k))
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| format!("{}={v}", line(k)))
         .collect();
     if !list.is_empty() {
         let _ = writeln!(s, "counters  {}", list.join(" "));
@@ -197,7 +207,7 @@ pub fn to_text(c: &Capture) -> String {
         );
     }
     for w in &c.warnings {
-        let _ = writeln!(s, "warning   {w}");
+        let _ = writeln!(s, "warning   {}", line(w));
     }
     s
 }

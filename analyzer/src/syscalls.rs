@@ -252,7 +252,8 @@ pub fn to_text(r: &Report) -> String {
     for row in &r.rows {
         if current != Some(row.tid) {
             if let Some(tid) = row.tid {
-                let comm = r.comms.get(&tid).map(String::as_str).unwrap_or("?");
+                let comm =
+                    crate::escape::line(r.comms.get(&tid).map(String::as_str).unwrap_or("?"));
                 let _ = writeln!(
                     out,
                     "{}thread {tid} ({comm})",
@@ -265,7 +266,7 @@ pub fn to_text(r: &Report) -> String {
         let _ = writeln!(
             out,
             "{:<20} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  {}",
-            row.name,
+            crate::escape::line(&row.name),
             row.count,
             row.errors,
             human(row.total_ns),
@@ -298,7 +299,7 @@ pub fn to_text(r: &Report) -> String {
             let _ = writeln!(
                 out,
                 "{:<20} {:>9} {:>7} {:>10}",
-                c.name,
+                crate::escape::line(&c.name),
                 c.count,
                 c.errors,
                 human(c.total_ns)
@@ -318,10 +319,10 @@ pub fn to_text(r: &Report) -> String {
                 "{:>12.6} {:>8} {:<16} {:>10} {:>16}  {}",
                 s.start_ns as f64 / 1e9,
                 s.tid,
-                s.name,
+                crate::escape::line(&s.name),
                 human(s.duration_ns),
                 show_ret(s.ret),
-                s.summary
+                crate::escape::line(&s.summary)
             );
         }
     }

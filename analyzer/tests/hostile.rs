@@ -176,6 +176,15 @@ fn no_raw_control_character_reaches_a_terminal() {
                 assert!(r.status.success(), "{what}: {}", stderr(&r));
                 // The escapes are shown, not dropped.
                 let out = String::from_utf8_lossy(&r.stdout);
+                // A line break in a name cannot forge an output line.
+                if args[0] != "report" {
+                    for forged in ["break", "- [x] item", "<style>"] {
+                        assert!(
+                            !out.lines().any(|l| l.starts_with(forged)),
+                            "{what}: a forged line {forged:?}:\n{out}"
+                        );
+                    }
+                }
                 if matches!(args[0], "info" | "flamegraph") {
                     assert!(out.contains("\\x1b"), "{what}: {out}");
                 }

@@ -286,7 +286,12 @@ fn opt(v: Option<u64>) -> String {
 
 pub fn to_text(m: &Memory) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "cgroup {} (v{})", m.cgroup, m.cgroup_version);
+    let _ = writeln!(
+        s,
+        "cgroup {} (v{})",
+        crate::escape::line(&m.cgroup),
+        m.cgroup_version
+    );
     let _ = writeln!(
         s,
         "limit     {}{}",
@@ -359,6 +364,6 @@ pub fn to_text(m: &Memory) -> String {
             human_bytes(usage)
         );
     }
-    let _ = writeln!(s, "\nverdict: {}", m.verdict);
+    let _ = writeln!(s, "\nverdict: {}", crate::escape::line(&m.verdict));
     s
 }

@@ -202,8 +202,8 @@ fn verdict(n: &Network) -> String {
 pub fn to_text(n: &Network) -> String {
     let mut s = String::new();
     if let Some(v) = &n.container {
-        let _ = writeln!(s, "hostname  {}", v.hostname);
-        let _ = writeln!(s, "root      {}", v.root_mount);
+        let _ = writeln!(s, "hostname  {}", crate::escape::line(&v.hostname));
+        let _ = writeln!(s, "root      {}", crate::escape::line(&v.root_mount));
         let ns: Vec<&str> = v
             .resolv_conf
             .lines()
@@ -257,6 +257,6 @@ pub fn to_text(n: &Network) -> String {
         "udp       {} datagrams in, {} out, {} to closed ports, {} receive errors ({} buffer full)",
         u.in_datagrams, u.out_datagrams, u.no_ports, u.in_errors, u.rcvbuf_errors
     );
-    let _ = writeln!(s, "\nverdict: {}", n.verdict);
+    let _ = writeln!(s, "\nverdict: {}", crate::escape::line(&n.verdict));
     s
 }

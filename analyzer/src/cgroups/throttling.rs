@@ -259,7 +259,12 @@ fn verdict(t: &Throttling) -> String {
 
 pub fn to_text(t: &Throttling) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "cgroup {} (v{})", t.cgroup, t.cgroup_version);
+    let _ = writeln!(
+        s,
+        "cgroup {} (v{})",
+        crate::escape::line(&t.cgroup),
+        t.cgroup_version
+    );
     match (t.quota_cores, t.quota_us, t.period_us) {
         (Some(q), Some(qu), Some(p)) => {
             let _ = writeln!(s, "quota     {q:.2} cores ({qu} us per {p} us period)");
@@ -351,7 +356,7 @@ pub fn to_text(t: &Throttling) -> String {
             }
         }
     }
-    let _ = writeln!(s, "\nverdict: {}", t.verdict);
+    let _ = writeln!(s, "\nverdict: {}", crate::escape::line(&t.verdict));
     s
 }
 
