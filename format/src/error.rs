@@ -8,11 +8,13 @@ pub enum Error {
     Empty,
     #[error("not a holter capture (bad magic bytes {found:02x?})")]
     NotACapture { found: Vec<u8> },
-    #[error("capture format version {major}.{minor} is not supported (this build reads {supported}.x); use a newer holter")]
+    #[error("capture format version {major}.{minor} is not supported: this holter reads format {supported}.{supported_minor} (any {supported}.x); use a newer holter")]
     UnsupportedVersion {
         major: u16,
         minor: u16,
         supported: u16,
+        /// The newest minor version this build knows.
+        supported_minor: u16,
     },
     #[error("cannot encode {kind} record: {source}")]
     Encode {

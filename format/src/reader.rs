@@ -159,6 +159,7 @@ impl<R: Read> Reader<R> {
                 major,
                 minor,
                 supported: VERSION_MAJOR,
+                supported_minor: crate::VERSION_MINOR,
             });
         }
         r.version = (major, minor);

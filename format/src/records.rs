@@ -1,13 +1,26 @@
 //! The record types of a capture.
 //!
 //! Every record is serialized with `postcard` and framed by `kind` (see
-//! [`Record::kind`]). Evolution rules, checked by `tests/compat.rs`:
-//! - a field is only ever appended at the end of a struct; a reader given an
-//!   older record reads the missing trailing fields as their zero value
-//!   (`0`, `false`, `None`, empty), and an older reader ignores trailing
-//!   fields it does not know;
+//! [`Record::kind`]). The frame gives each record a length; postcard writes
+//! none around the values nested inside it. Evolution rules, checked by
+//! `tests/compat.rs`:
+//! - a field is only ever appended at the end of a **top-level record** (the
+//!   types named in [`Record`]); a reader given an older record reads the
+//!   missing trailing fields as their zero value (`0`, `false`, `None`,
+//!   empty), and an older reader ignores trailing fields it does not know;
+//! - **nested structs are frozen**: [`Host`], [`Target`], [`Options`],
+//!   [`ClockPair`] (inside [`Header`]), [`Segment`] and [`Symbol`] (inside
+//!   `Vec`s) never change. An appended nested field would shift every byte
+//!   after it in an older reader, which then mis-decodes without an error.
+//!   Their wire layouts are pinned by `nested_structs_are_frozen`; a new
+//!   nested fact goes into a field appended to the top-level record (as 1.2
+//!   did with `Header::unwind` rather than `Options`) or into a new record kind;
 //! - a new record kind gets a new kind number; readers skip kinds they do not know;
-//! - anything else (reordering, changing a type) is a major version change.
+//! - anything else (reordering, changing a type, changing a nested struct) is
+//!   a major version change, which readers refuse naming both versions.
+//!
+//! A fixture capture is committed per shipped minor version
+//! (`fixtures/captures/format-MAJOR.MINOR-all-kinds.holter`, immutable).
 //!
 //! All times are CLOCK_MONOTONIC nanoseconds unless named `wall`.
 

@@ -396,3 +396,160 @@ fn stack_root_appended_at_the_end() {
         })
     );
 }
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The structs nested inside records (`Header.host/target/options/clock`,
+/// `BinarySymbols.segments`, `*.symbols`), each with every field set.
+/// Written without `..`: a field added to one of them fails to compile here.
+fn nested_values() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "Host",
+            enc(&Host {
+                hostname: "n".into(),
+                kernel_release: "6".into(),
+                arch: "x86_64".into(),
+                page_size: 4096,
+                boot_id: "b".into(),
+                cpus: 2,
+            }),
+        ),
+        (
+            "Target",
+            enc(&Target {
+                kind: "pid".into(),
+                spec: "7".into(),
+                pids: vec![7, 300],
+                cgroups: vec!["/c".into()],
+                container_id: Some("id".into()),
+            }),
+        ),
+        (
+            "Options",
+            enc(&Options {
+                samples: true,
+                sample_event: "cpu-clock".into(),
+                frequency_hz: 99,
+                syscalls: true,
+                cgroup_interval_ns: 1_000_000_000,
+                duration_ns: Some(300),
+                redact: true,
+                max_size: Some(1 << 20),
+                syscalls_filter: Some("f".into()),
+            }),
+        ),
+        (
+            "ClockPair",
+            enc(&ClockPair {
+                monotonic_ns: 300,
+                wall_ns: 1_000_000,
+            }),
+        ),
+        (
+            "Symbol",
+            enc(&Symbol {
+                start: 0x1000,
+                size: 16,
+                name: "main".into(),
+            }),
+        ),
+        (
+            "Segment",
+            enc(&Segment {
+                file_offset: 0x1000,
+                vaddr: 0x401000,
+                filesz: 0x200,
+            }),
+        ),
+    ]
+}
+
+/// The wire layout of every nested struct, as shipped (1.0 to today).
+const NESTED_LAYOUTS: [(&str, &str); 6] = [
+    ("Host", "016e0136067838365f36348020016202"),
+    ("Target", "0370696401370207ac0201022f6301026964"),
+    (
+        "Options",
+        "01096370752d636c6f636b63018094ebdc0301ac020101808040010166",
+    ),
+    ("ClockPair", "ac02c0843d"),
+    ("Symbol", "802010046d61696e"),
+    ("Segment", "802080a080028004"),
+];
+
+/// The evolution rule at depth: postcard writes no length around a nested
+/// value, so a field appended to a nested struct would shift everything after
+/// it in an older reader (see the next test). Nested structs are therefore
+/// frozen: their bytes are pinned here, and a change to one is a new record
+/// kind or a major version, never a minor one.
+#[test]
+fn nested_structs_are_frozen() {
+    let got = nested_values();
+    assert_eq!(got.len(), NESTED_LAYOUTS.len());
+    for ((name, bytes), (pinned_name, pinned)) in got.iter().zip(NESTED_LAYOUTS) {
+        assert_eq!(name, &pinned_name);
+        assert_eq!(
+            hex(bytes),
+            pinned,
+            "the wire layout of the nested struct {name} changed: nested structs are frozen \
+             (format/src/records.rs); append a field to the top-level record instead, or add a record kind"
+        );
+    }
+}
+
+/// Why nested structs are frozen: one field appended to `Segment` (inside
+/// `BinarySymbols.segments`) makes an older reader take that field for the
+/// length of `symbols`: every symbol of the binary is lost, and nothing says so.
+#[test]
+fn a_field_appended_inside_a_nested_struct_would_misdecode() {
+    #[derive(Serialize)]
+    struct SegmentPlus {
+        file_offset: u64,
+        vaddr: u64,
+        filesz: u64,
+        align: u64,
+    }
+    #[derive(Serialize)]
+    struct BinarySymbolsWithSegmentPlus {
+        build_id: Vec<u8>,
+        path: String,
+        segments: Vec<SegmentPlus>,
+        symbols: Vec<Symbol>,
+    }
+    let symbols = vec![Symbol {
+        start: 0x1000,
+        size: 16,
+        name: "main".into(),
+    }];
+    let bytes = enc(&BinarySymbolsWithSegmentPlus {
+        build_id: vec![1; 20],
+        path: "/app".into(),
+        segments: vec![SegmentPlus {
+            file_offset: 0,
+            vaddr: 0,
+            filesz: 0x1000,
+            align: 0,
+        }],
+        symbols: symbols.clone(),
+    });
+    let file = raw_capture(&[(1, enc(&common::header())), (12, bytes)]);
+    let mut r = Reader::new(&file[..]).unwrap();
+    let records: Vec<Record> = r.by_ref().collect();
+    let Record::BinarySymbols(read) = &records[1] else {
+        panic!("{records:?}")
+    };
+    assert_eq!(read.path, "/app");
+    assert_ne!(
+        read.symbols, symbols,
+        "the appended field is read as the symbol count"
+    );
+    assert!(read.symbols.is_empty());
+    assert!(
+        r.warnings().iter().all(|w| !w.contains("decoded")),
+        "and nothing says so: {:?}",
+        r.warnings()
+    );
+}

@@ -131,7 +131,14 @@ fn a_newer_major_version_is_refused_with_advice() {
     bytes[8] = 9;
     match Reader::new(&bytes[..]) {
         Err(e @ Error::UnsupportedVersion { major: 9, .. }) => {
-            assert!(e.to_string().contains("use a newer holter"))
+            let msg = e.to_string();
+            assert!(msg.contains("use a newer holter"), "{msg}");
+            // Both versions named: the file's and the one this build reads.
+            assert!(msg.contains(&format!("version 9.{VERSION_MINOR}")), "{msg}");
+            assert!(
+                msg.contains(&format!("reads format {VERSION_MAJOR}.{VERSION_MINOR}")),
+                "{msg}"
+            );
         }
         other => panic!("{:?}", other.err()),
     }
