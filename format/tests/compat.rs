@@ -553,3 +553,153 @@ fn a_field_appended_inside_a_nested_struct_would_misdecode() {
         r.warnings()
     );
 }
+
+/// Reads a committed fixture after checking it is the one committed.
+fn fixture(name: &str, sha256: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/captures")
+        .join(name);
+    let stored = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        sha256_hex(&stored),
+        sha256,
+        "{} changed: fixtures of past format versions are immutable (restore it with git)",
+        path.display()
+    );
+    stored
+}
+
+/// `format-1.1-all-kinds.holter`: written by the format 1.1 writer (commit
+/// 0577d05, `common::capture(1, 0)` of that commit: the 1.0 kinds and a SampleBatch).
+const FIXTURE_1_1_SHA256: &str = "13b690b86ccee7a2de0044e6debea4fab3950b7c463d95b50820f35cdcb9f864";
+/// `format-1.2-all-kinds.holter`: `cargo run -p holter-format --example
+/// make_fixture` with format 1.2 (Header.unwind/stack_bytes set, a Stack with `root`).
+const FIXTURE_1_2_SHA256: &str = "0fd8939103916716cc949ed45557a4b56be55a1b0bee0712ec6e59fd2d3900b2";
+
+/// Old file, new reader: the 1.1 file reads with today's 1.2 fields at their
+/// zero value (frame-pointer stacks, not known to be whole).
+#[test]
+fn the_1_1_fixture_reads_back() {
+    let stored = fixture("format-1.1-all-kinds.holter", FIXTURE_1_1_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 1));
+    let records: Vec<Record> = r.by_ref().collect();
+    let (_, expected) = common::capture(1, 0);
+    assert_eq!(records, expected);
+    assert!(matches!(&records[0], Record::Header(h) if h.unwind.is_empty() && h.stack_bytes == 0));
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, Record::SampleBatch(b) if b.len() == 2)));
+    assert!(r.is_complete());
+    assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+}
+
+/// The current version's file reads back as written, 1.2 fields included.
+#[test]
+fn the_1_2_fixture_reads_back() {
+    let stored = fixture("format-1.2-all-kinds.holter", FIXTURE_1_2_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 2));
+    let records: Vec<Record> = r.by_ref().collect();
+    let (_, expected) = common::capture_with(common::header_1_2(), common::body_1_2, 1, 0);
+    assert_eq!(records, expected);
+    match &records[0] {
+        Record::Header(h) => assert_eq!((h.unwind.as_str(), h.stack_bytes), ("dwarf", 16384)),
+        other => panic!("{other:?}"),
+    }
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, Record::Stack(s) if s.root && s.id == 8)));
+    assert!(r.is_complete());
+}
+
+/// The records of a capture as raw `(kind, bytes)`, unframed by hand: what
+/// any reader, of any version, sees before decoding.
+fn raw_records(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut at = PREAMBLE_LEN;
+    let mut out = Vec::new();
+    while at + 8 <= file.len() {
+        let len = u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+        let payload = zstd::stream::decode_all(&file[at + 8..at + 8 + len]).unwrap();
+        at += 8 + len;
+        let mut p = 0;
+        while p + 6 <= payload.len() {
+            let kind = u16::from_le_bytes([payload[p], payload[p + 1]]);
+            let n = u32::from_le_bytes(payload[p + 2..p + 6].try_into().unwrap()) as usize;
+            out.push((kind, payload[p + 6..p + 6 + n].to_vec()));
+            p += 6 + n;
+        }
+    }
+    out
+}
+
+/// New file, older reader: the 1.2 fixture decoded with the record layouts of
+/// format 1.0 (no Header.unwind/stack_bytes, no Stack.root, no SampleBatch) as
+/// a 1.0 reader decodes (postcard, trailing bytes ignored, unknown kinds
+/// skipped) gives every 1.0 fact right, nested structs included.
+#[test]
+fn the_1_2_fixture_reads_as_a_1_0_reader_would() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Header10 {
+        host: Host,
+        agent_version: String,
+        target: Target,
+        options: Options,
+        clock: ClockPair,
+    }
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Stack10 {
+        id: u32,
+        kernel: Vec<u64>,
+        user: Vec<u64>,
+    }
+    let stored = fixture("format-1.2-all-kinds.holter", FIXTURE_1_2_SHA256);
+    let raw = raw_records(&stored);
+    let h = common::header_1_2();
+    let (kind, bytes) = &raw[0];
+    assert_eq!(*kind, 1);
+    let old: Header10 = postcard::from_bytes(bytes).unwrap();
+    assert_eq!(
+        old,
+        Header10 {
+            host: h.host,
+            agent_version: h.agent_version,
+            target: h.target,
+            options: h.options,
+            clock: h.clock,
+        }
+    );
+    let mut stacks = Vec::new();
+    let mut skipped = 0;
+    for (kind, bytes) in &raw[1..] {
+        match kind {
+            6 => stacks.push(postcard::from_bytes::<Stack10>(bytes).unwrap()),
+            12 => {
+                let b: BinarySymbols = postcard::from_bytes(bytes).unwrap();
+                assert_eq!(b.symbols.len(), 2, "nested Vec<Symbol> intact");
+                assert_eq!(b.segments[0].vaddr, 0x1000);
+            }
+            1..=18 => {}
+            _ => skipped += 1,
+        }
+    }
+    assert_eq!(
+        skipped, 1,
+        "the SampleBatch kind is unknown to 1.0 and skipped"
+    );
+    assert_eq!(
+        stacks,
+        [
+            Stack10 {
+                id: 7,
+                kernel: vec![0xffff_ffff_8100_0000],
+                user: vec![0x1010, 0x1020]
+            },
+            Stack10 {
+                id: 8,
+                kernel: vec![],
+                user: vec![0x1030, 0x1000]
+            }
+        ]
+    );
+}

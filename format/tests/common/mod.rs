@@ -198,6 +198,30 @@ pub fn body_1_0() -> Vec<Record> {
     ]
 }
 
+/// The Header of format 1.2: `unwind` and `stack_bytes` set.
+pub fn header_1_2() -> Header {
+    Header {
+        unwind: "dwarf".into(),
+        stack_bytes: 16384,
+        ..header()
+    }
+}
+
+/// One record of every kind of format 1.2: [`body`] and a Stack known to be whole.
+pub fn body_1_2() -> Vec<Record> {
+    let mut b = body();
+    b.push(
+        Stack {
+            id: 8,
+            kernel: vec![],
+            user: vec![0x1030, 0x1000],
+            root: true,
+        }
+        .into(),
+    );
+    b
+}
+
 pub const PREAMBLE: usize = PREAMBLE_LEN;
 
 pub fn footer() -> Footer {
@@ -220,8 +244,18 @@ pub fn capture_of(
     copies: usize,
     flush_every: usize,
 ) -> (Vec<u8>, Vec<Record>) {
-    let mut w = Writer::new(Vec::new(), header(), WriterOptions::default()).unwrap();
-    let mut all = vec![Record::from(header())];
+    capture_with(header(), body, copies, flush_every)
+}
+
+/// [`capture_of`] with another header.
+pub fn capture_with(
+    header: Header,
+    body: fn() -> Vec<Record>,
+    copies: usize,
+    flush_every: usize,
+) -> (Vec<u8>, Vec<Record>) {
+    let mut w = Writer::new(Vec::new(), header.clone(), WriterOptions::default()).unwrap();
+    let mut all = vec![Record::from(header)];
     for i in 0..copies {
         for r in body() {
             w.write(&r).unwrap();

@@ -1,0 +1,44 @@
+//! Writes the fixture capture of the current format version,
+//! `fixtures/captures/format-MAJOR.MINOR-all-kinds.holter`: one record of
+//! every kind this version writes (`format/tests/common/mod.rs`, the body of
+//! this version). It never overwrites a file: fixtures of shipped versions are
+//! immutable, so it refuses when the file exists.
+//!
+//! `cargo run -p holter-format --example make_fixture`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+
+fn main() {
+    let name = format!(
+        "format-{}.{}-all-kinds.holter",
+        holter_format::VERSION_MAJOR,
+        holter_format::VERSION_MINOR
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/captures")
+        .join(&name);
+    // The body of format 1.2; a later version changes this line and adds its own test.
+    let (bytes, _) = common::capture_with(common::header_1_2(), common::body_1_2, 1, 0);
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "make_fixture: {}: {e}: fixtures of shipped versions are never overwritten",
+                path.display()
+            );
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_all()) {
+        eprintln!("make_fixture: {}: {e}", path.display());
+        std::process::exit(1);
+    }
+    println!("{} ({} bytes)", path.display(), bytes.len());
+}
