@@ -65,10 +65,44 @@ pub struct Symbolizer {
     jit: BTreeMap<u32, Vec<Symbol>>,
     /// Reads the JIT maps away from the sampling thread.
     jit_reader: Option<JitReader>,
-    unreadable: HashSet<String>,
     /// Root directories of the processes, opened when first needed and
     /// kept while they live (`None`: could not be opened).
     roots: HashMap<u32, Option<Root>>,
+    /// The agent's own root, for files of processes in its mount namespace.
+    host_root: Option<Option<Root>>,
+    /// The agent's mount namespace (inode of /proc/self/ns/mnt).
+    own_mnt: Option<Option<u64>>,
+    /// Whether each process shares the agent's mount namespace: read while
+    /// it lives, else inherited from the parent that forked it.
+    host_mnt: HashMap<u32, bool>,
+    /// Where each file is mapped by the processes alive: the places to read
+    /// it from when the process that mapped it first is gone.
+    live: HashMap<FileKey, BTreeMap<u32, LiveMap>>,
+    /// The keys each process maps (to prune `live` when it exits).
+    keys_of: HashMap<u32, HashSet<FileKey>>,
+    /// Mappings whose file could not be read yet: (pid, start) → key.
+    unresolved: HashMap<u32, HashMap<u64, FileKey>>,
+    /// Files not read yet, with the offsets the samples hit in them.
+    pending: HashMap<FileKey, Pending>,
+}
+
+/// One mapping of a file by a live process.
+#[derive(Clone)]
+struct LiveMap {
+    start: u64,
+    end: u64,
+    path: String,
+}
+
+/// A file hit by samples but not read yet.
+struct Pending {
+    path: String,
+    pid: u32,
+    /// Whether a process mapping it shares the agent's mount namespace.
+    host_view: bool,
+    offsets: BTreeSet<u64>,
+    error: String,
+    time_ns: u64,
 }
 
 /// A file the samples hit.
@@ -145,29 +179,41 @@ impl Symbolizer {
             time_ns,
         } = m;
         let file = if files::is_file_path(&path) {
-            let root = self
-                .roots
+            self.roots
                 .entry(pid)
-                .or_insert_with(|| Root::of_process(pid).ok())
-                .as_ref();
-            let at = Locator {
-                pid,
-                root,
-                path: &path,
-                start,
-                end,
-            };
-            match self.files.get_or_load(key, &at) {
-                Ok(b) => Some(b),
+                .or_insert_with(|| Root::of_process(pid).ok());
+            let host_view = self.in_host_mnt(pid);
+            if !matches!(key, FileKey::Path(..)) {
+                self.live.entry(key.clone()).or_default().insert(
+                    pid,
+                    LiveMap {
+                        start,
+                        end,
+                        path: path.clone(),
+                    },
+                );
+                self.keys_of.entry(pid).or_default().insert(key.clone());
+            }
+            match self.load(&key, pid, host_view, Some((start, end, &path))) {
+                Ok(b) => {
+                    self.resolved(&key, b.clone());
+                    Some(b)
+                }
                 Err(e) => {
-                    if self.unreadable.insert(path.clone()) {
-                        let message = if self.redact.on {
-                            format!("no symbols for {} (pid {pid})", self.redact.path(&path))
-                        } else {
-                            format!("no symbols for {path} (pid {pid}): {e}")
-                        };
-                        out.push(Record::Warning(holter_format::Warning { time_ns, message }));
-                    }
+                    self.unresolved
+                        .entry(pid)
+                        .or_default()
+                        .insert(start, key.clone());
+                    let p = self.pending.entry(key.clone()).or_insert_with(|| Pending {
+                        path: path.clone(),
+                        pid,
+                        host_view,
+                        offsets: BTreeSet::new(),
+                        error: String::new(),
+                        time_ns,
+                    });
+                    p.host_view |= host_view;
+                    p.error = e.to_string();
                     None
                 }
             }
@@ -247,6 +293,23 @@ impl Symbolizer {
                         hits.offsets.insert(offset.saturating_sub(1));
                     }
                 }
+                // A file not read yet (its process gone first): kept for
+                // when another process or the agent's view reads it.
+                Some(Map { start, pgoff, .. })
+                    if self
+                        .unresolved
+                        .get(&pid)
+                        .is_some_and(|u| u.contains_key(start)) =>
+                {
+                    let key = &self.unresolved[&pid][start];
+                    let offset = addr - start + pgoff;
+                    if let Some(p) = self.pending.get_mut(key) {
+                        p.offsets.insert(offset);
+                        if i > 0 {
+                            p.offsets.insert(offset.saturating_sub(1));
+                        }
+                    }
+                }
                 // Anonymous, or a file without readable symbols: perhaps JIT code.
                 _ => {
                     self.jit.entry(pid).or_default();
@@ -259,8 +322,158 @@ impl Symbolizer {
     pub fn end_round(&mut self, now: u64, out: &mut Vec<Record>) {
         if now.saturating_sub(self.last_symbols_ns) >= SYMBOLS_NS {
             self.last_symbols_ns = now;
+            self.retry_pending();
             self.write_symbols(out);
         }
+    }
+
+    /// A process forked: the child shares its parent's mount namespace and
+    /// (until it execs) its unread mappings.
+    pub fn fork(&mut self, parent: u32, child: u32) {
+        let host = self.in_host_mnt(parent);
+        self.host_mnt.entry(child).or_insert(host);
+        if let Some(u) = self.unresolved.get(&parent).cloned() {
+            self.unresolved.insert(child, u);
+        }
+    }
+
+    /// A process replaced its image: its old mappings are gone.
+    pub fn exec(&mut self, pid: u32) {
+        self.unresolved.remove(&pid);
+    }
+
+    /// Whether `pid` shares the agent's mount namespace: then a file it
+    /// mapped may be read in the agent's own view (checked by identity).
+    fn in_host_mnt(&mut self, pid: u32) -> bool {
+        if let Some(&h) = self.host_mnt.get(&pid) {
+            return h;
+        }
+        let ino = |p: &str| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).ok().map(|m| m.ino())
+        };
+        let own = *self.own_mnt.get_or_insert_with(|| ino("/proc/self/ns/mnt"));
+        let Some(theirs) = ino(&format!("/proc/{pid}/ns/mnt")) else {
+            // Gone, and never seen alive or forked: not known to be the host's.
+            return false;
+        };
+        let h = own == Some(theirs);
+        self.host_mnt.insert(pid, h);
+        h
+    }
+
+    /// Reads the file behind `key`: from the mapping just made (its
+    /// map_files entry, its path in its root), from any live process mapping
+    /// the same file, then from the agent's own view if a process that
+    /// mapped it shares the agent's mount namespace.
+    fn load(
+        &mut self,
+        key: &FileKey,
+        pid: u32,
+        host_view: bool,
+        this: Option<(u64, u64, &str)>,
+    ) -> files::Loaded {
+        if let Some(done) = self.files.settled(key) {
+            return done.clone();
+        }
+        let others: Vec<(u32, LiveMap)> = self
+            .live
+            .get(key)
+            .map(|m| {
+                m.iter()
+                    .filter(|(p, _)| this.is_none() || **p != pid)
+                    .map(|(p, l)| (*p, l.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let host_view = host_view && !matches!(key, FileKey::Path(..));
+        if host_view && self.host_root.is_none() {
+            self.host_root = Some(Root::at(std::path::Path::new("/")).ok());
+        }
+        let mut at = Vec::new();
+        if let Some((start, end, path)) = this {
+            at.push(Locator {
+                pid,
+                root: self.roots.get(&pid).and_then(Option::as_ref),
+                path,
+                start,
+                end,
+                map_files: true,
+            });
+        }
+        for (p, l) in &others {
+            at.push(Locator {
+                pid: *p,
+                root: self.roots.get(p).and_then(Option::as_ref),
+                path: &l.path,
+                start: l.start,
+                end: l.end,
+                map_files: true,
+            });
+        }
+        let host_path = this
+            .map(|t| t.2.to_string())
+            .or_else(|| self.pending.get(key).map(|p| p.path.clone()));
+        if let (true, Some(path)) = (host_view, host_path.as_deref()) {
+            at.push(Locator {
+                pid,
+                root: self.host_root.as_ref().and_then(Option::as_ref),
+                path,
+                start: 0,
+                end: 0,
+                map_files: false,
+            });
+        }
+        self.files.get_or_load(key.clone(), &at)
+    }
+
+    /// Files hit but not read yet are tried again through the processes
+    /// alive now and the agent's view; what they hit moves to `hit`.
+    fn retry_pending(&mut self) {
+        let keys: Vec<FileKey> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| !p.offsets.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            let (pid, host_view) = {
+                let p = &self.pending[&key];
+                (p.pid, p.host_view)
+            };
+            match self.load(&key, pid, host_view, None) {
+                Ok(file) => self.resolved(&key, file),
+                Err(e) => {
+                    if let Some(p) = self.pending.get_mut(&key) {
+                        p.error = e.to_string();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The file behind `key` is read: the offsets hit while it was not move to `hit`.
+    fn resolved(&mut self, key: &FileKey, file: Arc<BinarySymbols>) {
+        let Some(p) = self.pending.remove(key) else {
+            return;
+        };
+        if p.offsets.is_empty() {
+            return;
+        }
+        let hkey = if file.build_id.is_empty() {
+            file.path.as_bytes().to_vec()
+        } else {
+            file.build_id.clone()
+        };
+        self.hit
+            .entry(hkey)
+            .or_insert_with(|| Hits {
+                file: file.clone(),
+                offsets: BTreeSet::new(),
+                sent: BTreeSet::new(),
+            })
+            .offsets
+            .extend(p.offsets);
     }
 
     /// Asks for the JIT maps of the processes that ran anonymous code to be
@@ -280,6 +493,16 @@ impl Symbolizer {
     pub fn forget(&mut self, pid: u32) {
         self.spaces.remove(pid);
         self.roots.remove(&pid);
+        self.unresolved.remove(&pid);
+        self.host_mnt.remove(&pid);
+        for key in self.keys_of.remove(&pid).unwrap_or_default() {
+            if let Some(m) = self.live.get_mut(&key) {
+                m.remove(&pid);
+                if m.is_empty() {
+                    self.live.remove(&key);
+                }
+            }
+        }
     }
 
     /// The symbols of the functions hit since the last call, each function
@@ -342,6 +565,29 @@ impl Symbolizer {
             reader.wait(&mut self.jit, Instant::now() + JIT_WAIT);
         }
         self.finishing = true;
+        self.retry_pending();
+        // One warning per file hit that no process nor the agent's view could read.
+        let mut unread: Vec<&Pending> = self
+            .pending
+            .values()
+            .filter(|p| !p.offsets.is_empty())
+            .collect();
+        unread.sort_by(|a, b| a.path.cmp(&b.path));
+        for p in unread {
+            let message = if self.redact.on {
+                format!(
+                    "no symbols for {} (pid {})",
+                    self.redact.path(&p.path),
+                    p.pid
+                )
+            } else {
+                format!("no symbols for {} (pid {}): {}", p.path, p.pid, p.error)
+            };
+            out.push(Record::Warning(holter_format::Warning {
+                time_ns: p.time_ns,
+                message,
+            }));
+        }
         self.write_symbols(out);
         for (pid, symbols) in std::mem::take(&mut self.jit) {
             if !symbols.is_empty() {

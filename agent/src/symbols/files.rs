@@ -7,6 +7,11 @@
 //! container). Either way only a regular file is read, at most [`MAX_FILE`]
 //! bytes, and it must be the file the kernel named (device and inode on the
 //! open descriptor, or build-id).
+//!
+//! A file that could not be opened (its process gone before the mapping was
+//! read) is not remembered as a failure: the next process mapping the same
+//! file, or the agent's own view, is tried instead. Only a file that was
+//! opened, was the one mapped, and holds no readable ELF is a lasting failure.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -40,6 +45,9 @@ pub struct Locator<'a> {
     pub path: &'a str,
     pub start: u64,
     pub end: u64,
+    /// Whether `/proc/PID/map_files/START-END` is tried first (not for the
+    /// agent's own view, where `pid` is only the process that mapped it).
+    pub map_files: bool,
 }
 
 /// The path without the ` (deleted)` mark the kernel appends.
@@ -77,8 +85,11 @@ fn unwind_key(b: &BinarySymbols) -> Vec<u8> {
 }
 
 impl FileCache {
-    /// The symbols of the file behind `key`, read once; a failure is remembered.
-    pub fn get_or_load(&mut self, key: FileKey, at: &Locator) -> Loaded {
+    /// The symbols of the file behind `key`, read once, from the first of
+    /// `at` that opens the very file mapped. A file that is not ELF is
+    /// remembered as a failure; one that no locator could open is not (a
+    /// later process mapping it, or another locator, may).
+    pub fn get_or_load(&mut self, key: FileKey, at: &[Locator]) -> Loaded {
         if let Some(hit) = self.entries.get(&key) {
             return hit.clone();
         }
@@ -87,31 +98,47 @@ impl FileCache {
                 return Ok(b.clone());
             }
         }
-        let loaded = match load(&key, at, self.want_unwind) {
-            Ok((b, sections)) => {
-                let b = Arc::new(b);
-                if let Some(s) = sections {
-                    self.unwind
-                        .entry(unwind_key(&b))
-                        .or_insert_with(|| Arc::new(s));
+        let mut tried = Vec::new();
+        for loc in at {
+            match load(&key, loc, self.want_unwind) {
+                Ok((b, sections)) => {
+                    let b = Arc::new(b);
+                    if let Some(s) = sections {
+                        self.unwind
+                            .entry(unwind_key(&b))
+                            .or_insert_with(|| Arc::new(s));
+                    }
+                    let b = if b.build_id.is_empty() {
+                        b
+                    } else {
+                        self.by_build_id
+                            .entry(b.build_id.clone())
+                            .or_insert_with(|| b.clone())
+                            .clone()
+                    };
+                    self.entries.insert(key, Ok(b.clone()));
+                    return Ok(b);
                 }
-                Ok(b)
-            }
-            Err(e) => Err(e),
-        };
-        if let Ok(b) = &loaded {
-            if !b.build_id.is_empty() {
-                let b = self
-                    .by_build_id
-                    .entry(b.build_id.clone())
-                    .or_insert_with(|| b.clone())
-                    .clone();
-                self.entries.insert(key, Ok(b.clone()));
-                return Ok(b);
+                Err(Failure::NotElf(e)) => {
+                    self.entries.insert(key, Err(e.clone()));
+                    return Err(e);
+                }
+                Err(Failure::Unreachable(reason)) => tried.push(reason),
             }
         }
-        self.entries.insert(key, loaded.clone());
-        loaded
+        Err(SymbolError::Read {
+            path: at.first().map_or_else(String::new, |l| l.path.to_string()),
+            reason: if tried.is_empty() {
+                "nowhere to read it from".into()
+            } else {
+                tried.join("; ")
+            },
+        })
+    }
+
+    /// Whether the file behind `key` was read (or found not to be ELF).
+    pub fn settled(&self, key: &FileKey) -> Option<&Loaded> {
+        self.entries.get(key)
     }
 
     /// The unwind sections of a file read with [`FileCache::want_unwind`].
@@ -129,35 +156,42 @@ impl FileCache {
     }
 }
 
+/// Why one locator gave no symbols.
+enum Failure {
+    /// Not opened, or not the file mapped: another locator may do.
+    Unreachable(String),
+    /// The very file mapped, and not an ELF file that can be read.
+    NotElf(SymbolError),
+}
+
 fn load(
     key: &FileKey,
     at: &Locator,
     want_unwind: bool,
-) -> Result<(BinarySymbols, Option<Sections>), SymbolError> {
+) -> Result<(BinarySymbols, Option<Sections>), Failure> {
     let (path, _deleted) = clean_path(at.path);
-    let via_map_files = PathBuf::from(format!(
-        "/proc/{}/map_files/{:x}-{:x}",
-        at.pid, at.start, at.end
-    ));
     let mut tried = Vec::new();
     let mut found = None;
-    match open::open_host(&via_map_files) {
-        Ok(f) => found = Some(f),
-        Err(e) => tried.push(e.to_string()),
+    if at.map_files {
+        let via_map_files = PathBuf::from(format!(
+            "/proc/{}/map_files/{:x}-{:x}",
+            at.pid, at.start, at.end
+        ));
+        match open::open_host(&via_map_files) {
+            Ok(f) => found = Some(f),
+            Err(e) => tried.push(e.to_string()),
+        }
     }
     if found.is_none() {
         // A path the process chose: resolved inside its root, never outside.
         match at.root.map(|r| r.open(path)) {
             Some(Ok(f)) => found = Some(f),
-            Some(Err(e)) => tried.push(format!("{path} in the process's root: {e}")),
-            None => tried.push(format!("{path}: the process's root is gone")),
+            Some(Err(e)) => tried.push(format!("{path} in the root of pid {}: {e}", at.pid)),
+            None => tried.push(format!("{path}: the root of pid {} is gone", at.pid)),
         }
     }
     let Some(mut file) = found else {
-        return Err(SymbolError::Read {
-            path: at.path.to_string(),
-            reason: tried.join("; "),
-        });
+        return Err(Failure::Unreachable(tried.join("; ")));
     };
     match read_checked(&mut file, key, want_unwind) {
         Ok((info, sections)) => Ok((
@@ -169,12 +203,16 @@ fn load(
             },
             sections,
         )),
-        Err(e) => {
+        Err(Failure::NotElf(e)) => {
             tried.push(format!("{}: {e}", file.path));
-            Err(SymbolError::Read {
+            Err(Failure::NotElf(SymbolError::Read {
                 path: at.path.to_string(),
                 reason: tried.join("; "),
-            })
+            }))
+        }
+        Err(Failure::Unreachable(e)) => {
+            tried.push(format!("{}: {e}", file.path));
+            Err(Failure::Unreachable(tried.join("; ")))
         }
     }
 }
@@ -184,17 +222,29 @@ fn read_checked(
     file: &mut Opened,
     key: &FileKey,
     want_unwind: bool,
-) -> Result<(elf::ElfInfo, Option<Sections>), String> {
+) -> Result<(elf::ElfInfo, Option<Sections>), Failure> {
     if let FileKey::DevIno(maj, min, ino) = key {
         if !file.is(*maj, *min, *ino) {
-            return Err("replaced since it was mapped".into());
+            return Err(Failure::Unreachable("replaced since it was mapped".into()));
         }
     }
-    let bytes = file.read_capped(MAX_FILE).map_err(|e| e.to_string())?;
-    let info = elf::read(&bytes).map_err(|e| e.to_string())?;
+    let bytes = file
+        .read_capped(MAX_FILE)
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let info = match elf::read(&bytes) {
+        Ok(info) => info,
+        // Not ELF: the same file (by device and inode) or no identity to
+        // tell; with a build-id from the kernel, this file is not the one mapped.
+        Err(e) if matches!(key, FileKey::BuildId(_)) => {
+            return Err(Failure::Unreachable(e.to_string()))
+        }
+        Err(e) => return Err(Failure::NotElf(e)),
+    };
     if let FileKey::BuildId(id) = key {
         if !id.is_empty() && *id != info.build_id {
-            return Err("a different build-id than the one mapped".into());
+            return Err(Failure::Unreachable(
+                "a different build-id than the one mapped".into(),
+            ));
         }
     }
     // Unwind sections come from the same bytes; a file without them (or
@@ -217,18 +267,10 @@ mod tests {
         assert!(!is_file_path(""));
     }
 
-    /// Reads this test binary through its own /proc entries and remembers a failure.
+    /// Reads this test binary through its own /proc entries, once.
     #[test]
-    fn cache_reads_once_and_remembers_failures() {
-        let me = std::process::id();
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        let exe = std::fs::read_link("/proc/self/exe").unwrap();
-        let exe = exe.to_str().unwrap();
-        let line = super::super::maps::parse_executable(&maps)
-            .into_iter()
-            .find(|m| m.path == exe)
-            .unwrap();
-        let mut cache = FileCache::default();
+    fn cache_reads_once() {
+        let (me, line) = own_executable();
         let root = Root::of_process(me).unwrap();
         let at = Locator {
             pid: me,
@@ -236,23 +278,95 @@ mod tests {
             path: &line.path,
             start: line.start,
             end: line.end,
+            map_files: true,
         };
+        let mut cache = FileCache::default();
         let key = FileKey::DevIno(line.dev.0, line.dev.1, line.inode);
-        let a = cache.get_or_load(key.clone(), &at).unwrap();
+        let a = cache.get_or_load(key.clone(), std::slice::from_ref(&at)).unwrap();
         assert!(!a.symbols.is_empty());
-        let b = cache.get_or_load(key, &at).unwrap();
+        let b = cache.get_or_load(key, &[at]).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
-        // A wrong identity and no readable map_files entry: an error, kept.
-        let bad = FileKey::DevIno(0, 0, 1);
+        assert_eq!(cache.len(), 1);
+    }
+
+    /// A process gone before its mapping was read does not poison the file:
+    /// the next locator (another process, the agent's view) reads it, now or later.
+    #[test]
+    fn an_exited_process_does_not_poison_the_file() {
+        let (me, line) = own_executable();
+        let root = Root::of_process(me).unwrap();
+        let key = FileKey::DevIno(line.dev.0, line.dev.1, line.inode);
         let gone = Locator {
+            pid: u32::MAX - 1,
+            root: None,
+            path: &line.path,
+            start: line.start,
+            end: line.end,
+            map_files: true,
+        };
+        let live = Locator {
             pid: me,
             root: Some(&root),
-            path: &line.path,
-            start: 1,
-            end: 2,
+            ..gone.clone()
         };
-        assert!(cache.get_or_load(bad.clone(), &gone).is_err());
-        assert!(cache.get_or_load(bad, &gone).is_err());
-        assert_eq!(cache.len(), 2);
+        let mut cache = FileCache::default();
+        assert!(cache.get_or_load(key.clone(), std::slice::from_ref(&gone)).is_err());
+        assert!(cache.get_or_load(key.clone(), std::slice::from_ref(&gone)).is_err());
+        assert!(cache.settled(&key).is_none(), "a miss is not remembered");
+        assert!(cache.get_or_load(key.clone(), std::slice::from_ref(&live)).is_ok());
+        let mut fresh = FileCache::default();
+        assert!(fresh.get_or_load(key.clone(), &[gone, live]).is_ok());
+        // The agent's own view (no map_files), checked by device and inode.
+        let host = Root::at(std::path::Path::new("/")).unwrap();
+        let own = Locator {
+            pid: u32::MAX - 1,
+            root: Some(&host),
+            path: &line.path,
+            start: 0,
+            end: 0,
+            map_files: false,
+        };
+        assert!(FileCache::default()
+            .get_or_load(key, std::slice::from_ref(&own))
+            .is_ok());
+        // Another file at that path (wrong identity) is not read.
+        let other = FileKey::DevIno(0, 0, 1);
+        assert!(FileCache::default().get_or_load(other, &[own]).is_err());
+    }
+
+    /// The very file mapped, and not ELF: a lasting failure, read once.
+    #[test]
+    fn a_file_that_is_not_elf_is_remembered() {
+        use std::os::unix::fs::MetadataExt;
+        let path = std::env::temp_dir().join(format!("holter-not-elf-{}", std::process::id()));
+        std::fs::write(&path, b"#!/bin/sh\nexit 0\n").unwrap();
+        let m = std::fs::metadata(&path).unwrap();
+        let (maj, min) = (libc::major(m.dev()), libc::minor(m.dev()));
+        let key = FileKey::DevIno(maj, min, m.ino());
+        let host = Root::at(std::path::Path::new("/")).unwrap();
+        let at = Locator {
+            pid: std::process::id(),
+            root: Some(&host),
+            path: path.to_str().unwrap(),
+            start: 0,
+            end: 0,
+            map_files: false,
+        };
+        let mut cache = FileCache::default();
+        let first = cache.get_or_load(key.clone(), &[at]);
+        std::fs::remove_file(&path).unwrap();
+        assert!(first.is_err());
+        assert!(matches!(cache.settled(&key), Some(Err(_))));
+    }
+
+    fn own_executable() -> (u32, super::super::maps::MapLine) {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let exe = exe.to_str().unwrap().to_string();
+        let line = super::super::maps::parse_executable(&maps)
+            .into_iter()
+            .find(|m| m.path == exe)
+            .unwrap();
+        (std::process::id(), line)
     }
 }
