@@ -63,6 +63,12 @@ pub struct RecordArgs {
     /// Sampling frequency of CPU samples, in Hz.
     #[arg(long, value_name = "HZ", default_value_t = 99, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub frequency: u32,
+    /// Scheduling niceness of the agent's own threads (-20..19). The default,
+    /// -10, keeps the agent reading its rings on a node whose CPUs the target
+    /// saturates (else samples are lost); the target and launched commands keep
+    /// their own. 0 leaves the agent at the caller's.
+    #[arg(long, value_name = "N", default_value_t = -10, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-20..=19))]
+    pub nice: i32,
     /// How user stacks are taken: `dwarf` unwinds each sample in the agent from
     /// the files' .eh_frame (frame pointers where a module has none), `fp`
     /// keeps the kernel's frame-pointer chain only (cheaper).

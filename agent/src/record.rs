@@ -71,6 +71,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     };
     let (target, mut launched) = target::resolve(args)?;
     let (file, output) = crate::output::create(&args.output, args.force)?;
+    // After the launched command was forked: it keeps the caller's niceness.
+    raise_priority(args.nice);
     let target = Arc::new(target);
 
     let redact = crate::redact::Redact::new(settings.redact);
@@ -352,5 +354,19 @@ fn signal_ready() {
             "holter-agent: warning: cannot write the ready file {}: {e}",
             Path::new(&path).display()
         );
+    }
+}
+
+/// Gives the agent's threads (this one, and every thread it starts from now
+/// on) the niceness `nice`, so that on CPUs the target saturates the rings are
+/// still read in time. Failure (no CAP_SYS_NICE) leaves the caller's niceness.
+fn raise_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    // SAFETY: setpriority on the calling thread (Linux: PRIO_PROCESS 0 is the
+    // calling thread, which later threads inherit from).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
     }
 }
