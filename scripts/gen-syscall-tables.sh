@@ -10,6 +10,8 @@ set -eu
 INC=/usr/include
 X86="$INC/x86_64-linux-gnu/asm/unistd_64.h"
 [ -f "$X86" ] || X86="$INC/asm/unistd_64.h"
+I386="$INC/x86_64-linux-gnu/asm/unistd_32.h"
+[ -f "$I386" ] || I386="$INC/asm/unistd_32.h"
 VERSION=$(dpkg-query -W -f '${Version}' linux-libc-dev 2>/dev/null || echo unknown)
 # Calls newer than the headers: number name (identical numbers on x86_64 and aarch64).
 EXTRA="451 cachestat
@@ -42,6 +44,11 @@ echo
 echo "/// x86_64: (number, name), sorted by number."
 echo "pub(crate) static X86_64: &[(u32, &str)] = &["
 grep -E '^#define __NR_[a-z0-9_]+ [0-9]+' "$X86" | awk '{ sub("__NR_", "", $2); print $3, $2 }' | merge
+echo "];"
+echo
+echo "/// i386 (32-bit calls, also made by x86_64 processes through int 0x80): (number, name), sorted by number."
+echo "pub(crate) static I386: &[(u32, &str)] = &["
+grep -E '^#define __NR_[a-z0-9_]+ [0-9]+' "$I386" | awk '{ sub("__NR_", "", $2); print $3, $2 }' | merge
 echo "];"
 echo
 echo "/// aarch64 (the generic table): (number, name), sorted by number."

@@ -158,8 +158,8 @@ pub fn to_text(c: &Capture) -> String {
             line(&h.options.sample_event)
         );
     }
-    // The tracer's per-syscall totals (`syscall:<name>`, ...) are summed here;
-    // `holter syscalls` shows them by name.
+    // The tracer's per-syscall totals are summed here; `holter syscalls`
+    // shows them by name.
     if !c.samples.is_empty() {
         let u = unwind(c);
         let copy = if u.stack_bytes > 0 {
@@ -172,19 +172,8 @@ pub fn to_text(c: &Capture) -> String {
         });
         let _ = writeln!(s, "unwind    {}{copy}: {rooted}", u.mode);
     }
-    let is_syscall = |k: &str| k.starts_with("syscall:") || k.starts_with("syscall_");
-    let calls: u64 = c
-        .counters
-        .iter()
-        .filter(|(k, _)| k.starts_with("syscall:"))
-        .map(|(_, v)| *v)
-        .fold(0, u64::saturating_add);
-    if calls > 0 {
-        let kinds = c
-            .counters
-            .iter()
-            .filter(|(k, _)| k.starts_with("syscall:"))
-            .count();
+    if let Some(calls) = c.syscalls_counted().filter(|&n| n > 0) {
+        let kinds = c.syscall_totals.iter().filter(|t| t.calls > 0).count();
         let _ = writeln!(
             s,
             "syscalls  {calls} calls counted, of {kinds} kinds (see `holter syscalls`)"
@@ -193,7 +182,6 @@ pub fn to_text(c: &Capture) -> String {
     let list: Vec<String> = c
         .counters
         .iter()
-        .filter(|(k, _)| !is_syscall(k))
         .map(|(k, v)| format!("{}={v}", line(k)))
         .collect();
     if !list.is_empty() {

@@ -102,7 +102,11 @@ pub struct Capture {
     pub kernel_symbols: Vec<Symbol>,
     pub jit_symbols: Vec<JitSymbols>,
     pub lost: Vec<Lost>,
+    /// `perf stat`-like counters (the per-syscall totals of captures before
+    /// format 1.3 are moved out of them, into `syscall_totals`).
     pub counters: Vec<(String, u64)>,
+    /// The tracer's totals per syscall and ABI, recorded calls or not.
+    pub syscall_totals: Vec<SyscallTotal>,
     /// The agent's warnings, then the reader's.
     pub warnings: Vec<String>,
     pub unknown_records: u64,
@@ -202,6 +206,7 @@ impl Capture {
                 Record::Lost(r) => c.lost.push(r),
                 Record::Warning(r) => c.warnings.push(r.message),
                 Record::Counters(r) => c.counters.extend(r.values),
+                Record::SyscallTotal(r) => c.syscall_totals.push(r),
                 Record::Footer(r) => c.footer = Some(r),
             }
         }
@@ -210,10 +215,68 @@ impl Capture {
         }
         c.kernel_symbols.sort_by_key(|s| s.start);
         c.kernel_symbols.dedup_by_key(|s| s.start);
+        c.totals_from_counters();
         c.complete = reader.is_complete();
         c.unknown_records = reader.unknown_records();
         c.warnings.extend(reader.warnings().iter().cloned());
         Ok(c)
+    }
+
+    /// Captures before format 1.3 carry the per-syscall totals as counters
+    /// `syscall:NAME`, `syscall_errors:NAME` and `syscall_ns:NAME` (native
+    /// ABI, no errno breakdown): moved into [`SyscallTotal`]s. A capture
+    /// with typed totals keeps them and drops such counters.
+    pub(crate) fn totals_from_counters(&mut self) {
+        let arch = syscall_names::Arch::from_uname(&self.header.host.arch);
+        let typed = !self.syscall_totals.is_empty();
+        let mut by_name: Vec<SyscallTotal> = Vec::new();
+        self.counters.retain(|(key, value)| {
+            let Some((field, name)) = key.split_once(':') else {
+                return true;
+            };
+            if !matches!(field, "syscall" | "syscall_errors" | "syscall_ns") {
+                return true;
+            }
+            if typed {
+                return false;
+            }
+            let i = match by_name.iter().position(|t| t.name == name) {
+                Some(i) => i,
+                None => {
+                    let nr = arch
+                        .and_then(|a| syscall_names::syscall_number(a, name))
+                        .or_else(|| name.strip_prefix("syscall_")?.parse().ok())
+                        .unwrap_or(u32::MAX);
+                    by_name.push(SyscallTotal {
+                        abi: self.header.host.arch.clone(),
+                        nr,
+                        name: name.to_string(),
+                        ..SyscallTotal::default()
+                    });
+                    by_name.len() - 1
+                }
+            };
+            let t = &mut by_name[i];
+            match field {
+                "syscall" => t.calls = t.calls.saturating_add(*value),
+                "syscall_errors" => t.errors = t.errors.saturating_add(*value),
+                _ => t.total_ns = t.total_ns.saturating_add(*value),
+            }
+            false
+        });
+        if !typed {
+            self.syscall_totals = by_name;
+        }
+    }
+
+    /// Calls the tracer counted, recorded or not; `None` without a tracer's totals.
+    pub fn syscalls_counted(&self) -> Option<u64> {
+        (!self.syscall_totals.is_empty()).then(|| {
+            self.syscall_totals
+                .iter()
+                .map(|t| t.calls)
+                .fold(0, u64::saturating_add)
+        })
     }
 
     /// Monotonic time of the start of the capture.

@@ -243,12 +243,7 @@ fn cmd_syscalls(
         }
     }
     let capture = Capture::load_with_budget(file, budget)?;
-    if capture.syscalls.is_empty()
-        && !capture
-            .counters
-            .iter()
-            .any(|(k, _)| k.starts_with("syscall:"))
-    {
+    if capture.syscalls.is_empty() && capture.syscall_totals.is_empty() {
         anyhow::bail!(
             "{} holds no syscall records: record with `holter-agent record --syscalls ...`",
             file.display()

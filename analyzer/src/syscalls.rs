@@ -35,6 +35,9 @@ impl Options {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
     pub name: String,
+    /// The syscall ABI: the capture's arch (`x86_64`, `aarch64`) or `i386`
+    /// for 32-bit calls (`int 0x80`) of x86_64 processes.
+    pub abi: String,
     /// With `--by-thread`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tid: Option<u32>,
@@ -55,6 +58,7 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Counted {
     pub name: String,
+    pub abi: String,
     pub count: u64,
     pub errors: u64,
     pub total_ns: u64,
@@ -63,6 +67,7 @@ pub struct Counted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Slow {
     pub name: String,
+    pub abi: String,
     pub pid: u32,
     pub tid: u32,
     /// Nanoseconds since the start of the capture.
@@ -81,6 +86,8 @@ pub struct Report {
     pub filter: Option<String>,
     /// Thread names, for `--by-thread`.
     pub comms: HashMap<u32, String>,
+    /// The ABI of the capture's arch; rows of another one get a table of their own.
+    pub native_abi: String,
 }
 
 /// The value at quantile `q` of sorted `v` (nearest rank: exact, no interpolation).
@@ -92,7 +99,7 @@ pub fn percentile(sorted: &[u64], q: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn row(name: String, tid: Option<u32>, calls: &[&Syscall]) -> Row {
+fn row(name: String, abi: String, tid: Option<u32>, calls: &[&Syscall]) -> Row {
     let mut durations: Vec<u64> = calls.iter().map(|s| s.duration_ns).collect();
     durations.sort_unstable();
     let total: u64 = crate::sum_sat(durations.iter().copied());
@@ -108,6 +115,7 @@ fn row(name: String, tid: Option<u32>, calls: &[&Syscall]) -> Row {
     let count = durations.len() as u64;
     Row {
         name,
+        abi,
         tid,
         count,
         errors: crate::sum_sat(errnos.iter().map(|e| e.1)),
@@ -123,7 +131,15 @@ fn row(name: String, tid: Option<u32>, calls: &[&Syscall]) -> Row {
 
 /// Builds the report of a capture.
 pub fn analyze(c: &Capture, opts: &Options) -> Report {
-    let arch = Arch::from_uname(&c.header.host.arch);
+    let native = c.header.host.arch.as_str();
+    let abi_of = |s: &Syscall| -> String {
+        if s.abi.is_empty() {
+            native.to_string()
+        } else {
+            s.abi.clone()
+        }
+    };
+    let name_of = |abi: &str, nr: u32| syscall_display(Arch::from_uname(abi), nr);
     let start = c.start_ns();
     let selected: Vec<&Syscall> = c
         .syscalls
@@ -133,18 +149,21 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
         .filter(|s| opts.to.is_none_or(|t| c.rel_secs(s.time_ns) < t))
         .collect();
 
-    let mut groups: HashMap<(Option<u32>, u32), Vec<&Syscall>> = HashMap::new();
+    let mut groups: HashMap<(Option<u32>, String, u32), Vec<&Syscall>> = HashMap::new();
     for s in &selected {
         let tid = opts.by_thread.then_some(s.tid);
-        groups.entry((tid, s.nr)).or_default().push(s);
+        groups.entry((tid, abi_of(s), s.nr)).or_default().push(s);
     }
     let mut rows: Vec<Row> = groups
         .into_iter()
-        .map(|((tid, nr), calls)| row(syscall_display(arch, nr), tid, &calls))
+        .map(|((tid, abi, nr), calls)| row(name_of(&abi, nr), abi, tid, &calls))
         .collect();
+    // Per thread: the native ABI's table first, then another ABI's (i386).
     rows.sort_by(|a, b| {
         a.tid
             .cmp(&b.tid)
+            .then((a.abi != native).cmp(&(b.abi != native)))
+            .then_with(|| a.abi.cmp(&b.abi))
             .then(b.total_ns.cmp(&a.total_ns))
             .then(b.count.cmp(&a.count))
             .then_with(|| a.name.cmp(&b.name))
@@ -153,27 +172,18 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
     // Calls the agent counted but did not record (--syscalls-filter): whole-capture totals.
     let mut counted_only = Vec::new();
     if !opts.narrowed() && !opts.by_thread {
-        let mut totals: BTreeMap<&str, Counted> = BTreeMap::new();
-        for (key, value) in &c.counters {
-            let (field, name) = match key.split_once(':') {
-                Some((f @ ("syscall" | "syscall_errors" | "syscall_ns"), n)) => (f, n),
-                _ => continue,
-            };
-            let t = totals.entry(name).or_insert_with(|| Counted {
-                name: name.to_string(),
-                count: 0,
-                errors: 0,
-                total_ns: 0,
-            });
-            match field {
-                "syscall" => t.count += value,
-                "syscall_errors" => t.errors += value,
-                _ => t.total_ns += value,
-            }
-        }
-        counted_only = totals
-            .into_values()
-            .filter(|t| t.count > 0 && !rows.iter().any(|r| r.name == t.name))
+        counted_only = c
+            .syscall_totals
+            .iter()
+            .filter(|t| t.calls > 0)
+            .filter(|t| !rows.iter().any(|r| r.abi == t.abi && r.name == t.name))
+            .map(|t| Counted {
+                name: t.name.clone(),
+                abi: t.abi.clone(),
+                count: t.calls,
+                errors: t.errors,
+                total_ns: t.total_ns,
+            })
             .collect();
         counted_only.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(b.count.cmp(&a.count)));
     }
@@ -188,7 +198,8 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
         .into_iter()
         .take(opts.slowest)
         .map(|s| Slow {
-            name: syscall_display(arch, s.nr),
+            name: name_of(&abi_of(s), s.nr),
+            abi: abi_of(s),
             pid: s.pid,
             tid: s.tid,
             start_ns: s.time_ns.saturating_sub(start),
@@ -206,6 +217,7 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
         lost: c.lost("syscalls"),
         filter: c.header.options.syscalls_filter.clone(),
         comms,
+        native_abi: native.to_string(),
     }
 }
 
@@ -249,6 +261,7 @@ pub fn to_text(r: &Report) -> String {
         "syscall", "calls", "errors", "total", "avg", "p50", "p95", "p99", "max"
     );
     let mut current: Option<Option<u32>> = None;
+    let mut current_abi: Option<&str> = None;
     for row in &r.rows {
         if current != Some(row.tid) {
             if let Some(tid) = row.tid {
@@ -260,8 +273,26 @@ pub fn to_text(r: &Report) -> String {
                     if current.is_some() { "\n" } else { "" }
                 );
             }
-            out.push_str(&header);
             current = Some(row.tid);
+            current_abi = None;
+        }
+        if current_abi != Some(row.abi.as_str()) {
+            if row.abi != r.native_abi {
+                // Another ABI's calls (i386: int 0x80), as strace's separate table.
+                let _ = writeln!(
+                    out,
+                    "{}{} ABI{}:",
+                    if current_abi.is_some() { "\n" } else { "" },
+                    crate::escape::line(&row.abi),
+                    if row.abi == "i386" {
+                        " (32-bit calls, int 0x80)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            out.push_str(&header);
+            current_abi = Some(row.abi.as_str());
         }
         let _ = writeln!(
             out,
@@ -296,10 +327,15 @@ pub fn to_text(r: &Report) -> String {
             r.filter.as_deref().unwrap_or("")
         );
         for c in &r.counted_only {
+            let name = if c.abi == r.native_abi {
+                c.name.clone()
+            } else {
+                format!("{} ({})", c.name, c.abi)
+            };
             let _ = writeln!(
                 out,
                 "{:<20} {:>9} {:>7} {:>10}",
-                crate::escape::line(&c.name),
+                crate::escape::line(&name),
                 c.count,
                 c.errors,
                 human(c.total_ns)
@@ -369,7 +405,7 @@ fn errnos_map<S: serde::Serializer>(list: &[(String, u64)], s: S) -> Result<S::O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use holter_format::{Header, Host};
+    use holter_format::{Header, Host, SyscallTotal};
 
     /// A capture of x86_64 calls: (tid, nr, start offset ns, duration ns, ret).
     fn capture(calls: &[(u32, u32, u64, u64, i64)]) -> Capture {
@@ -396,6 +432,7 @@ mod tests {
                     duration_ns: d,
                     ret,
                     summary: format!("call at {at}"),
+                    abi: String::new(),
                 })
                 .collect(),
             ..Capture::default()
@@ -540,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn unrecorded_calls_come_from_counters() {
+    fn unrecorded_calls_of_old_captures_come_from_counters() {
         let mut c = capture(&[(100, OPENAT, 0, 1000, 3)]);
         c.counters = vec![
             ("syscall:openat".into(), 1),
@@ -551,12 +588,21 @@ mod tests {
             ("syscall_ns:getpid".into(), 5000),
             ("cycles".into(), 12),
         ];
+        // As `Capture::load` does for a capture before format 1.3.
+        c.totals_from_counters();
+        assert_eq!(c.counters, [("cycles".to_string(), 12)]);
+        assert_eq!(c.syscall_totals.len(), 2);
+        assert_eq!(
+            (c.syscall_totals[1].nr, c.syscall_totals[1].calls),
+            (39, 50)
+        );
         let r = analyze(&c, &Options::default());
         assert_eq!(r.rows.len(), 1);
         assert_eq!(
             r.counted_only,
             [Counted {
                 name: "getpid".into(),
+                abi: "x86_64".into(),
                 count: 50,
                 errors: 0,
                 total_ns: 5000
@@ -564,6 +610,67 @@ mod tests {
         );
         assert!(to_text(&r).contains("counted, not recorded"));
         assert_eq!(to_json(&r)["counted_only"][0]["count"], 50);
+    }
+
+    /// 32-bit calls (`int 0x80`) of an x86_64 process: named from the i386
+    /// table, in a table of their own, `abi` in the JSON; typed totals of
+    /// calls not recorded are listed under their ABI too.
+    #[test]
+    fn i386_calls_are_named_and_shown_apart() {
+        let mut c = capture(&[(100, OPENAT, 0, 1000, 3), (100, 20, 10, 500, 100)]);
+        // i386 20 is getpid (x86_64 20 is writev).
+        c.syscalls[1].abi = "i386".into();
+        c.syscall_totals = vec![
+            SyscallTotal {
+                abi: "i386".into(),
+                nr: 20,
+                name: "getpid".into(),
+                calls: 1,
+                total_ns: 500,
+                ..SyscallTotal::default()
+            },
+            SyscallTotal {
+                abi: "i386".into(),
+                nr: 4,
+                name: "write".into(),
+                calls: 7,
+                errors: 2,
+                errnos: vec![(9, 2)],
+                ..SyscallTotal::default()
+            },
+        ];
+        c.counters = vec![("syscall:openat".into(), 99)];
+        c.totals_from_counters();
+        assert!(
+            c.counters.is_empty(),
+            "old counters dropped beside typed totals"
+        );
+        let r = analyze(&c, &Options::default());
+        let names: Vec<(&str, &str)> = r
+            .rows
+            .iter()
+            .map(|r| (r.abi.as_str(), r.name.as_str()))
+            .collect();
+        assert_eq!(names, [("x86_64", "openat"), ("i386", "getpid")]);
+        assert_eq!(r.counted_only.len(), 1);
+        assert_eq!(
+            (
+                r.counted_only[0].abi.as_str(),
+                r.counted_only[0].name.as_str()
+            ),
+            ("i386", "write")
+        );
+        let text = to_text(&r);
+        let at = text
+            .find("i386 ABI (32-bit calls, int 0x80):")
+            .expect(&text);
+        assert!(text[at..].contains("getpid"), "{text}");
+        assert!(!text[..at].contains("getpid"), "{text}");
+        assert!(text.contains("write (i386)"), "{text}");
+        let v = to_json(&r);
+        assert_eq!(v["syscalls"][1]["abi"], "i386");
+        assert_eq!(v["syscalls"][1]["name"], "getpid");
+        assert_eq!(v["counted_only"][0]["abi"], "i386");
     }
 
     #[test]
@@ -589,6 +696,7 @@ mod json_contract {
         let r = Report {
             rows: vec![Row {
                 name: "read".into(),
+                abi: "x86_64".into(),
                 tid: Some(7),
                 count: 2,
                 errors: 1,
@@ -602,12 +710,14 @@ mod json_contract {
             }],
             counted_only: vec![Counted {
                 name: "write".into(),
+                abi: "x86_64".into(),
                 count: 1,
                 errors: 0,
                 total_ns: 5,
             }],
             slowest: vec![Slow {
                 name: "read".into(),
+                abi: "x86_64".into(),
                 pid: 1,
                 tid: 7,
                 start_ns: 9,
@@ -627,14 +737,17 @@ mod json_contract {
         assert_eq!(keys(&v), "counted_only,lost,slowest,syscalls");
         assert_eq!(
             keys(&v["syscalls"][0]),
-            "avg_ns,count,errnos,errors,max_ns,name,p50_ns,p95_ns,p99_ns,tid,total_ns"
+            "abi,avg_ns,count,errnos,errors,max_ns,name,p50_ns,p95_ns,p99_ns,tid,total_ns"
         );
         assert_eq!(v["syscalls"][0]["errnos"]["EAGAIN"], 1);
         assert_eq!(
             keys(&v["slowest"][0]),
-            "duration_ns,name,pid,ret,start_ns,summary,tid"
+            "abi,duration_ns,name,pid,ret,start_ns,summary,tid"
         );
-        assert_eq!(keys(&v["counted_only"][0]), "count,errors,name,total_ns");
+        assert_eq!(
+            keys(&v["counted_only"][0]),
+            "abi,count,errors,name,total_ns"
+        );
         assert_eq!(v["lost"], 4);
         let mut no_tid = r.clone();
         no_tid.rows[0].tid = None;

@@ -92,6 +92,7 @@ fn syscall_records() -> Vec<Record> {
                 duration_ns: 1000 * (i + 1),
                 ret: 10,
                 summary: "fd=3".into(),
+                abi: String::new(),
             })
         })
         .collect();

@@ -27,8 +27,9 @@ pub const MAGIC: [u8; 8] = *b"\x89HOLTER\n";
 /// Readers refuse another major version.
 pub const VERSION_MAJOR: u16 = 1;
 /// A newer minor version only appends fields and record kinds
-/// (1.1: [`SampleBatch`]; 1.2: `Header::unwind`, `Header::stack_bytes`, `Stack::root`).
-pub const VERSION_MINOR: u16 = 2;
+/// (1.1: [`SampleBatch`]; 1.2: `Header::unwind`, `Header::stack_bytes`, `Stack::root`;
+/// 1.3: [`SyscallTotal`], `Syscall::abi`).
+pub const VERSION_MINOR: u16 = 3;
 /// Largest compressed frame a reader accepts.
 pub const MAX_FRAME: u32 = 64 << 20;
 /// Largest decompressed payload a reader accepts.

@@ -34,7 +34,8 @@ fn max_expansion(kind: u16) -> u64 {
         17 => 16,
         12..=14 => 14,
         // Stack and Footer: vectors of integers; SampleBatch: its columns.
-        6 | 18 => 8,
+        // SyscallTotal: (u32, u64) errno counts, 2 bytes encoded at least.
+        6 | 18 | 20 => 8,
         19 => 6,
         _ => 1,
     }
@@ -475,7 +476,8 @@ pub fn weight(r: &Record) -> u64 {
         Record::Sample(x) => size(x),
         // The columns are dropped once expanded.
         Record::SampleBatch(b) => b.len() as u64 * size_of::<crate::Sample>() as u64,
-        Record::Syscall(c) => size(c) + s(&c.summary),
+        Record::Syscall(c) => size(c) + s(&c.summary) + s(&c.abi),
+        Record::SyscallTotal(t) => size(t) + s(&t.abi) + s(&t.name) + 16 * t.errnos.len() as u64,
         Record::CgroupSnapshot(c) => {
             size(c)
                 + s(&c.path)

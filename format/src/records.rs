@@ -172,6 +172,9 @@ pub struct Syscall {
     pub ret: i64,
     /// Short, capped description of interesting arguments.
     pub summary: String,
+    /// The syscall ABI of `nr` where it is not the header's arch (1.3+):
+    /// `i386` for a 32-bit call (`int 0x80`) of an x86_64 process. Empty: the header's.
+    pub abi: String,
 }
 
 /// Raw control files of one cgroup directory at one time, as the kernel gives them.
@@ -359,6 +362,27 @@ impl SampleBatch {
     }
 }
 
+/// Totals of one syscall over the whole capture (format 1.3), recorded or
+/// not by `--syscalls-filter`: replaces the `syscall:NAME`,
+/// `syscall_errors:NAME` and `syscall_ns:NAME` counters of older captures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SyscallTotal {
+    pub time_ns: u64,
+    /// The syscall ABI that numbers `nr`: `x86_64`, `aarch64`, or `i386`
+    /// for 32-bit calls (`int 0x80`) of x86_64 processes.
+    pub abi: String,
+    pub nr: u32,
+    /// The name in that ABI's table, `syscall_NNN` when the agent knows none.
+    pub name: String,
+    pub calls: u64,
+    /// Calls that returned `-errno`.
+    pub errors: u64,
+    /// Sum of the calls' durations.
+    pub total_ns: u64,
+    /// (errno, calls), most frequent first.
+    pub errnos: Vec<(u32, u64)>,
+}
+
 macro_rules! records {
     ($($(#[$doc:meta])* $name:ident: $ty:ty = $kind:literal,)*) => {
         /// One record of a capture.
@@ -417,4 +441,5 @@ records! {
     Counters: Counters = 17,
     Footer: Footer = 18,
     SampleBatch: SampleBatch = 19,
+    SyscallTotal: SyscallTotal = 20,
 }

@@ -3,13 +3,15 @@
 //! The tables (`syscall_tables.rs`) are generated from the kernel UAPI headers
 //! by `scripts/gen-syscall-tables.sh`; this module only looks them up.
 
-use crate::syscall_tables::{AARCH64, ERRNO, X86_64};
+use crate::syscall_tables::{AARCH64, ERRNO, I386, X86_64};
 
 /// The architectures whose syscall numbers holter can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     X86_64,
     Aarch64,
+    /// The 32-bit x86 numbering: what `int 0x80` calls of x86_64 processes use.
+    I386,
 }
 
 impl Arch {
@@ -18,7 +20,17 @@ impl Arch {
         match machine {
             "x86_64" | "amd64" => Some(Arch::X86_64),
             "aarch64" | "arm64" => Some(Arch::Aarch64),
+            "i386" | "i686" => Some(Arch::I386),
             _ => None,
+        }
+    }
+
+    /// The name of the syscall ABI as captures write it (`SyscallTotal::abi`, `Syscall::abi`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+            Arch::I386 => "i386",
         }
     }
 
@@ -26,6 +38,7 @@ impl Arch {
         match self {
             Arch::X86_64 => X86_64,
             Arch::Aarch64 => AARCH64,
+            Arch::I386 => I386,
         }
     }
 }

@@ -594,6 +594,74 @@ fn the_1_1_fixture_reads_back() {
     assert!(r.warnings().is_empty(), "{:?}", r.warnings());
 }
 
+/// `format-1.3-all-kinds.holter`: `make_fixture` with format 1.3 (the 1.2
+/// body, an i386 Syscall, two SyscallTotals).
+const FIXTURE_1_3_SHA256: &str = "985bbce163b8d3f249cf27ea68610e817c2e3fbb7ff3b533260790998ad040da";
+
+/// The 1.3 file reads back as written: typed syscall totals, a call's ABI.
+#[test]
+fn the_1_3_fixture_reads_back() {
+    let stored = fixture("format-1.3-all-kinds.holter", FIXTURE_1_3_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 3));
+    let records: Vec<Record> = r.by_ref().collect();
+    let (_, expected) = common::capture_with(common::header_1_2(), common::body_1_3, 1, 0);
+    assert_eq!(records, expected);
+    let totals: Vec<(&str, &str, u64)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::SyscallTotal(t) => Some((t.abi.as_str(), t.name.as_str(), t.calls)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(totals, [("x86_64", "read", 9), ("i386", "getpid", 1)]);
+    assert!(records
+        .iter()
+        .any(|r| matches!(r, Record::Syscall(s) if s.abi == "i386" && s.nr == 20)));
+    assert!(r.is_complete());
+}
+
+/// Format 1.3 appends `abi` to Syscall: an older call reads with the header's ABI (empty).
+#[test]
+fn syscall_abi_appended_at_the_end() {
+    #[derive(Serialize)]
+    struct Syscall12 {
+        time_ns: u64,
+        pid: u32,
+        tid: u32,
+        nr: u32,
+        duration_ns: u64,
+        ret: i64,
+        summary: String,
+    }
+    let old = enc(&Syscall12 {
+        time_ns: 1,
+        pid: 2,
+        tid: 3,
+        nr: 0,
+        duration_ns: 5,
+        ret: -11,
+        summary: "fd=3".into(),
+    });
+    let records: Vec<Record> =
+        Reader::new(&raw_capture(&[(1, enc(&common::header())), (8, old)])[..])
+            .unwrap()
+            .collect();
+    assert_eq!(
+        records[1],
+        Record::Syscall(Syscall {
+            time_ns: 1,
+            pid: 2,
+            tid: 3,
+            nr: 0,
+            duration_ns: 5,
+            ret: -11,
+            summary: "fd=3".into(),
+            abi: String::new(),
+        })
+    );
+}
+
 /// The current version's file reads back as written, 1.2 fields included.
 #[test]
 fn the_1_2_fixture_reads_back() {
@@ -633,7 +701,7 @@ fn raw_records(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
     out
 }
 
-/// New file, older reader: the 1.2 fixture decoded with the record layouts of
+/// New file, older reader: the 1.2 and 1.3 fixtures decoded with the record layouts of
 /// format 1.0 (no Header.unwind/stack_bytes, no Stack.root, no SampleBatch) as
 /// a 1.0 reader decodes (postcard, trailing bytes ignored, unknown kinds
 /// skipped) gives every 1.0 fact right, nested structs included.
@@ -653,53 +721,58 @@ fn the_1_2_fixture_reads_as_a_1_0_reader_would() {
         kernel: Vec<u64>,
         user: Vec<u64>,
     }
-    let stored = fixture("format-1.2-all-kinds.holter", FIXTURE_1_2_SHA256);
-    let raw = raw_records(&stored);
-    let h = common::header_1_2();
-    let (kind, bytes) = &raw[0];
-    assert_eq!(*kind, 1);
-    let old: Header10 = postcard::from_bytes(bytes).unwrap();
-    assert_eq!(
-        old,
-        Header10 {
-            host: h.host,
-            agent_version: h.agent_version,
-            target: h.target,
-            options: h.options,
-            clock: h.clock,
-        }
-    );
-    let mut stacks = Vec::new();
-    let mut skipped = 0;
-    for (kind, bytes) in &raw[1..] {
-        match kind {
-            6 => stacks.push(postcard::from_bytes::<Stack10>(bytes).unwrap()),
-            12 => {
-                let b: BinarySymbols = postcard::from_bytes(bytes).unwrap();
-                assert_eq!(b.symbols.len(), 2, "nested Vec<Symbol> intact");
-                assert_eq!(b.segments[0].vaddr, 0x1000);
+    for (name, sha, unknown) in [
+        ("format-1.2-all-kinds.holter", FIXTURE_1_2_SHA256, 1),
+        ("format-1.3-all-kinds.holter", FIXTURE_1_3_SHA256, 3),
+    ] {
+        let stored = fixture(name, sha);
+        let raw = raw_records(&stored);
+        let h = common::header_1_2();
+        let (kind, bytes) = &raw[0];
+        assert_eq!(*kind, 1);
+        let old: Header10 = postcard::from_bytes(bytes).unwrap();
+        assert_eq!(
+            old,
+            Header10 {
+                host: h.host,
+                agent_version: h.agent_version,
+                target: h.target,
+                options: h.options,
+                clock: h.clock,
             }
-            1..=18 => {}
-            _ => skipped += 1,
+        );
+        let mut stacks = Vec::new();
+        let mut skipped = 0;
+        for (kind, bytes) in &raw[1..] {
+            match kind {
+                6 => stacks.push(postcard::from_bytes::<Stack10>(bytes).unwrap()),
+                12 => {
+                    let b: BinarySymbols = postcard::from_bytes(bytes).unwrap();
+                    assert_eq!(b.symbols.len(), 2, "nested Vec<Symbol> intact");
+                    assert_eq!(b.segments[0].vaddr, 0x1000);
+                }
+                1..=18 => {}
+                _ => skipped += 1,
+            }
         }
+        assert_eq!(
+            skipped, unknown,
+            "{name}: SampleBatch and SyscallTotal are unknown to 1.0 and skipped"
+        );
+        assert_eq!(
+            stacks,
+            [
+                Stack10 {
+                    id: 7,
+                    kernel: vec![0xffff_ffff_8100_0000],
+                    user: vec![0x1010, 0x1020]
+                },
+                Stack10 {
+                    id: 8,
+                    kernel: vec![],
+                    user: vec![0x1030, 0x1000]
+                }
+            ]
+        );
     }
-    assert_eq!(
-        skipped, 1,
-        "the SampleBatch kind is unknown to 1.0 and skipped"
-    );
-    assert_eq!(
-        stacks,
-        [
-            Stack10 {
-                id: 7,
-                kernel: vec![0xffff_ffff_8100_0000],
-                user: vec![0x1010, 0x1020]
-            },
-            Stack10 {
-                id: 8,
-                kernel: vec![],
-                user: vec![0x1030, 0x1000]
-            }
-        ]
-    );
 }

@@ -125,6 +125,7 @@ fn capture(path: &Path) {
             } else {
                 "fd=3".into()
             },
+            abi: String::new(),
         }));
     }
     // Each 250 ms: 25 periods, 5 to 20 of them throttled.
@@ -522,6 +523,7 @@ fn hostile_capture(path: &Path) {
             duration_ns: 1000 + i,
             ret: -2,
             summary: p(i as usize),
+            abi: String::new(),
         }));
     }
     for tick in 0..3u64 {

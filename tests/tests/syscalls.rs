@@ -840,3 +840,71 @@ fn an_already_traced_target_is_refused_and_left_alone() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--syscalls"));
 }
+
+/// A 64-bit program making 32-bit calls (`int $0x80`, tests/workloads/int80.c):
+/// they are counted and named under the i386 ABI (i386 20 is getpid and 6 is
+/// close, where x86_64 20 is writev and 6 lstat), apart from its native calls,
+/// as strace's "32 bit mode" table; the typed totals carry errors by errno.
+#[test]
+fn int80_calls_of_a_64_bit_process_are_counted_under_i386() {
+    if !require_privileged("int80_calls_of_a_64_bit_process_are_counted_under_i386") {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("int80");
+    let dir = scratch("syscalls-int80");
+    let capture = dir.path().join("int80.holter");
+    let out = ok_stdout(
+        "holter-agent record",
+        &agent(&[
+            "record",
+            "--syscalls",
+            "--no-samples",
+            "-o",
+            capture.to_str().unwrap(),
+            "--",
+            wl.path.to_str().unwrap(),
+            "50",
+        ]),
+    );
+    let _ = out;
+    let r = report(&capture, &[]);
+    let rows = r["syscalls"].as_array().unwrap();
+    let find = |abi: &str, name: &str| {
+        rows.iter()
+            .find(|x| x["abi"] == abi && x["name"] == name)
+            .unwrap_or_else(|| panic!("no {abi} {name} row in {r:#}"))
+    };
+    let getpid32 = find("i386", "getpid");
+    assert_eq!(getpid32["count"], 50, "{getpid32}");
+    let close32 = find("i386", "close");
+    assert_eq!(
+        (&close32["count"], &close32["errors"]),
+        (&50.into(), &50.into())
+    );
+    assert_eq!(close32["errnos"]["EBADF"], 50);
+    assert!(find("x86_64", "getpid")["count"].as_u64().unwrap() >= 50);
+    // No 32-bit call is taken for its x86_64 namesake number.
+    assert!(
+        !rows
+            .iter()
+            .any(|x| x["abi"] == "x86_64" && (x["name"] == "writev" || x["name"] == "lstat")),
+        "{r:#}"
+    );
+    // The text shows them in a table of their own.
+    let text = ok_stdout(
+        "holter syscalls",
+        &holter(&["syscalls", capture.to_str().unwrap()]),
+    );
+    let at = text
+        .find("i386 ABI (32-bit calls, int 0x80):")
+        .unwrap_or_else(|| panic!("no i386 table in:\n{text}"));
+    assert!(
+        text[at..].contains("getpid") && text[at..].contains("close"),
+        "{text}"
+    );
+    // The capture holds typed totals, not `syscall:NAME` counters.
+    let i = info(&capture);
+    let counters = i.to_string();
+    assert!(!counters.contains("syscall:"), "{counters}");
+}

@@ -4,8 +4,9 @@
 //! `EXITKILL`), interrupted once, then stepped from syscall stop to syscall
 //! stop. Each completed call becomes a [`holter_format::Syscall`] record (if
 //! `--syscalls-filter` lets it through) and is counted in any case; the counts
-//! are written as `syscall:<name>`, `syscall_errors:<name>` and
-//! `syscall_ns:<name>` counters at the end. As with `strace -c`, a call is
+//! are written as one [`holter_format::SyscallTotal`] per syscall and ABI at
+//! the end (32-bit `int 0x80` calls of x86_64 processes under `i386`, in the
+//! i386 numbering, as strace's separate table). As with `strace -c`, a call is
 //! counted when it returns: `exit_group` and a call cut by the end of the
 //! capture are not.
 
@@ -74,7 +75,9 @@ impl Collector for SyscallCollector {
         tracer.detach_all(DETACH_PATIENCE);
         drop(ticker);
 
-        ctx.emit(tracer.counters());
+        for total in tracer.totals() {
+            ctx.emit(total);
+        }
         if tracer.lost() > 0 {
             ctx.emit(Lost {
                 time_ns: monotonic_ns(),

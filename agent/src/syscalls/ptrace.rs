@@ -92,6 +92,8 @@ pub enum SyscallInfo {
     Entry {
         nr: u64,
         args: [u64; 6],
+        /// A 32-bit call (`int 0x80`) of an x86_64 process: `nr` is in the i386 table.
+        compat: bool,
     },
     Exit {
         ret: i64,
@@ -107,6 +109,11 @@ const NATIVE_AUDIT_ARCH: u32 = 0xc000_003e;
 const NATIVE_AUDIT_ARCH: u32 = 0xc000_00b7;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const NATIVE_AUDIT_ARCH: u32 = 0;
+/// `AUDIT_ARCH_I386`: the 32-bit calls an x86_64 kernel also serves.
+#[cfg(target_arch = "x86_64")]
+const COMPAT_AUDIT_ARCH: u32 = 0x4000_0003;
+#[cfg(not(target_arch = "x86_64"))]
+const COMPAT_AUDIT_ARCH: u32 = 0;
 
 const OP_ENTRY: u8 = 1;
 const OP_EXIT: u8 = 2;
@@ -119,8 +126,9 @@ pub fn syscall_info(tid: u32) -> io::Result<SyscallInfo> {
         std::mem::size_of::<RawInfo>(),
         &mut raw as *mut RawInfo as usize,
     )?;
-    if NATIVE_AUDIT_ARCH != 0 && raw.arch != NATIVE_AUDIT_ARCH {
-        // A 32-bit call (int 0x80) of a 64-bit process: another numbering.
+    // A 32-bit call (int 0x80) of a 64-bit process: the i386 numbering.
+    let compat = COMPAT_AUDIT_ARCH != 0 && raw.arch == COMPAT_AUDIT_ARCH;
+    if NATIVE_AUDIT_ARCH != 0 && raw.arch != NATIVE_AUDIT_ARCH && !compat {
         return Ok(SyscallInfo::Other);
     }
     Ok(match raw.op {
@@ -129,6 +137,7 @@ pub fn syscall_info(tid: u32) -> io::Result<SyscallInfo> {
             SyscallInfo::Entry {
                 nr: d[0],
                 args: [d[1], d[2], d[3], d[4], d[5], d[6]],
+                compat,
             }
         }
         OP_EXIT => SyscallInfo::Exit {

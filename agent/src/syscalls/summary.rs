@@ -93,7 +93,7 @@ pub fn fd_effect(name: &str) -> FdEffect {
 pub struct Table {
     pub kinds: Vec<ArgKind>,
     pub effects: Vec<FdEffect>,
-    /// Names, for the `syscall:<name>` counters.
+    /// Names, for the syscall totals.
     pub names: Vec<Option<&'static str>>,
 }
 

@@ -1,11 +1,12 @@
 //! The tracer's state machine: which threads are traced, where each is in its
 //! current syscall, and what each ptrace stop means. Lives on one thread.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 
 use anyhow::anyhow;
-use holter_format::{Counters, Exit, Syscall};
+use holter_format::syscall_names::{syscall_name, Arch};
+use holter_format::{Exit, Syscall, SyscallTotal};
 
 use super::follow::Follower;
 use super::ptrace::{self, Stop, SyscallInfo};
@@ -29,13 +30,28 @@ struct ThreadState {
     args: [u64; 6],
     enter_ns: u64,
     summary: Option<String>,
+    /// The call is a 32-bit one (`int 0x80`): `nr` is in the i386 table.
+    compat: bool,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct Count {
     calls: u64,
     errors: u64,
     total_ns: u64,
+    /// errno → calls.
+    errnos: BTreeMap<u32, u64>,
+}
+
+impl Count {
+    fn add(&mut self, ret: i64, duration: u64) {
+        self.calls += 1;
+        self.total_ns = self.total_ns.saturating_add(duration);
+        if (-4095..=-1).contains(&ret) {
+            self.errors += 1;
+            *self.errnos.entry((-ret) as u32).or_default() += 1;
+        }
+    }
 }
 
 /// The tracee as seen through process_vm_readv and /proc.
@@ -63,6 +79,8 @@ pub struct Tracer {
     pids: HashSet<u32>,
     fds: FdCache,
     counts: Vec<Count>,
+    /// Counts of 32-bit calls (`int 0x80`), by i386 number.
+    compat_counts: Vec<Count>,
     follower: Follower,
     redact: bool,
     detached: bool,
@@ -86,6 +104,7 @@ impl Tracer {
             pids: HashSet::new(),
             fds: FdCache::default(),
             counts: vec![Count::default(); MAX_NR],
+            compat_counts: vec![Count::default(); MAX_NR],
             follower,
             redact,
             detached: false,
@@ -212,15 +231,17 @@ impl Tracer {
             return;
         };
         match info {
-            SyscallInfo::Entry { nr, args } => {
+            SyscallInfo::Entry { nr, args, compat } => {
                 let nr = nr.min(u32::MAX as u64) as u32;
                 st.in_call = true;
                 st.nr = nr;
                 st.args = args;
                 st.enter_ns = now;
+                st.compat = compat;
                 let idx = nr as usize;
                 st.summary = None;
-                if idx < MAX_NR && self.recorded[idx] {
+                // Arguments are described by the native table only.
+                if !compat && idx < MAX_NR && self.recorded[idx] {
                     st.summary = summary::describe(
                         self.table.kinds[idx],
                         st.pid,
@@ -253,14 +274,23 @@ impl Tracer {
         let idx = st.nr as usize;
         let (pid, nr, enter) = (st.pid, st.nr, st.enter_ns);
         let summary = st.summary.take().unwrap_or_default();
-        if idx < MAX_NR {
-            let c = &mut self.counts[idx];
-            c.calls += 1;
-            c.errors += (-4095..=-1).contains(&ret) as u64;
-            c.total_ns += duration;
+        let compat = st.compat;
+        if compat {
+            if let Some(c) = self.compat_counts.get_mut(idx) {
+                c.add(ret, duration);
+            }
+        } else if idx < MAX_NR {
+            self.counts[idx].add(ret, duration);
             summary::apply_effect(self.table.effects[idx], pid, &st.args, ret, &mut self.fds);
         }
-        if idx >= MAX_NR || self.recorded[idx] {
+        // A 32-bit call is recorded when every call is (no --syscalls-filter:
+        // the filter names native calls).
+        let recorded = if compat {
+            self.recorded.iter().all(|&r| r)
+        } else {
+            idx >= MAX_NR || self.recorded[idx]
+        };
+        if recorded {
             self.pending.push(Syscall {
                 time_ns: enter,
                 pid,
@@ -269,6 +299,11 @@ impl Tracer {
                 duration_ns: duration,
                 ret,
                 summary,
+                abi: if compat {
+                    Arch::I386.name().into()
+                } else {
+                    String::new()
+                },
             });
             if self.pending.len() >= BATCH {
                 self.flush();
@@ -403,25 +438,40 @@ impl Tracer {
         self.flush();
     }
 
-    /// The per-syscall totals, including calls the filter left unrecorded.
-    pub fn counters(&self) -> Counters {
-        let mut values = Vec::new();
-        for (nr, c) in self.counts.iter().enumerate() {
-            if c.calls == 0 {
-                continue;
-            }
-            let name = match self.table.names[nr] {
-                Some(n) => n.to_string(),
-                None => format!("syscall_{nr}"),
-            };
-            values.push((format!("syscall:{name}"), c.calls));
-            values.push((format!("syscall_errors:{name}"), c.errors));
-            values.push((format!("syscall_ns:{name}"), c.total_ns));
-        }
-        Counters {
-            time_ns: monotonic_ns(),
-            values,
-        }
+    /// The per-syscall totals, including calls the filter left unrecorded;
+    /// 32-bit calls under the i386 ABI.
+    pub fn totals(&self) -> Vec<SyscallTotal> {
+        let time_ns = monotonic_ns();
+        let native = std::env::consts::ARCH;
+        let compat = self.compat_counts.iter().enumerate().map(|(nr, c)| {
+            (
+                Arch::I386.name(),
+                nr,
+                syscall_name(Arch::I386, nr as u32),
+                c,
+            )
+        });
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(nr, c)| (native, nr, self.table.names[nr], c))
+            .chain(compat)
+            .filter(|(_, _, _, c)| c.calls > 0)
+            .map(|(abi, nr, name, c)| {
+                let mut errnos: Vec<(u32, u64)> = c.errnos.iter().map(|(&e, &n)| (e, n)).collect();
+                errnos.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                SyscallTotal {
+                    time_ns,
+                    abi: abi.to_string(),
+                    nr: nr as u32,
+                    name: name.map_or_else(|| format!("syscall_{nr}"), str::to_string),
+                    calls: c.calls,
+                    errors: c.errors,
+                    total_ns: c.total_ns,
+                    errnos,
+                }
+            })
+            .collect()
     }
 
     /// Sends the pending Syscall records.

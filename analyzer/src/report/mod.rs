@@ -70,7 +70,7 @@ pub struct Quality {
     pub symbolized_pct: Option<f64>,
     /// Syscall records in the capture.
     pub syscalls_recorded: u64,
-    /// Syscalls the tracer saw (its `syscall:<name>` counters), recorded or
+    /// Syscalls the tracer saw (its syscall totals), recorded or
     /// left out by `--syscalls-filter`; `None` when the agent kept no counts.
     pub syscalls_counted: Option<u64>,
     pub lost_syscalls: u64,
@@ -206,17 +206,9 @@ pub fn processes_line(c: &Capture) -> String {
     line
 }
 
-/// The sum of the tracer's `syscall:<name>` counters.
+/// The calls the tracer counted (its syscall totals).
 fn syscalls_counted(c: &Capture) -> Option<u64> {
-    let mut seen = false;
-    let mut total = 0;
-    for (k, v) in &c.counters {
-        if k.starts_with("syscall:") {
-            seen = true;
-            total = u64::saturating_add(total, *v);
-        }
-    }
-    seen.then_some(total)
+    c.syscalls_counted()
 }
 
 fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> {

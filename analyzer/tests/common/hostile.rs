@@ -243,6 +243,7 @@ pub fn xss(path: &Path) {
             duration_ns: 1000 * (i + 1),
             ret: if i % 3 == 0 { -2 } else { 5 },
             summary: evil(21 + i as usize % 5),
+            abi: String::new(),
         });
     }
     for i in 0..10u64 {
@@ -556,6 +557,7 @@ pub fn extremes(path: &Path) {
             duration_ns: u64::MAX,
             ret: i64::MIN,
             summary: String::new(),
+            abi: String::new(),
         }));
     }
     for (i, t) in [u64::MAX - 10, 0, u64::MAX, 5].into_iter().enumerate() {

@@ -136,6 +136,7 @@ pub fn body_1_0() -> Vec<Record> {
             duration_ns: 1234,
             ret: -2,
             summary: "open(\"/etc/x\")".into(),
+            abi: String::new(),
         }
         .into(),
         CgroupSnapshot {
@@ -216,6 +217,52 @@ pub fn body_1_2() -> Vec<Record> {
             kernel: vec![],
             user: vec![0x1030, 0x1000],
             root: true,
+        }
+        .into(),
+    );
+    b
+}
+
+/// One record of every kind of format 1.3: [`body_1_2`], a 32-bit call
+/// (`Syscall::abi`) and the typed totals.
+pub fn body_1_3() -> Vec<Record> {
+    let mut b = body_1_2();
+    b.push(
+        Syscall {
+            time_ns: 13,
+            pid: 100,
+            tid: 101,
+            nr: 20,
+            duration_ns: 300,
+            ret: 100,
+            summary: String::new(),
+            abi: "i386".into(),
+        }
+        .into(),
+    );
+    b.push(
+        SyscallTotal {
+            time_ns: 14,
+            abi: "x86_64".into(),
+            nr: 0,
+            name: "read".into(),
+            calls: 9,
+            errors: 3,
+            total_ns: 12_345,
+            errnos: vec![(11, 2), (4, 1)],
+        }
+        .into(),
+    );
+    b.push(
+        SyscallTotal {
+            time_ns: 14,
+            abi: "i386".into(),
+            nr: 20,
+            name: "getpid".into(),
+            calls: 1,
+            errors: 0,
+            total_ns: 300,
+            errnos: vec![],
         }
         .into(),
     );
