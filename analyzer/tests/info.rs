@@ -151,19 +151,18 @@ fn info_on_a_foreign_file_says_it_is_not_a_capture() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("empty file"));
 }
 
+#[cfg(unix)]
 #[test]
 fn a_closed_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.holter");
     std::fs::write(&p, capture(true)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_holter"))
+    let out = Command::new(env!("CARGO_BIN_EXE_holter"))
         .args(["info", p.to_str().unwrap(), "--json"])
-        .stdout(std::process::Stdio::piped())
+        .stdout(pipe_without_reader())
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take()); // the reader is gone before holter writes
-    let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     // As `cat` does: ended by SIGPIPE, saying nothing.
     #[cfg(unix)]
@@ -177,4 +176,18 @@ fn a_closed_pipe_ends_quietly() {
         );
     }
     assert!(err.is_empty(), "{err}");
+}
+
+/// The write end of a pipe whose reader is gone before the child starts, so
+/// that its first write fails however the two processes are scheduled.
+#[cfg(unix)]
+fn pipe_without_reader() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills two descriptors that we then own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: both descriptors are ours; the read end is closed at once.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    write.into()
 }

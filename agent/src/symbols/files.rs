@@ -282,7 +282,9 @@ mod tests {
         };
         let mut cache = FileCache::default();
         let key = FileKey::DevIno(line.dev.0, line.dev.1, line.inode);
-        let a = cache.get_or_load(key.clone(), std::slice::from_ref(&at)).unwrap();
+        let a = cache
+            .get_or_load(key.clone(), std::slice::from_ref(&at))
+            .unwrap();
         assert!(!a.symbols.is_empty());
         let b = cache.get_or_load(key, &[at]).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
@@ -310,10 +312,16 @@ mod tests {
             ..gone.clone()
         };
         let mut cache = FileCache::default();
-        assert!(cache.get_or_load(key.clone(), std::slice::from_ref(&gone)).is_err());
-        assert!(cache.get_or_load(key.clone(), std::slice::from_ref(&gone)).is_err());
+        assert!(cache
+            .get_or_load(key.clone(), std::slice::from_ref(&gone))
+            .is_err());
+        assert!(cache
+            .get_or_load(key.clone(), std::slice::from_ref(&gone))
+            .is_err());
         assert!(cache.settled(&key).is_none(), "a miss is not remembered");
-        assert!(cache.get_or_load(key.clone(), std::slice::from_ref(&live)).is_ok());
+        assert!(cache
+            .get_or_load(key.clone(), std::slice::from_ref(&live))
+            .is_ok());
         let mut fresh = FileCache::default();
         assert!(fresh.get_or_load(key.clone(), &[gone, live]).is_ok());
         // The agent's own view (no map_files), checked by device and inode.
