@@ -106,3 +106,84 @@ fn short_lived_processes_are_named() {
         "at most one warning per binary: {warned:?}"
     );
 }
+
+/// The leaf user frame of each folded stack (kernel frames end in `_[k]`).
+fn user_leaves(stacks: &[(String, u64)]) -> HashMap<String, u64> {
+    let mut out: HashMap<String, u64> = HashMap::new();
+    for (stack, n) in stacks {
+        if let Some(leaf) = stack.split(';').rfind(|f| !f.ends_with("_[k]")) {
+            *out.entry(leaf.to_string()).or_default() += n;
+        }
+    }
+    out
+}
+
+/// Java 17 in a container of its own (pid, mount namespaces, a private
+/// /tmp): HotSpot writes /tmp/perf-1.map inside it only at exit
+/// (-XX:+DumpPerfMapAtExit), when the process is gone. The map is read
+/// through the root handle kept while it lived: JIT code is named.
+#[test]
+fn java_jit_code_is_named_from_the_perf_map_written_at_exit() {
+    let test = "java_jit_code_is_named_from_the_perf_map_written_at_exit";
+    if !require_privileged(test) || require_tool(test, "java", "openjdk-17-jre-headless").is_none()
+    {
+        return;
+    }
+    let dir = scratch("names-java");
+    let file = dir.path().join("j.holter");
+    let src = repo_root().join("tests/workloads");
+    // The source is bound on /srv, then a tmpfs hides the host's /tmp: the
+    // map exists inside the container only, and vanishes with it.
+    let script = format!(
+        "mount --bind {} /srv && mount -t tmpfs holter-test /tmp && exec java \
+         -XX:+PreserveFramePointer -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit \
+         /srv/Hot.java 3",
+        src.display()
+    );
+    ok_stdout(
+        "holter-agent record -- unshare ... java",
+        &agent_with_timeout(
+            &[
+                "record",
+                "--frequency",
+                "999",
+                "-o",
+                file.to_str().unwrap(),
+                "--",
+                "unshare",
+                "--fork",
+                "--pid",
+                "--mount",
+                "--mount-proc",
+                "sh",
+                "-c",
+                &script,
+            ],
+            Duration::from_secs(120),
+        ),
+    );
+    let leaves = user_leaves(&folded(&file));
+    // JIT code: samples whose user leaf is in anonymous memory, named from
+    // the map (Java methods, the interpreter, stubs) or not (`anon+0x…`).
+    let unnamed: u64 = leaves
+        .iter()
+        .filter(|(l, _)| l.starts_with("anon+0x"))
+        .map(|(_, n)| n)
+        .sum();
+    let spin: u64 = leaves
+        .iter()
+        .filter(|(l, _)| l.contains("Hot.spin"))
+        .map(|(_, n)| n)
+        .sum();
+    let mut top: Vec<(&String, &u64)> = leaves.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1));
+    top.truncate(8);
+    assert!(
+        spin >= 1000,
+        "Hot.spin named in {spin} samples (3 s at 999 Hz, mostly in spin): {top:?}"
+    );
+    assert!(
+        unnamed * 10 <= spin + unnamed,
+        "{unnamed} JIT samples unnamed against {spin} in Hot.spin: {top:?}"
+    );
+}

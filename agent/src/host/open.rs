@@ -97,6 +97,38 @@ impl Root {
         self.fd.as_raw_fd()
     }
 
+    /// A directory inside this root (resolved the same way), kept as a root
+    /// of its own: files under it stay reachable through it when the mount
+    /// namespace it belongs to is torn down (its sub-mounts detached), e.g.
+    /// a container's tmpfs `/tmp` after its last process exits.
+    pub fn subdir(&self, path: &str) -> Result<Root, OpenError> {
+        let rel = path.trim_start_matches('/');
+        let name = if rel.is_empty() { "." } else { rel };
+        let c = CString::new(name).map_err(|_| OpenError::Io {
+            path: path.to_string(),
+            reason: "a NUL byte in the path".into(),
+        })?;
+        // SAFETY: our own valid root descriptor.
+        let pfd = match unsafe { sys::open_path_in_root(self.as_raw_fd(), &c) } {
+            Ok(fd) => fd,
+            Err(libc::ENOSYS) => walk(self.as_raw_fd(), name, path)?,
+            Err(e) => return Err(OpenError::io(path, e)),
+        };
+        // SAFETY: a descriptor just opened and owned here.
+        let fd = unsafe { OwnedFd::from_raw_fd(pfd) };
+        // SAFETY: zero is a valid stat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid descriptor and stat buffer.
+        unsafe { sys::fstat(fd.as_raw_fd(), &mut st) }.map_err(|e| OpenError::io(path, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(OpenError::NotRegular {
+                path: path.to_string(),
+                kind: kind_of(st.st_mode),
+            });
+        }
+        Ok(Root { fd })
+    }
+
     /// Opens `path` (absolute as the process sees it) for reading: inside
     /// this root, regular files only.
     pub fn open(&self, path: &str) -> Result<Opened, OpenError> {
@@ -333,6 +365,27 @@ mod tests {
     fn read(r: &Root, p: &str, openat2: bool) -> Result<String, OpenError> {
         let mut o = r.open_with(p, openat2)?;
         Ok(String::from_utf8(o.read_capped(1 << 20)?).unwrap())
+    }
+
+    /// A directory kept as a root of its own: reached through links that
+    /// stay inside the root, files read under it; a file or a link out of
+    /// the root is not a directory handle.
+    #[test]
+    fn a_subdirectory_is_kept_as_a_root() {
+        let (t, r) = tree();
+        std::fs::write(t.path().join("root/tmp/perf-1.map"), "1 2 f\n").unwrap();
+        symlink("/tmp", t.path().join("root/etc/tmplink")).unwrap();
+        let tmp = r.subdir("/etc/tmplink").unwrap();
+        assert_eq!(read(&tmp, "perf-1.map", true).unwrap(), "1 2 f\n");
+        assert_eq!(read(&tmp, "/perf-1.map", false).unwrap(), "1 2 f\n");
+        // Links under it resolve inside it now: /tmp/abs leads to no host file.
+        assert!(read(&tmp, "abs", true).is_err());
+        assert!(matches!(
+            r.subdir("/etc/real.conf"),
+            Err(OpenError::NotRegular { .. })
+        ));
+        symlink(t.path(), t.path().join("root/etc/out")).unwrap();
+        assert!(r.subdir("/etc/out").is_err());
     }
 
     #[test]

@@ -68,6 +68,15 @@ pub struct Symbolizer {
     /// Root directories of the processes, opened when first needed and
     /// kept while they live (`None`: could not be opened).
     roots: HashMap<u32, Option<Root>>,
+    /// Each process's pid in its own pid namespace (the `N` of its
+    /// `/tmp/perf-N.map`), read while it lives.
+    ns_pids: HashMap<u32, u32>,
+    /// The `/tmp` directory of each process that ran anonymous code, opened
+    /// under its root while it lives: its perf map is read through it after
+    /// it exits, even once its mount namespace (and a tmpfs on /tmp) is gone.
+    tmps: HashMap<u32, Root>,
+    /// Processes with JIT samples that exited: their maps were read for the last time.
+    jit_gone: HashSet<u32>,
     /// The agent's own root, for files of processes in its mount namespace.
     host_root: Option<Option<Root>>,
     /// The agent's mount namespace (inode of /proc/self/ns/mnt).
@@ -141,6 +150,7 @@ impl Symbolizer {
     /// Describes a process already running from `/proc/PID/maps`.
     pub fn scan_process(&mut self, pid: u32, now: u64, out: &mut Vec<Record>) {
         self.spaces.touch(pid);
+        self.keep_root(pid);
         let Ok(lines) = Proc::node().executable_maps(pid) else {
             return;
         };
@@ -179,9 +189,7 @@ impl Symbolizer {
             time_ns,
         } = m;
         let file = if files::is_file_path(&path) {
-            self.roots
-                .entry(pid)
-                .or_insert_with(|| Root::of_process(pid).ok());
+            self.keep_root(pid);
             let host_view = self.in_host_mnt(pid);
             if !matches!(key, FileKey::Path(..)) {
                 self.live.entry(key.clone()).or_default().insert(
@@ -312,7 +320,15 @@ impl Symbolizer {
                 }
                 // Anonymous, or a file without readable symbols: perhaps JIT code.
                 _ => {
-                    self.jit.entry(pid).or_default();
+                    if let std::collections::btree_map::Entry::Vacant(e) = self.jit.entry(pid) {
+                        e.insert(Vec::new());
+                        self.keep_root(pid);
+                        if let Some(Some(root)) = self.roots.get(&pid) {
+                            if let Ok(tmp) = root.subdir("/tmp") {
+                                self.tmps.insert(pid, tmp);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -324,6 +340,20 @@ impl Symbolizer {
             self.last_symbols_ns = now;
             self.retry_pending();
             self.write_symbols(out);
+        }
+    }
+
+    /// Opens the root of a process and reads its namespaced pid, once,
+    /// while it lives: both are needed after it exits (its perf map).
+    fn keep_root(&mut self, pid: u32) {
+        if !self.roots.contains_key(&pid) {
+            let root = Root::of_process(pid).ok();
+            if root.is_some() {
+                if let Some(n) = Proc::node().status(pid).ok().and_then(|s| s.ns_pid) {
+                    self.ns_pids.insert(pid, n);
+                }
+            }
+            self.roots.insert(pid, root);
         }
     }
 
@@ -484,7 +514,7 @@ impl Symbolizer {
         }
         let reader = self.jit_reader.get_or_insert_with(JitReader::start);
         reader.take(&mut self.jit);
-        for pid in self.jit.keys() {
+        for pid in self.jit.keys().filter(|p| !self.jit_gone.contains(p)) {
             reader.ask(*pid);
         }
     }
@@ -492,7 +522,18 @@ impl Symbolizer {
     /// A process is gone: its root handle is let go.
     pub fn forget(&mut self, pid: u32) {
         self.spaces.remove(pid);
-        self.roots.remove(&pid);
+        let root = self.roots.remove(&pid).flatten();
+        let tmp = self.tmps.remove(&pid);
+        let ns_pid = self.ns_pids.remove(&pid);
+        // A process that ran anonymous code: its perf map, perhaps written
+        // at exit (-XX:+DumpPerfMapAtExit), is read once more through the
+        // root handle kept while it lived.
+        if self.jit.contains_key(&pid) && self.jit_gone.insert(pid) {
+            if let Some(last) = last_read(tmp, root, ns_pid.unwrap_or(pid)) {
+                let reader = self.jit_reader.get_or_insert_with(JitReader::start);
+                reader.ask_last(pid, last);
+            }
+        }
         self.unresolved.remove(&pid);
         self.host_mnt.remove(&pid);
         for key in self.keys_of.remove(&pid).unwrap_or_default() {
@@ -560,7 +601,27 @@ impl Symbolizer {
 
     /// The symbols not yet written and the last JIT maps.
     pub fn finish(&mut self, out: &mut Vec<Record>) {
-        self.refresh_jit();
+        // The last read of every JIT map, through the roots kept (a process
+        // that exited in the last round has not been forgotten yet).
+        let pids: Vec<u32> = self
+            .jit
+            .keys()
+            .copied()
+            .filter(|p| !self.jit_gone.contains(p))
+            .collect();
+        if !pids.is_empty() {
+            let reader = self.jit_reader.get_or_insert_with(JitReader::start);
+            reader.take(&mut self.jit);
+            for pid in pids {
+                self.jit_gone.insert(pid);
+                let ns_pid = self.ns_pids.get(&pid).copied().unwrap_or(pid);
+                let root = self.roots.remove(&pid).flatten();
+                match last_read(self.tmps.remove(&pid), root, ns_pid) {
+                    Some(last) => reader.ask_last(pid, last),
+                    None => reader.ask(pid),
+                }
+            }
+        }
         if let Some(reader) = &mut self.jit_reader {
             reader.wait(&mut self.jit, Instant::now() + JIT_WAIT);
         }
@@ -598,29 +659,73 @@ impl Symbolizer {
 }
 
 /// A thread that reads perf maps: a slow or hostile file holds it, not the
-/// sampler. Requests for a pid already asked for are not queued twice.
+/// sampler. Requests for a live pid already asked for are not queued twice;
+/// the last read of an exited process always is.
 struct JitReader {
-    ask: Sender<u32>,
+    ask: Sender<JitRequest>,
     answers: Receiver<(u32, Option<Vec<Symbol>>)>,
-    asked: HashSet<u32>,
+    /// Requests not answered yet, by pid.
+    asked: HashMap<u32, usize>,
+}
+
+enum JitRequest {
+    /// A live process: its root opened (and kept) by the reader.
+    Live(u32),
+    /// An exited process, through the handles kept while it lived.
+    Last { pid: u32, last: LastRead },
+}
+
+/// Where the perf map of an exited process is read: a directory handle
+/// kept while it lived and the map's path under it.
+struct LastRead {
+    dir: Root,
+    path: String,
+}
+
+/// Its `/tmp` if it was opened, else its root.
+fn last_read(tmp: Option<Root>, root: Option<Root>, ns_pid: u32) -> Option<LastRead> {
+    match (tmp, root) {
+        (Some(dir), _) => Some(LastRead {
+            dir,
+            path: format!("perf-{ns_pid}.map"),
+        }),
+        (None, Some(dir)) => Some(LastRead {
+            dir,
+            path: format!("/tmp/perf-{ns_pid}.map"),
+        }),
+        (None, None) => None,
+    }
 }
 
 impl JitReader {
     fn start() -> JitReader {
-        let (ask, requests) = mpsc::channel::<u32>();
+        let (ask, requests) = mpsc::channel::<JitRequest>();
         let (answer, answers) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("holter-jit-maps".into())
             .spawn(move || {
-                let mut roots: HashMap<u32, Option<Root>> = HashMap::new();
-                for pid in requests {
-                    let root = roots
-                        .entry(pid)
-                        .or_insert_with(|| Root::of_process(pid).ok());
-                    let symbols = root.as_ref().and_then(|r| read_jit_map(pid, r));
-                    if symbols.is_none() && Root::of_process(pid).is_err() {
-                        roots.remove(&pid);
-                    }
+                let mut roots: HashMap<u32, Option<(Root, u32)>> = HashMap::new();
+                for request in requests {
+                    let (pid, symbols) = match request {
+                        JitRequest::Live(pid) => {
+                            let kept = roots.entry(pid).or_insert_with(|| {
+                                let root = Root::of_process(pid).ok()?;
+                                let ns_pid = Proc::node().status(pid).ok()?.ns_pid.unwrap_or(pid);
+                                Some((root, ns_pid))
+                            });
+                            let symbols = kept
+                                .as_ref()
+                                .and_then(|(r, n)| read_jit_map(r, &format!("/tmp/perf-{n}.map")));
+                            if symbols.is_none() && Root::of_process(pid).is_err() {
+                                roots.remove(&pid);
+                            }
+                            (pid, symbols)
+                        }
+                        JitRequest::Last { pid, last } => {
+                            roots.remove(&pid);
+                            (pid, read_jit_map(&last.dir, &last.path))
+                        }
+                    };
                     if answer.send((pid, symbols)).is_err() {
                         return;
                     }
@@ -633,19 +738,25 @@ impl JitReader {
             return JitReader {
                 ask,
                 answers,
-                asked: HashSet::new(),
+                asked: HashMap::new(),
             };
         }
         JitReader {
             ask,
             answers,
-            asked: HashSet::new(),
+            asked: HashMap::new(),
         }
     }
 
     fn ask(&mut self, pid: u32) {
-        if self.asked.insert(pid) && self.ask.send(pid).is_err() {
-            self.asked.remove(&pid);
+        if !self.asked.contains_key(&pid) && self.ask.send(JitRequest::Live(pid)).is_ok() {
+            self.asked.insert(pid, 1);
+        }
+    }
+
+    fn ask_last(&mut self, pid: u32, last: LastRead) {
+        if self.ask.send(JitRequest::Last { pid, last }).is_ok() {
+            *self.asked.entry(pid).or_default() += 1;
         }
     }
 
@@ -654,7 +765,12 @@ impl JitReader {
         jit: &mut BTreeMap<u32, Vec<Symbol>>,
         (pid, symbols): (u32, Option<Vec<Symbol>>),
     ) {
-        self.asked.remove(&pid);
+        if let Some(n) = self.asked.get_mut(&pid) {
+            *n -= 1;
+            if *n == 0 {
+                self.asked.remove(&pid);
+            }
+        }
         if let Some(s) = symbols {
             jit.insert(pid, s);
         }
@@ -679,11 +795,10 @@ impl JitReader {
     }
 }
 
-/// `/tmp/perf-<nspid>.map` inside the process's root: a regular file only,
-/// at most [`MAX_PERF_MAP`] bytes.
-fn read_jit_map(pid: u32, root: &Root) -> Option<Vec<Symbol>> {
-    let ns_pid = Proc::node().status(pid).ok()?.ns_pid.unwrap_or(pid);
-    let mut file = root.open(&format!("/tmp/perf-{ns_pid}.map")).ok()?;
+/// A perf map (`/tmp/perf-<nspid>.map`) under a directory of the process
+/// (its root or its /tmp): a regular file only, at most [`MAX_PERF_MAP`] bytes.
+fn read_jit_map(dir: &Root, path: &str) -> Option<Vec<Symbol>> {
+    let mut file = dir.open(path).ok()?;
     let bytes = file.read_prefix(MAX_PERF_MAP).ok()?;
     Some(perfmap::parse(&String::from_utf8_lossy(&bytes)))
 }
