@@ -78,10 +78,10 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     let redact = crate::redact::Redact::new(settings.redact);
     let mut node = host::describe();
     node.hostname = redact.path(&node.hostname);
-    let spec = if target.kind == "command" {
-        redact.command(&args.command)
-    } else {
-        target.spec.clone()
+    let spec = match target.kind {
+        "command" => redact.command(&args.command),
+        "cgroup" => redact.cgroup_path(&target.spec),
+        _ => target.spec.clone(),
     };
     let header = Header {
         host: node,
@@ -93,7 +93,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
             cgroups: target
                 .cgroup_dir
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|p| redact.cgroup_path(&p.display().to_string()))
                 .collect(),
             container_id: target.container_id.clone(),
         },

@@ -32,6 +32,35 @@ fn is_pseudo(s: &str) -> bool {
         || s.starts_with("//anon")
 }
 
+/// Names that are the same on every node: the cgroup mount points and the
+/// controllers (alone or joined by commas, `name=systemd` included).
+fn is_public_cgroup_name(c: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "sys",
+        "fs",
+        "cgroup",
+        "unified",
+        "systemd",
+        "name=systemd",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "blkio",
+        "io",
+        "pids",
+        "devices",
+        "freezer",
+        "net_cls",
+        "net_prio",
+        "perf_event",
+        "hugetlb",
+        "rdma",
+        "misc",
+    ];
+    c.split(',').all(|w| WORDS.contains(&w))
+}
+
 /// What redaction does to one capture's strings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Redact {
@@ -49,6 +78,39 @@ impl Redact {
             token(s)
         } else {
             s.to_string()
+        }
+    }
+
+    /// A cgroup path (`/kubepods/pod…/CONTAINER`, or a host path under
+    /// `/sys/fs/cgroup`): its structure kept, each component a token except the
+    /// few public names of the cgroup mounts and controllers. A component gets
+    /// the same token wherever it appears, so the process lines, the snapshots
+    /// and the header still match one another.
+    pub fn cgroup_path(&self, path: &str) -> String {
+        if !self.on {
+            return path.to_string();
+        }
+        path.split('/')
+            .map(|c| {
+                if c.is_empty() || is_public_cgroup_name(c) {
+                    c.to_string()
+                } else {
+                    token(c)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// A line of `/proc/PID/cgroup` (`ID:CONTROLLERS:PATH`): the hierarchy id
+    /// and controllers kept, the path as [`Redact::cgroup_path`].
+    pub fn cgroup_line(&self, line: &str) -> String {
+        if !self.on {
+            return line.to_string();
+        }
+        match line.splitn(3, ':').collect::<Vec<_>>()[..] {
+            [id, controllers, path] => format!("{id}:{controllers}:{}", self.cgroup_path(path)),
+            _ => token(line),
         }
     }
 
@@ -140,6 +202,35 @@ impl Redact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_paths_keep_structure_and_controllers_and_token_each_name() {
+        let r = Redact::new(true);
+        let id = "0123456789abcdef0123456789abcdef";
+        let t = token(id);
+        let p = r.cgroup_path(&format!("/kubepods/podsecret/{id}"));
+        assert_eq!(
+            p,
+            format!("/{}/{}/{t}", token("kubepods"), token("podsecret"))
+        );
+        assert_eq!(
+            r.cgroup_path(&format!("/sys/fs/cgroup/cpu,cpuacct/{id}")),
+            format!("/sys/fs/cgroup/cpu,cpuacct/{t}")
+        );
+        assert_eq!(
+            r.cgroup_line(&format!("4:cpu,cpuacct:/{id}")),
+            format!("4:cpu,cpuacct:/{t}")
+        );
+        assert_eq!(r.cgroup_line("0::/"), "0::/");
+        assert_eq!(
+            r.cgroup_line(&format!("1:name=systemd:/{id}")),
+            format!("1:name=systemd:/{t}")
+        );
+        assert!(!r.cgroup_line("garbage-secret").contains("secret"));
+        let off = Redact::new(false);
+        assert_eq!(off.cgroup_line("4:cpu:/x"), "4:cpu:/x");
+        assert_eq!(off.cgroup_path("/x/y"), "/x/y");
+    }
 
     #[test]
     fn same_input_same_token_different_inputs_differ() {

@@ -83,9 +83,14 @@ impl Collector for CgroupCollector {
             return Ok(());
         }
         let mut snapshotters: Vec<Snapshotter> = dirs.into_iter().map(Snapshotter::new).collect();
+        let redact = crate::redact::Redact::new(ctx.settings.redact);
         let mut tick = || {
             let now = monotonic_ns();
-            snapshotters.iter_mut().all(|s| ctx.emit(s.snapshot(now)))
+            snapshotters.iter_mut().all(|s| {
+                let mut snap = s.snapshot(now);
+                snap.path = redact.cgroup_path(&snap.path);
+                ctx.emit(snap)
+            })
         };
         // The first snapshot before a launched command runs: the baseline.
         tick();

@@ -579,6 +579,55 @@ fn redact_covers_late_joiners_the_command_paths_hostname_and_resolv_conf() {
     ] {
         assert!(!text.contains(secret), "`{secret}` in the capture");
     }
+    // Cgroup paths: the container's cgroup name is a token, the same token in
+    // the process lines, the snapshots and the header; controllers are kept.
+    let name = &h.container.cgroup.name;
+    assert!(
+        !text.contains(name.as_str()),
+        "the cgroup name `{name}` in the capture"
+    );
+    let snaps: Vec<&str> = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::CgroupSnapshot(c) => Some(c.path.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!snaps.is_empty(), "cgroup snapshots recorded");
+    let tok = snaps[0].strip_prefix('/').unwrap_or(snaps[0]);
+    assert!(
+        tok.starts_with('#') && !tok.contains('/') && snaps.iter().all(|p| *p == snaps[0]),
+        "{snaps:?}"
+    );
+    let late_cgroups = recs
+        .iter()
+        .find_map(|r| match r {
+            Record::Process(p) if p.pid == late.id() => Some(p.cgroups.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        late_cgroups
+            .iter()
+            .any(|l| l.contains(":cpu") && l.ends_with(&format!("/{tok}"))),
+        "{late_cgroups:?}"
+    );
+    let header = recs
+        .iter()
+        .find_map(|r| match r {
+            Record::Header(h) => Some(h),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        header
+            .target
+            .cgroups
+            .iter()
+            .any(|c| c.ends_with(&format!("/{tok}"))),
+        "{:?}",
+        header.target.cgroups
+    );
     let view = container_view(&recs);
     assert!(view.hostname.starts_with('#'), "{view:?}");
     assert!(view.resolv_conf.starts_with("nameserver #"), "{view:?}");

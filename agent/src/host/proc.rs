@@ -226,7 +226,7 @@ impl Proc {
     }
 
     /// Describes a running process for the capture (argv left out and the
-    /// executable's path a token under `--redact`).
+    /// executable's path and cgroup paths tokens under `--redact`).
     pub fn describe_process(&self, pid: u32, time_ns: u64, redact: bool) -> io::Result<Process> {
         let stat = self.stat(pid)?;
         let r = crate::redact::Redact::new(redact);
@@ -242,7 +242,7 @@ impl Proc {
                 .cgroup_text(pid)
                 .unwrap_or_default()
                 .lines()
-                .map(str::to_string)
+                .map(|l| r.cgroup_line(l))
                 .collect(),
         })
     }
