@@ -24,6 +24,8 @@ const MAX_PAIRS: usize = 1 << 21;
 const SYMBOLS_NS: u64 = 1_000_000_000;
 /// The most of a perf map read: a map the container makes endless is cut.
 pub const MAX_PERF_MAP: u64 = 64 << 20;
+/// The most other live processes tried for one file at a time.
+const MAX_OTHER_PROCESSES: usize = 4;
 /// How long the end of a capture waits for the last JIT maps.
 const JIT_WAIT: Duration = Duration::from_millis(500);
 
@@ -91,6 +93,9 @@ pub struct Symbolizer {
     keys_of: HashMap<u32, HashSet<FileKey>>,
     /// Mappings whose file could not be read yet: (pid, start) → key.
     unresolved: HashMap<u32, HashMap<u64, FileKey>>,
+    /// Files already looked for in the agent's own view: each at most once
+    /// (a wrong file at that path would otherwise be read again and again).
+    host_tried: HashSet<FileKey>,
     /// Files not read yet, with the offsets the samples hit in them.
     pending: HashMap<FileKey, Pending>,
 }
@@ -412,11 +417,13 @@ impl Symbolizer {
             .map(|m| {
                 m.iter()
                     .filter(|(p, _)| this.is_none() || **p != pid)
+                    .take(MAX_OTHER_PROCESSES)
                     .map(|(p, l)| (*p, l.clone()))
                     .collect()
             })
             .unwrap_or_default();
-        let host_view = host_view && !matches!(key, FileKey::Path(..));
+        let host_view =
+            host_view && !matches!(key, FileKey::Path(..)) && self.host_tried.insert(key.clone());
         if host_view && self.host_root.is_none() {
             self.host_root = Some(Root::at(std::path::Path::new("/")).ok());
         }
