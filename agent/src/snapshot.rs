@@ -3,13 +3,18 @@
 
 use std::time::{Duration, Instant};
 
-use holter_format::{ContainerView, NetSnapshot};
+use holter_format::{CgroupDelta, CgroupSnapshot, ContainerView, NetSnapshot, Record};
 
 use crate::cgroup::{self, Snapshotter};
 use crate::clock::monotonic_ns;
 use crate::collect::{Collector, Context, Ready};
 use crate::host::proc::Proc;
 use crate::ns::{self, Helper};
+
+/// A cgroup directory's snapshot is written whole once in this many; the
+/// others as differences from the previous one (unchanged files left out), so
+/// that a frame lost to damage costs at most this many snapshots.
+const FULL_EVERY: u32 = 20;
 
 /// Longest sleep between two looks at `ctx.stopping()`.
 const NAP: Duration = Duration::from_millis(50);
@@ -84,13 +89,25 @@ impl Collector for CgroupCollector {
         }
         let mut snapshotters: Vec<Snapshotter> = dirs.into_iter().map(Snapshotter::new).collect();
         let redact = crate::redact::Redact::new(ctx.settings.redact);
+        let mut previous: Vec<Option<CgroupSnapshot>> = vec![None; snapshotters.len()];
+        let mut ticks = 0u32;
         let mut tick = || {
             let now = monotonic_ns();
-            snapshotters.iter_mut().all(|s| {
-                let mut snap = s.snapshot(now);
-                snap.path = redact.cgroup_path(&snap.path);
-                ctx.emit(snap)
-            })
+            let full = ticks % FULL_EVERY == 0;
+            ticks = ticks.wrapping_add(1);
+            snapshotters
+                .iter_mut()
+                .zip(previous.iter_mut())
+                .all(|(s, previous)| {
+                    let mut snap = s.snapshot(now);
+                    snap.path = redact.cgroup_path(&snap.path);
+                    let record = match previous.as_ref() {
+                        Some(base) if !full => Record::from(CgroupDelta::between(base, &snap)),
+                        _ => Record::from(snap.clone()),
+                    };
+                    *previous = Some(snap);
+                    ctx.emit(record)
+                })
         };
         // The first snapshot before a launched command runs: the baseline.
         tick();

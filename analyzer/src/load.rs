@@ -181,6 +181,10 @@ impl Capture {
             ..Capture::default()
         };
         let mut have_header = false;
+        let budget = reader.budget();
+        // Bytes of the snapshots rebuilt from deltas, beyond what the reader counted.
+        let mut rebuilt: u64 = 0;
+        let (mut lost_deltas, mut over_deltas) = (0u64, 0u64);
         for record in reader.by_ref() {
             match record {
                 Record::Header(h) => {
@@ -207,6 +211,27 @@ impl Capture {
                 Record::Warning(r) => c.warnings.push(r.message),
                 Record::Counters(r) => c.counters.extend(r.values),
                 Record::SyscallTotal(r) => c.syscall_totals.push(r),
+                Record::CgroupDelta(d) => {
+                    // Rebuilt on its base, the last snapshot of the same
+                    // directory; the rebuilt copies count against the budget.
+                    let base = c.cgroup_snapshots.iter().rev().find(|b| {
+                        b.path == d.path && b.version == d.version && b.controller == d.controller
+                    });
+                    match base.and_then(|b| d.apply(b)) {
+                        Some(full) => {
+                            rebuilt = rebuilt
+                                .saturating_add(weight(&Record::CgroupSnapshot(full.clone())));
+                            // At most the budget again: the file's own records
+                            // and the rebuilt ones each stay within it.
+                            if rebuilt > budget.bytes {
+                                over_deltas += 1;
+                            } else {
+                                c.cgroup_snapshots.push(full);
+                            }
+                        }
+                        None => lost_deltas += 1,
+                    }
+                }
                 Record::Footer(r) => c.footer = Some(r),
             }
         }
@@ -216,6 +241,17 @@ impl Capture {
         c.kernel_symbols.sort_by_key(|s| s.start);
         c.kernel_symbols.dedup_by_key(|s| s.start);
         c.totals_from_counters();
+        if lost_deltas > 0 {
+            c.warnings.push(format!(
+                "{lost_deltas} cgroup snapshot(s) written as differences could not be rebuilt: the snapshot they follow is missing (a damaged frame); skipped"
+            ));
+        }
+        if over_deltas > 0 {
+            c.warnings.push(format!(
+                "{over_deltas} cgroup snapshot(s) written as differences were not rebuilt: they would exceed the capture's budget of {} bytes",
+                budget.bytes
+            ));
+        }
         c.complete = reader.is_complete();
         c.unknown_records = reader.unknown_records();
         c.warnings.extend(reader.warnings().iter().cloned());
@@ -335,5 +371,70 @@ impl Capture {
     /// Seconds since the start of the capture, for `--from`/`--to` filters.
     pub fn rel_secs(&self, time_ns: u64) -> f64 {
         time_ns.saturating_sub(self.start_ns()) as f64 / 1e9
+    }
+}
+
+#[cfg(test)]
+mod delta_tests {
+    use super::*;
+
+    fn snap(t: u64, usage: u64) -> CgroupSnapshot {
+        CgroupSnapshot {
+            time_ns: t,
+            path: "/a".into(),
+            version: 2,
+            controller: String::new(),
+            files: vec![
+                ("cpu.max".into(), "50000 100000\n".into()),
+                ("cpu.stat".into(), format!("usage_usec {usage}\n")),
+            ],
+        }
+    }
+
+    fn load(records: &[Record]) -> Capture {
+        let mut w = Writer::new(Vec::new(), Header::default(), WriterOptions::default()).unwrap();
+        for r in records {
+            w.write(r).unwrap();
+        }
+        let bytes = w.finish(Footer::default()).unwrap();
+        let mut reader = Reader::new(&bytes[..]).unwrap();
+        Capture::from_reader(Path::new("t.holter"), &mut reader).unwrap()
+    }
+
+    /// Deltas are rebuilt into full snapshots, raw text and all, so every
+    /// report reads snapshots as before.
+    #[test]
+    fn deltas_load_as_full_snapshots() {
+        let full: Vec<CgroupSnapshot> = (0..5).map(|i| snap(i, i * 100)).collect();
+        let mut records = vec![Record::from(full[0].clone())];
+        for w in full.windows(2) {
+            records.push(CgroupDelta::between(&w[0], &w[1]).into());
+        }
+        let c = load(&records);
+        assert_eq!(c.cgroup_snapshots, full);
+        assert!(c.warnings.iter().all(|w| !w.contains("differences")));
+    }
+
+    /// A delta whose base is missing (its frame was lost) is dropped with a
+    /// warning, never applied to an older snapshot; the next full one heals.
+    #[test]
+    fn a_delta_without_its_base_is_dropped() {
+        let (a, b, c3, d) = (snap(1, 1), snap(2, 2), snap(3, 3), snap(4, 4));
+        let records = vec![
+            Record::from(a.clone()),
+            // The delta a -> b is lost; b -> c3 follows.
+            CgroupDelta::between(&b, &c3).into(),
+            d.clone().into(),
+        ];
+        let c = load(&records);
+        assert_eq!(c.cgroup_snapshots, [a, d]);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w
+                    .contains("1 cgroup snapshot(s) written as differences could not be rebuilt")),
+            "{:?}",
+            c.warnings
+        );
     }
 }

@@ -28,8 +28,8 @@ const MAX_WINDOW_LOG: u32 = 23;
 /// decode to their fixed size and their strings' bytes.
 fn max_expansion(kind: u16) -> u64 {
     match kind {
-        // Header, Process, CgroupSnapshot: vectors of strings.
-        1 | 2 | 9 => 24,
+        // Header, Process, CgroupSnapshot, CgroupDelta: vectors of strings.
+        1 | 2 | 9 | 21 => 24,
         // Counters: (String, u64); the symbol kinds: Symbol (40 bytes, 3 encoded).
         17 => 16,
         12..=14 => 14,
@@ -177,6 +177,11 @@ impl<R: Read> Reader<R> {
     /// Where the reader stopped because the file exceeded its budget.
     pub fn over_budget(&self) -> Option<OverBudget> {
         self.over
+    }
+
+    /// The budget this reader was given.
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     /// Decompressed bytes and estimated memory of the records read so far.
@@ -486,6 +491,16 @@ pub fn weight(r: &Record) -> u64 {
                     .iter()
                     .map(|(a, b)| VEC * 2 + s(a) + s(b))
                     .sum::<u64>()
+        }
+        Record::CgroupDelta(d) => {
+            size(d)
+                + s(&d.path)
+                + s(&d.controller)
+                + d.changed
+                    .iter()
+                    .map(|(a, b)| VEC * 2 + s(a) + s(b))
+                    .sum::<u64>()
+                + strings(&d.removed)
         }
         Record::NetSnapshot(n) => size(n) + s(&n.dev) + s(&n.snmp),
         Record::ContainerView(v) => size(v) + s(&v.hostname) + s(&v.resolv_conf) + s(&v.root_mount),

@@ -383,6 +383,91 @@ pub struct SyscallTotal {
     pub errnos: Vec<(u32, u64)>,
 }
 
+/// A cgroup snapshot written as its difference from the previous one of the
+/// same directory (format 1.4): what [`CgroupSnapshot`] says, without the
+/// files that did not change. Readers rebuild the full snapshot with
+/// [`CgroupDelta::apply`] on the snapshot taken at `base_time_ns` (same
+/// `path`, `version`, `controller`); when that one is missing (a frame lost
+/// to corruption) the delta cannot be read and is dropped, never applied to
+/// another base. The agent writes a full snapshot every few, so a loss heals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CgroupDelta {
+    pub time_ns: u64,
+    /// `time_ns` of the snapshot (full or rebuilt) this one is relative to.
+    pub base_time_ns: u64,
+    pub path: String,
+    pub version: u8,
+    pub controller: String,
+    /// Files whose content changed or that appeared: (name, content).
+    pub changed: Vec<(String, String)>,
+    /// Files of the base that no longer exist.
+    pub removed: Vec<String>,
+}
+
+impl CgroupDelta {
+    /// The delta from `base` to `next` (same directory), files in `next`'s order.
+    pub fn between(base: &CgroupSnapshot, next: &CgroupSnapshot) -> CgroupDelta {
+        let old = |name: &str| base.files.iter().find(|(n, _)| n == name).map(|(_, c)| c);
+        CgroupDelta {
+            time_ns: next.time_ns,
+            base_time_ns: base.time_ns,
+            path: next.path.clone(),
+            version: next.version,
+            controller: next.controller.clone(),
+            changed: next
+                .files
+                .iter()
+                .filter(|(n, c)| old(n) != Some(c))
+                .cloned()
+                .collect(),
+            removed: base
+                .files
+                .iter()
+                .filter(|(n, _)| !next.files.iter().any(|(m, _)| m == n))
+                .map(|(n, _)| n.clone())
+                .collect(),
+        }
+    }
+
+    /// Whether `base` is the snapshot this delta is relative to.
+    pub fn applies_to(&self, base: &CgroupSnapshot) -> bool {
+        base.time_ns == self.base_time_ns
+            && base.path == self.path
+            && base.version == self.version
+            && base.controller == self.controller
+    }
+
+    /// The full snapshot: `base`'s files, changed ones replaced in place, new
+    /// ones appended, removed ones dropped. `None` when `base` is not this
+    /// delta's base.
+    pub fn apply(&self, base: &CgroupSnapshot) -> Option<CgroupSnapshot> {
+        if !self.applies_to(base) {
+            return None;
+        }
+        let mut files: Vec<(String, String)> = base
+            .files
+            .iter()
+            .filter(|(n, _)| !self.removed.contains(n))
+            .map(|(n, c)| {
+                let now = self.changed.iter().find(|(m, _)| m == n).map(|(_, c)| c);
+                (n.clone(), now.unwrap_or(c).clone())
+            })
+            .collect();
+        for (n, c) in &self.changed {
+            if !files.iter().any(|(m, _)| m == n) {
+                files.push((n.clone(), c.clone()));
+            }
+        }
+        Some(CgroupSnapshot {
+            time_ns: self.time_ns,
+            path: self.path.clone(),
+            version: self.version,
+            controller: self.controller.clone(),
+            files,
+        })
+    }
+}
+
 macro_rules! records {
     ($($(#[$doc:meta])* $name:ident: $ty:ty = $kind:literal,)*) => {
         /// One record of a capture.
@@ -442,4 +527,5 @@ records! {
     Footer: Footer = 18,
     SampleBatch: SampleBatch = 19,
     SyscallTotal: SyscallTotal = 20,
+    CgroupDelta: CgroupDelta = 21,
 }

@@ -269,6 +269,28 @@ pub fn body_1_3() -> Vec<Record> {
     b
 }
 
+/// One record of every kind of format 1.4: [`body_1_3`] and a CgroupDelta
+/// following the body's CgroupSnapshot (one file changed, one appeared).
+pub fn body_1_4() -> Vec<Record> {
+    let mut b = body_1_3();
+    b.push(
+        CgroupDelta {
+            time_ns: 15,
+            base_time_ns: 7,
+            path: "/kubepods/pod1".into(),
+            version: 2,
+            controller: String::new(),
+            changed: vec![
+                ("cpu.stat".into(), "usage_usec 9\n".into()),
+                ("memory.current".into(), "4096\n".into()),
+            ],
+            removed: vec![],
+        }
+        .into(),
+    );
+    b
+}
+
 pub const PREAMBLE: usize = PREAMBLE_LEN;
 
 pub fn footer() -> Footer {
