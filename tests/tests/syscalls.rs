@@ -358,6 +358,74 @@ fn same_counts_as_strace() {
     }
 }
 
+/// An exec from a non-leader thread: the execing thread takes the leader's
+/// tid and the other threads vanish. Every call of the new image is counted,
+/// run after run (the race lost them in about 2 of 10 runs).
+#[test]
+fn exec_from_a_thread_keeps_every_call_of_the_new_image() {
+    if !require_privileged("exec_from_a_thread_keeps_every_call_of_the_new_image") {
+        return;
+    }
+    let _serial = serial();
+    const N: u64 = 70;
+    let wl = compile_workload("syscalls");
+    let dir = scratch("syscalls-execthread");
+    let path = wl.path.to_str().unwrap();
+    for run in 0..10 {
+        let capture = dir.path().join(format!("c{run}.holter"));
+        ok_stdout(
+            "holter-agent record",
+            &agent(&[
+                "record",
+                "--syscalls",
+                "--no-samples",
+                "-o",
+                capture.to_str().unwrap(),
+                "--",
+                path,
+                "execthread",
+                &N.to_string(),
+            ]),
+        );
+        let ours = counts(&report(&capture, &[]));
+        assert_eq!(
+            ours.get("getpid"),
+            Some(&(N, 0)),
+            "run {run}: the new image's getpid calls: {ours:?}"
+        );
+        assert_eq!(
+            ours.get("execve"),
+            Some(&(2, 0)),
+            "run {run}: the launch's and the thread's exec: {ours:?}"
+        );
+        // The new image is described (its exec stop was seen): a Process
+        // record of the pid with the new argv, and every getpid after it.
+        let f = std::fs::File::open(&capture).unwrap();
+        let recs: Vec<holter_format::Record> =
+            holter_format::Reader::new(f).expect("a capture").collect();
+        let described = recs
+            .iter()
+            .filter_map(|r| match r {
+                holter_format::Record::Process(p)
+                    if p.argv.get(1).is_some_and(|a| a == "counts") =>
+                {
+                    Some(p.time_ns)
+                }
+                _ => None,
+            })
+            .min()
+            .unwrap_or_else(|| panic!("run {run}: the new image is not described"));
+        let getpid_before = recs
+            .iter()
+            .filter(|r| matches!(r, holter_format::Record::Syscall(c) if c.nr == 39 && c.time_ns < described))
+            .count();
+        assert_eq!(
+            getpid_before, 0,
+            "run {run}: getpid calls before the new image's description"
+        );
+    }
+}
+
 #[test]
 fn signals_reach_a_traced_target() {
     if !require_privileged("signals_reach_a_traced_target") {

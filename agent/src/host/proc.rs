@@ -144,11 +144,17 @@ impl Proc {
     pub fn is_alive(&self, pid: u32) -> bool {
         match self.stat(pid) {
             Ok(s) if !procfs::is_dead(s.state) => true,
-            Ok(_) => self
-                .tasks(pid)
-                .unwrap_or_default()
-                .into_iter()
-                .any(|tid| !self.task_is_dead(pid, tid)),
+            Ok(_) => {
+                self.tasks(pid)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .any(|tid| !self.task_is_dead(pid, tid))
+                    // An exec from another thread: the leader is a zombie
+                    // until the execing thread takes its tid, which may
+                    // happen between the reads above (the thread seen in the
+                    // list is gone): the pid is then alive again.
+                    || self.stat(pid).is_ok_and(|s| !procfs::is_dead(s.state))
+            }
             Err(_) => false,
         }
     }

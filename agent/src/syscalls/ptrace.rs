@@ -100,6 +100,9 @@ pub enum SyscallInfo {
     },
     /// Not a syscall stop, or a seccomp stop (not requested).
     Other,
+    /// Not in a syscall-stop at all (`PTRACE_SYSCALL_INFO_NONE`): the stop
+    /// reported under this tid was its former owner's (see `Tracer::handle`).
+    NotInSyscall,
 }
 
 /// `AUDIT_ARCH_*` of this build's syscall table (`<linux/audit.h>`).
@@ -115,6 +118,7 @@ const COMPAT_AUDIT_ARCH: u32 = 0x4000_0003;
 #[cfg(not(target_arch = "x86_64"))]
 const COMPAT_AUDIT_ARCH: u32 = 0;
 
+const OP_NONE: u8 = 0;
 const OP_ENTRY: u8 = 1;
 const OP_EXIT: u8 = 2;
 
@@ -143,6 +147,7 @@ pub fn syscall_info(tid: u32) -> io::Result<SyscallInfo> {
         OP_EXIT => SyscallInfo::Exit {
             ret: raw.data[0] as i64,
         },
+        OP_NONE => SyscallInfo::NotInSyscall,
         _ => SyscallInfo::Other,
     })
 }

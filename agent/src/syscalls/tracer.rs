@@ -195,7 +195,14 @@ impl Tracer {
         let resume_sig = match stop {
             Stop::Syscall => {
                 self.follower.on_stop(tid);
-                self.on_syscall(tid);
+                if !self.on_syscall(tid) {
+                    // A stale report: the thread that stopped was a leader
+                    // killed by an exec from another thread, which now has
+                    // its tid and sits in its exec stop. Resuming would skip
+                    // that stop unseen (no new image described, the execing
+                    // thread's state left behind); its report comes next.
+                    return;
+                }
                 0
             }
             Stop::NewTask => {
@@ -222,13 +229,16 @@ impl Tracer {
         let _ = ptrace::syscall(tid, resume_sig);
     }
 
-    fn on_syscall(&mut self, tid: u32) {
-        let Ok(info) = ptrace::syscall_info(tid) else {
-            return;
+    /// Handles a syscall-stop; false when `tid` is not in one (a stale report).
+    fn on_syscall(&mut self, tid: u32) -> bool {
+        let info = match ptrace::syscall_info(tid) {
+            Ok(SyscallInfo::NotInSyscall) => return false,
+            Ok(info) => info,
+            Err(_) => return true,
         };
         let now = monotonic_ns();
         let Some(st) = self.threads.get_mut(&tid) else {
-            return;
+            return true;
         };
         match info {
             SyscallInfo::Entry { nr, args, compat } => {
@@ -261,8 +271,9 @@ impl Tracer {
                     self.finish(tid, ret, now);
                 }
             }
-            SyscallInfo::Other => {}
+            SyscallInfo::Other | SyscallInfo::NotInSyscall => {}
         }
+        true
     }
 
     /// Counts a completed call and records it if the filter says so.
