@@ -62,6 +62,28 @@ fn record_throttling(
     ok_stdout("agent", &agent(&args));
     let window = t0.elapsed().as_nanos() as u64;
     let after = cpu_stat(cg);
+    // Snapshots after the first are written as differences: the quota, which
+    // does not change, is not repeated (and the reports below read them whole).
+    let bytes = std::fs::read(&file).unwrap();
+    let records: Vec<holter_format::Record> =
+        holter_format::Reader::new(&bytes[..]).unwrap().collect();
+    let deltas: Vec<&holter_format::CgroupDelta> = records
+        .iter()
+        .filter_map(|r| match r {
+            holter_format::Record::CgroupDelta(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !deltas.is_empty(),
+        "no cgroup snapshot written as a difference"
+    );
+    assert!(
+        deltas
+            .iter()
+            .all(|d| d.changed.iter().all(|(n, _)| n != "cpu.cfs_quota_us")),
+        "an unchanged file repeated in a difference"
+    );
     let report = json(&holter(&["throttling", f, "--json"]), "holter throttling");
     let text = ok_stdout("holter throttling", &holter(&["throttling", f]));
     assert!(
