@@ -34,6 +34,8 @@ fn agent_bin() -> PathBuf {
 struct AgentRun {
     child: Option<Child>,
     started: Instant,
+    /// Holds the ready file the agent creates once it records.
+    _ready: TempDir,
 }
 
 struct Ended {
@@ -45,18 +47,36 @@ struct Ended {
 }
 
 impl AgentRun {
+    /// Starts the agent and waits (up to 30 s) until it records: its ready
+    /// file is written once the handlers are installed and every collector is
+    /// armed, or it has exited already (`end` then tells why).
     fn start(args: &[&str]) -> AgentRun {
+        let ready = tempfile::Builder::new()
+            .prefix("holter-ready-")
+            .tempdir()
+            .expect("tempdir");
+        let flag = ready.path().join("ready");
         let child = Command::new(agent_bin())
             .args(args)
+            .env("HOLTER_READY_FILE", &flag)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn holter-agent");
-        AgentRun {
+        let run = AgentRun {
             child: Some(child),
             started: Instant::now(),
+            _ready: ready,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !flag.exists() && Instant::now() < deadline {
+            if exited_unreaped(run.child.as_ref().unwrap().id()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
+        run
     }
 
     /// Waits up to `timeout` for the agent to end by itself; past it, the
@@ -110,6 +130,22 @@ fn vm_hwm_kib(pid: u32) -> Option<i64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether a child has exited, leaving it to be reaped (`end` reaps it with
+/// `wait4` for its resource usage).
+fn exited_unreaped(pid: u32) -> bool {
+    // SAFETY: waitid fills a zeroed siginfo_t we own.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        ) == 0
+            && info.si_pid() != 0
+    }
 }
 
 impl Drop for AgentRun {
