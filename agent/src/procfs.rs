@@ -22,6 +22,15 @@ pub struct Stat {
     pub starttime: u64,
 }
 
+/// The `processor` field (39th) of a `/proc/PID/stat` line; the comm (field 2)
+/// may hold spaces and parentheses, so fields are counted after the last `)`.
+pub fn parse_processor(stat: &[u8]) -> Option<usize> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // After the comm come fields 3, 4, ...: field 39 is the 37th.
+    rest.split_ascii_whitespace().nth(36)?.parse().ok()
+}
+
 /// Parses `/proc/PID/stat`. The comm may contain spaces and parentheses: it
 /// runs from the first `(` to the last `)`.
 pub fn parse_stat(text: &str) -> Option<Stat> {

@@ -117,6 +117,19 @@ impl Proc {
         parse(&self.read_text(&self.pid_dir(pid).join("stat"))?)
     }
 
+    /// The CPU a thread last ran on (`processor`, field 39 of
+    /// `/proc/TID/stat`), read into `buf` (reused: this runs at syscall
+    /// stops) and at most [`MAX_PROC_FILE`] bytes.
+    pub fn last_cpu(&self, tid: u32, buf: &mut Vec<u8>) -> Option<usize> {
+        buf.clear();
+        fs::File::open(self.pid_dir(tid).join("stat"))
+            .ok()?
+            .take(MAX_PROC_FILE)
+            .read_to_end(buf)
+            .ok()?;
+        procfs::parse_processor(buf)
+    }
+
     pub fn task_stat(&self, pid: u32, tid: u32) -> io::Result<Stat> {
         parse(&self.read_text(&self.task_dir(pid, tid).join("stat"))?)
     }

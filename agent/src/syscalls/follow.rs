@@ -6,10 +6,10 @@
 //! tracee that stopped last (`/proc/TID/stat` field 39). The tracee's own
 //! affinity is never changed.
 
-use std::io::Read;
 use std::mem;
 
 use crate::clock::monotonic_ns;
+use crate::host::proc::Proc;
 
 /// How often the tracer looks where its tracee runs.
 const CHECK_EVERY_NS: u64 = 2_000_000;
@@ -20,6 +20,8 @@ pub struct Follower {
     original: Option<libc::cpu_set_t>,
     current: Option<usize>,
     last_check: u64,
+    /// Where `/proc/TID/stat` is read (the host layer).
+    proc: Proc,
     buf: Vec<u8>,
 }
 
@@ -31,6 +33,7 @@ impl Follower {
             original,
             current: None,
             last_check: 0,
+            proc: Proc::node(),
             buf: Vec::with_capacity(1024),
         }
     }
@@ -69,10 +72,7 @@ impl Follower {
     }
 
     fn last_cpu(&mut self, tid: u32) -> Option<usize> {
-        self.buf.clear();
-        let mut f = std::fs::File::open(format!("/proc/{tid}/stat")).ok()?;
-        f.read_to_end(&mut self.buf).ok()?;
-        parse_processor(&self.buf)
+        self.proc.last_cpu(tid, &mut self.buf)
     }
 
     /// Gives the tracer back its original affinity.
@@ -101,18 +101,31 @@ fn get_affinity() -> Option<libc::cpu_set_t> {
     }
 }
 
-/// The `processor` field (39th) of a `/proc/PID/stat` line; the comm (field 2)
-/// may hold spaces and parentheses, so fields are counted after the last `)`.
-pub fn parse_processor(stat: &[u8]) -> Option<usize> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    // After the comm come fields 3, 4, ...: field 39 is the 37th.
-    rest.split_ascii_whitespace().nth(36)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::procfs::parse_processor;
+
+    #[test]
+    fn last_cpu_is_read_through_the_host_layer() {
+        let dir = std::env::temp_dir().join(format!("holter-follow-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("77")).unwrap();
+        // Fields 3.. after the comm; field 39 (the 37th of them) is 3.
+        let mut fields = vec!["0"; 50];
+        fields[0] = "S";
+        fields[36] = "3";
+        std::fs::write(
+            dir.join("77/stat"),
+            format!("77 (a b) {}", fields.join(" ")),
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        let proc = Proc::at(&dir);
+        assert_eq!(proc.last_cpu(77, &mut buf), Some(3));
+        assert_eq!(proc.last_cpu(78, &mut buf), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn processor_field() {
