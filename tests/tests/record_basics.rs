@@ -81,6 +81,39 @@ fn a_launched_command_is_recorded_until_it_exits() {
 }
 
 #[test]
+fn the_agent_runs_at_its_niceness_and_a_launched_command_at_the_callers() {
+    if !require_privileged("the_agent_runs_at_its_niceness_and_a_launched_command_at_the_callers") {
+        return;
+    }
+    let dir = scratch("nice");
+    let file = dir.path().join("n.holter");
+    // The command prints its own niceness and its parent's (the agent's main
+    // thread): field 19 of /proc/PID/stat.
+    let out = ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--no-samples",
+            "-o",
+            file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "cut -d' ' -f19 /proc/$$/stat; cut -d' ' -f19 /proc/$PPID/stat",
+        ]),
+    );
+    // SAFETY: getpriority of this process; no memory involved.
+    let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let lines: Vec<i32> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(
+        lines[0], ours,
+        "the launched command keeps the caller's niceness"
+    );
+    assert_eq!(lines[1], -10, "the agent runs at its default --nice of -10");
+}
+
+#[test]
 fn a_target_that_exits_mid_capture_ends_it_cleanly() {
     if !require_privileged("a_target_that_exits_mid_capture_ends_it_cleanly") {
         return;
