@@ -80,7 +80,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     node.hostname = redact.path(&node.hostname);
     let spec = match target.kind {
         "command" => redact.command(&args.command),
-        "cgroup" => redact.cgroup_path(&target.spec),
+        // A cgroup path, a container id or prefix, a pod's namespace/name.
+        "cgroup" | "container" | "pod" => redact.cgroup_path(&target.spec),
         _ => target.spec.clone(),
     };
     let header = Header {
@@ -95,7 +96,11 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
                 .iter()
                 .map(|p| redact.cgroup_path(&p.display().to_string()))
                 .collect(),
-            container_id: target.container_id.clone(),
+            // The same token as the id's component in the cgroup paths.
+            container_id: target
+                .container_id
+                .as_deref()
+                .map(|id| redact.cgroup_path(id)),
         },
         options: Options {
             samples: settings.samples,

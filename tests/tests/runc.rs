@@ -277,3 +277,58 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
     let html = ok_stdout("holter report", &holter(&["report", f]));
     assert_eq!(html.trim(), dir.path().join("runc.html").to_str().unwrap());
 }
+
+#[test]
+fn redact_hides_the_container_id_and_the_spec() {
+    if !runc_available("redact_hides_the_container_id_and_the_spec") {
+        return;
+    }
+    let dir = scratch("runc-redact");
+    let c = RuncContainer::start(dir.path(), &[], "while :; do sleep 0.1; done");
+    let capture = dir.path().join("r.holter");
+    let prefix = &c.id[..12];
+    ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--container",
+            prefix,
+            "--redact",
+            "--duration",
+            "700ms",
+            "--interval",
+            "100ms",
+            "-o",
+            capture.to_str().unwrap(),
+        ]),
+    );
+    let f = std::fs::File::open(&capture).expect("the capture");
+    let records: Vec<holter_format::Record> =
+        holter_format::Reader::new(f).expect("a capture").collect();
+    let text: String = records.iter().map(|r| format!("{r:?}\n")).collect();
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, holter_format::Record::CgroupSnapshot(_))),
+        "snapshots of the container's cgroup were recorded"
+    );
+    // Neither the id nor the prefix it was named by, in any record; the
+    // header's id is the token its cgroup directory got.
+    assert!(!text.contains(prefix), "the container id is in the capture");
+    let info = json(
+        &holter(&["info", capture.to_str().unwrap(), "--json"]),
+        "info",
+    );
+    let id = info["target"]["container_id"].as_str().unwrap();
+    let spec = info["target"]["spec"].as_str().unwrap();
+    assert!(
+        !id.is_empty() && !c.id.starts_with(id) && !id.contains(prefix),
+        "{info}"
+    );
+    assert!(!spec.contains(prefix), "{info}");
+    let cgroups = info["target"]["cgroups"].to_string();
+    assert!(
+        cgroups.contains(id),
+        "the id's token names its cgroup: {info}"
+    );
+}
