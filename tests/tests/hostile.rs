@@ -197,6 +197,21 @@ fn assert_bounded(end: &Ended, duration: Duration, file: &Path, what: &str) -> V
     recs
 }
 
+/// Records a hostile container's workload by `--pid` for `secs` seconds
+/// (with `extra` options) and checks that the agent stayed bounded: its records.
+fn record_bounded(h: &Hostile, extra: &[&str], secs: u64, what: &str) -> Vec<Record> {
+    let pid = h.container.workload_pid("hostile").to_string();
+    let dir = scratch("hostile-capture");
+    let file = dir.path().join("c.holter");
+    let duration = format!("{secs}s");
+    let mut args = vec!["record", "--pid", &pid];
+    args.extend_from_slice(extra);
+    args.extend(["--duration", &duration, "-o", file.to_str().unwrap()]);
+    let run = AgentRun::start(&args);
+    let end = run.end(Duration::from_secs(secs + 30));
+    assert_bounded(&end, Duration::from_secs(secs), &file, what)
+}
+
 /// A hostile container: `unshare --pid --mount --mount-proc --net --uts`,
 /// chrooted into a tmpfs root made in its own mount namespace: the host's /usr
 /// (read-only), /srv holding the `hostile` workload, /dev with zero and null,
@@ -277,23 +292,9 @@ fn a_perf_map_planted_as_link_fifo_or_device_is_not_read() {
             format!("ln -s ../../../../../..{} tmp/perf-1.map", secret.display()),
         ),
     ];
-    let duration = Duration::from_secs(2);
     for (what, setup) in &cases {
         let h = hostile("hostile-perfmap", &wl, setup, "jit 30");
-        let pid = h.container.workload_pid("hostile");
-        let dir = scratch("hostile-perfmap");
-        let file = dir.path().join("p.holter");
-        let run = AgentRun::start(&[
-            "record",
-            "--pid",
-            &pid.to_string(),
-            "--duration",
-            "2s",
-            "-o",
-            file.to_str().unwrap(),
-        ]);
-        let end = run.end(duration + Duration::from_secs(30));
-        let recs = assert_bounded(&end, duration, &file, &format!("perf map as {what}"));
+        let recs = record_bounded(&h, &[], 2, &format!("perf map as {what}"));
         let text = all_text(&recs);
         assert!(
             !text.contains("HOLTER_HOST_SECRET"),
@@ -321,24 +322,7 @@ fn a_real_perf_map_inside_the_root_is_still_read() {
     // The map is a link inside the container (absolute, to its own file): followed within the root.
     let setup = "mkdir -p tmp/maps && printf '7f0000001000 100 container_jit_symbol\\n' > tmp/maps/m && ln -s /tmp/maps/m tmp/perf-1.map";
     let h = hostile("hostile-perfmap-ok", &wl, setup, "jit 30");
-    let pid = h.container.workload_pid("hostile");
-    let dir = scratch("hostile-perfmap-ok");
-    let file = dir.path().join("p.holter");
-    let run = AgentRun::start(&[
-        "record",
-        "--pid",
-        &pid.to_string(),
-        "--duration",
-        "2s",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
-    let recs = assert_bounded(
-        &run.end(Duration::from_secs(30)),
-        Duration::from_secs(2),
-        &file,
-        "a real perf map",
-    );
+    let recs = record_bounded(&h, &[], 2, "a real perf map");
     let names: Vec<&str> = jit_symbols(&recs)
         .iter()
         .flat_map(|j| j.symbols.iter().map(|s| s.name.as_str()))
@@ -436,25 +420,7 @@ fn resolv_conf_over_a_fifo_or_a_device_is_not_opened() {
     ];
     for (what, setup, expected) in &cases {
         let h = hostile("hostile-resolv", &wl, setup, "jit 30");
-        let pid = h.container.workload_pid("hostile");
-        let dir = scratch("hostile-resolv");
-        let file = dir.path().join("r.holter");
-        let run = AgentRun::start(&[
-            "record",
-            "--pid",
-            &pid.to_string(),
-            "--no-samples",
-            "--duration",
-            "2s",
-            "-o",
-            file.to_str().unwrap(),
-        ]);
-        let recs = assert_bounded(
-            &run.end(Duration::from_secs(30)),
-            Duration::from_secs(2),
-            &file,
-            &format!("resolv.conf as {what}"),
-        );
+        let recs = record_bounded(&h, &["--no-samples"], 2, &format!("resolv.conf as {what}"));
         let view = container_view(&recs);
         assert_eq!(
             view.resolv_conf,
