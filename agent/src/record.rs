@@ -127,6 +127,13 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
             crate::unwind::Mode::Dwarf if settings.samples => settings.stack_bytes,
             _ => 0,
         },
+        runtime: target.runtime.clone().unwrap_or_default(),
+        // A name is as telling as the id: the same token as a spec naming it.
+        container_name: target
+            .container_name
+            .as_deref()
+            .map(|n| redact.cgroup_path(n))
+            .unwrap_or_default(),
     };
     let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
         .with_context(|| format!("cannot write {}", args.output.display()))?;

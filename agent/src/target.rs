@@ -43,6 +43,10 @@ pub struct Target {
     /// The cgroup directory that holds the target, where there is one.
     pub cgroup_dir: Option<PathBuf>,
     pub container_id: Option<String>,
+    /// The container runtime (`docker`, `containerd`, `cri-o`, `podman`, `runc`), where known.
+    pub runtime: Option<String>,
+    /// The container's name as its runtime knows it, where it has one.
+    pub container_name: Option<String>,
 }
 
 impl Target {
@@ -141,6 +145,8 @@ pub fn by_pid(pid: u32) -> Result<Target, TargetError> {
         pids: vec![pid],
         cgroup_dir: None,
         container_id: None,
+        runtime: None,
+        container_name: None,
     })
 }
 
@@ -155,12 +161,14 @@ pub fn by_cgroup(path: &Path) -> Result<Target, TargetError> {
         pids,
         cgroup_dir: Some(path.to_path_buf()),
         container_id: None,
+        runtime: None,
+        container_name: None,
     })
 }
 
 /// A container by id or unique prefix, found by its cgroup paths.
 pub fn by_container(id: &str) -> Result<Target, TargetError> {
-    let (full, _runtime, dir) =
+    let (full, runtime, dir) =
         crate::container::resolve(id).map_err(|e| TargetError::Container(e.to_string()))?;
     let pids = cgroup_procs(&dir).map_err(|_| TargetError::NotACgroup(dir.clone()))?;
     Ok(Target {
@@ -169,6 +177,8 @@ pub fn by_container(id: &str) -> Result<Target, TargetError> {
         pids,
         cgroup_dir: Some(dir),
         container_id: Some(full),
+        runtime: (runtime != "unknown").then(|| runtime.to_string()),
+        container_name: None,
     })
 }
 
@@ -187,6 +197,12 @@ pub fn by_pod(
             Some((name, _, _)) => format!("{spec}/{name}"),
             None => spec.to_string(),
         },
+        runtime: crate::container::containers_in_path(&dir.to_string_lossy())
+            .last()
+            .map(|f| f.runtime)
+            .filter(|r| *r != "unknown")
+            .map(str::to_string),
+        container_name: pod.container.as_ref().map(|c| c.0.clone()),
         pids,
         cgroup_dir: Some(dir),
         container_id: pod.container.map(|c| c.1),
@@ -294,6 +310,8 @@ fn launch(command: &[String]) -> Result<(Target, Launched), TargetError> {
                     pids: vec![pid],
                     cgroup_dir: None,
                     container_id: None,
+                    runtime: None,
+                    container_name: None,
                 },
                 Launched {
                     pid,

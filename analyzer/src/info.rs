@@ -1,5 +1,6 @@
 //! `holter info`: what a capture holds.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
@@ -66,6 +67,8 @@ pub fn to_json(c: &Capture) -> Value {
             "pids": h.target.pids,
             "cgroups": h.target.cgroups,
             "container_id": h.target.container_id,
+            "runtime": (!h.runtime.is_empty()).then_some(&h.runtime),
+            "container_name": (!h.container_name.is_empty()).then_some(&h.container_name),
         },
         "host": {
             "hostname": h.host.hostname,
@@ -118,8 +121,25 @@ pub fn to_text(c: &Capture) -> String {
         line(&h.target.kind),
         line(&h.target.spec)
     );
-    if let Some(id) = &h.target.container_id {
-        let _ = writeln!(s, "container {}", line(id));
+    if h.target.container_id.is_some() || !h.runtime.is_empty() || !h.container_name.is_empty() {
+        let mut about = Vec::new();
+        if !h.runtime.is_empty() {
+            about.push(format!("runtime {}", line(&h.runtime)));
+        }
+        if !h.container_name.is_empty() {
+            about.push(format!("name {}", line(&h.container_name)));
+        }
+        let id = h
+            .target
+            .container_id
+            .as_deref()
+            .map_or(Cow::Borrowed("(id unknown)"), line);
+        let about = if about.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", about.join(", "))
+        };
+        let _ = writeln!(s, "container {id}{about}");
     }
     for cg in &h.target.cgroups {
         let _ = writeln!(s, "cgroup    {}", line(cg));

@@ -191,3 +191,36 @@ fn pipe_without_reader() -> std::process::Stdio {
     drop(read);
     write.into()
 }
+
+/// Format 1.5 names the container's runtime and name: `info` shows them (a
+/// name is chosen by users: escaped), `--json` has them under `target`, and a
+/// capture of another kind of target has neither (null).
+#[test]
+fn info_shows_the_runtime_and_the_container_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/captures/format-1.5-all-kinds.holter");
+    let f = fixture.to_str().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&holter(&["info", f, "--json"]).stdout).unwrap();
+    assert_eq!(v["target"]["runtime"], "docker", "{v}");
+    assert_eq!(v["target"]["container_name"], "web-1", "{v}");
+    let text = String::from_utf8_lossy(&holter(&["info", f]).stdout).into_owned();
+    assert!(
+        text.contains(&format!(
+            "container {} (runtime docker, name web-1)",
+            "3f2a9c1b7e4d".repeat(5)
+        )),
+        "{text}"
+    );
+    let p = dir.path().join("a.holter");
+    std::fs::write(&p, capture(true)).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&holter(&["info", p.to_str().unwrap(), "--json"]).stdout).unwrap();
+    assert!(v["target"]["runtime"].is_null() && v["target"]["container_name"].is_null());
+    // An old capture (1.4) has neither either.
+    let old = fixture.with_file_name("format-1.4-all-kinds.holter");
+    let v: serde_json::Value =
+        serde_json::from_slice(&holter(&["info", old.to_str().unwrap(), "--json"]).stdout).unwrap();
+    assert!(v["target"]["runtime"].is_null(), "{v}");
+}

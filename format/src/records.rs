@@ -41,6 +41,13 @@ pub struct Header {
     pub unwind: String,
     /// Bytes of user stack copied per sample for unwinding (0 with `fp`).
     pub stack_bytes: u32,
+    /// The container runtime of the target (1.5+): `docker`, `containerd`,
+    /// `cri-o`, `podman` or `runc`; empty when unknown or not a container.
+    pub runtime: String,
+    /// The container's name as its runtime knows it (1.5+: `docker ps`'s
+    /// NAMES, podman's name, a Kubernetes container's name); empty when it
+    /// has none or is not a container. Chosen by users: untrusted text.
+    pub container_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

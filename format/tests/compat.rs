@@ -880,3 +880,71 @@ fn cgroup_deltas_rebuild_the_snapshots() {
     // Smaller on the wire than the snapshot it stands for.
     assert!(enc(&e).len() < enc(&b).len() / 2);
 }
+
+/// `format-1.5-all-kinds.holter`: `make_fixture` with format 1.5 (the 1.4
+/// body under a header naming the container's runtime and name).
+const FIXTURE_1_5_SHA256: &str = "e673c1692a2caf890790776fb869233170179a66f65c9312577f114918671eea";
+
+/// The 1.5 file reads back as written, runtime and name included; a 1.4
+/// reader (the 1.2 Header layout) reads every older header field of it right
+/// and ignores the two appended ones.
+#[test]
+fn the_1_5_fixture_reads_back() {
+    let stored = fixture("format-1.5-all-kinds.holter", FIXTURE_1_5_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 5));
+    let records: Vec<Record> = r.by_ref().collect();
+    let (_, expected) = common::capture_with(common::header_1_5(), common::body_1_4, 1, 0);
+    assert_eq!(records, expected);
+    match &records[0] {
+        Record::Header(h) => {
+            assert_eq!(
+                (h.runtime.as_str(), h.container_name.as_str()),
+                ("docker", "web-1")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(r.is_complete());
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Header14 {
+        host: Host,
+        agent_version: String,
+        target: Target,
+        options: Options,
+        clock: ClockPair,
+        unwind: String,
+        stack_bytes: u32,
+    }
+    let raw = raw_records(&stored);
+    let old: Header14 = postcard::from_bytes(&raw[0].1).unwrap();
+    let h = common::header_1_5();
+    assert_eq!(
+        old,
+        Header14 {
+            host: h.host,
+            agent_version: h.agent_version,
+            target: h.target,
+            options: h.options,
+            clock: h.clock,
+            unwind: h.unwind,
+            stack_bytes: h.stack_bytes,
+        }
+    );
+}
+
+/// Format 1.5 appends `runtime` and `container_name` to the Header: a 1.4
+/// header (the 1.4 fixture) reads with both empty, everything else as written.
+#[test]
+fn header_runtime_and_name_appended_at_the_end() {
+    let stored = fixture("format-1.4-all-kinds.holter", FIXTURE_1_4_SHA256);
+    let records: Vec<Record> = Reader::new(&stored[..]).unwrap().collect();
+    let Record::Header(read) = &records[0] else {
+        panic!("{records:?}")
+    };
+    assert_eq!(
+        (read.runtime.as_str(), read.container_name.as_str()),
+        ("", "")
+    );
+    assert_eq!(**read, common::header_1_2());
+}

@@ -59,6 +59,8 @@ fn capture(path: &Path) {
         },
         unwind: "fp".into(),
         stack_bytes: 0,
+        runtime: "docker".into(),
+        container_name: "web-1".into(),
     };
     let file = std::fs::File::create(path).unwrap();
     let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();
@@ -463,6 +465,8 @@ fn hostile_capture(path: &Path) {
         },
         unwind: p(4),
         stack_bytes: 0,
+        runtime: p(2),
+        container_name: p(3),
     };
     let file = std::fs::File::create(path).unwrap();
     let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();

@@ -69,6 +69,8 @@ fn header(evil_strings: bool) -> Header {
             wall_ns: 1_700_000_000 * SEC,
         },
         unwind: e(37),
+        runtime: e(38),
+        container_name: e(39),
         ..Header::default()
     }
 }

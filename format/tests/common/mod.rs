@@ -39,6 +39,8 @@ pub fn header() -> Header {
         },
         unwind: String::new(),
         stack_bytes: 0,
+        runtime: String::new(),
+        container_name: String::new(),
     }
 }
 
@@ -205,6 +207,15 @@ pub fn header_1_2() -> Header {
         unwind: "dwarf".into(),
         stack_bytes: 16384,
         ..header()
+    }
+}
+
+/// The Header of format 1.5: [`header_1_2`] with the container's runtime and name.
+pub fn header_1_5() -> Header {
+    Header {
+        runtime: "docker".into(),
+        container_name: "web-1".into(),
+        ..header_1_2()
     }
 }
 
