@@ -19,8 +19,8 @@ pub(crate) fn run(args: ReportArgs, budget: Option<u64>) -> anyhow::Result<()> {
     };
     let r = report::build(&capture, &opts)?;
     let text = match args.format {
-        ReportFormat::Html => report::html::render(&r),
-        ReportFormat::Markdown => report::markdown::render(&r),
+        ReportFormat::Html => report::to_html(&r),
+        ReportFormat::Markdown => report::to_markdown(&r),
     };
     let existing = match args.output {
         Some(_) => Existing::UserChoice,

@@ -120,6 +120,53 @@ impl Html {
         Html(parts.into_iter().map(|p| p.0).collect::<Vec<_>>().join(sep))
     }
 
+    /// A template written in the source with each `{}` replaced by an
+    /// argument: [`Html`] as it is, text escaped, numbers as numbers.
+    /// `Html::fill("<td class=\"n\">{}</td>", &[&count])`.
+    pub fn fill(template: &'static str, args: &[&dyn ToHtml]) -> Html {
+        let mut out = String::with_capacity(template.len() + 16 * args.len());
+        let mut args = args.iter();
+        let mut rest = template;
+        while let Some(at) = rest.find("{}") {
+            out.push_str(&rest[..at]);
+            if let Some(a) = args.next() {
+                a.push_to(&mut out);
+            }
+            rest = &rest[at + 2..];
+        }
+        out.push_str(rest);
+        Html(out)
+    }
+
+    /// Appends another piece.
+    pub fn push(&mut self, more: Html) {
+        self.0.push_str(&more.0);
+    }
+
+    /// Appends markup written in the source.
+    pub fn push_trusted(&mut self, markup: &'static str) {
+        self.0.push_str(markup);
+    }
+
+    /// Appends escaped text.
+    pub fn push_text(&mut self, s: &str) {
+        self.0.push_str(&html(s));
+    }
+
+    /// Markup another module has checked (see `doc::html::vet_svg`); only
+    /// the output layer may vouch for a string.
+    pub(crate) fn vetted(markup: String) -> Html {
+        Html(markup)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -130,6 +177,47 @@ impl std::fmt::Display for Html {
         f.write_str(&self.0)
     }
 }
+
+/// What may fill a `{}` of [`Html::fill`]: text (escaped), [`Html`] (as it
+/// is) and numbers (whose digits need no escaping).
+pub trait ToHtml {
+    fn push_to(&self, out: &mut String);
+}
+
+impl ToHtml for Html {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(&self.0);
+    }
+}
+
+impl ToHtml for str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(&html(self));
+    }
+}
+
+impl ToHtml for String {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(&html(self));
+    }
+}
+
+impl ToHtml for &str {
+    fn push_to(&self, out: &mut String) {
+        out.push_str(&html(self));
+    }
+}
+
+macro_rules! number_to_html {
+    ($($t:ty),*) => {$(
+        impl ToHtml for $t {
+            fn push_to(&self, out: &mut String) {
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+number_to_html!(u64, u32, usize, i64, f64);
 
 /// Whether XML 1.0 allows the character at all (even escaped).
 fn xml_allowed(c: char) -> bool {
@@ -222,6 +310,14 @@ mod tests {
         assert_eq!(cell.as_str(), "<code>&lt;b&gt;&amp;&quot;&#39;</code>");
         let list = Html::join([Html::text("a<"), Html::trusted("<i>x</i>")], "<br>");
         assert_eq!(list.to_string(), "a&lt;<br><i>x</i>");
+        let row = Html::fill(
+            "<td class=\"n\">{}</td><td>{}</td><td>{}</td>",
+            &[&7u64, &"<x>", &Html::trusted("<b>y</b>")],
+        );
+        assert_eq!(
+            row.as_str(),
+            "<td class=\"n\">7</td><td>&lt;x&gt;</td><td><b>y</b></td>"
+        );
     }
 
     #[test]

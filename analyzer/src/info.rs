@@ -1,11 +1,8 @@
 //! `holter info`: what a capture holds.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
-
 use serde_json::{json, Value};
 
-use crate::escape::line;
+use crate::doc::{Cell, Doc, Fact};
 use crate::load::Capture;
 
 /// The unwind mode, the stack copy size and the share of stacks (with user
@@ -96,90 +93,63 @@ pub fn to_json(c: &Capture) -> Value {
     })
 }
 
-pub fn to_text(c: &Capture) -> String {
+/// `holter info` as blocks of the output layer: one label/value line each.
+pub fn doc(c: &Capture) -> Doc {
     let h = &c.header;
-    let mut s = String::new();
-    let secs = c.duration_ns() as f64 / 1e9;
-    let _ = writeln!(
-        s,
-        "capture   {} (format {}.{})",
-        c.path.display(),
-        c.version.0,
-        c.version.1
-    );
-    let status = match &c.footer {
-        Some(f) => format!("complete, ended by {}", line(&f.reason)),
-        None => {
-            "INCOMPLETE: no footer (the agent was killed or the file was cut); read what it holds"
-                .into()
-        }
-    };
-    let _ = writeln!(s, "status    {status}");
-    let _ = writeln!(
-        s,
-        "target    {} {}",
-        line(&h.target.kind),
-        line(&h.target.spec)
-    );
-    if h.target.container_id.is_some() || !h.runtime.is_empty() || !h.container_name.is_empty() {
-        let mut about = Vec::new();
-        if !h.runtime.is_empty() {
-            about.push(format!("runtime {}", line(&h.runtime)));
-        }
-        if !h.container_name.is_empty() {
-            about.push(format!("name {}", line(&h.container_name)));
-        }
-        let id = h
-            .target
-            .container_id
-            .as_deref()
-            .map_or(Cow::Borrowed("(id unknown)"), line);
-        let about = if about.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", about.join(", "))
-        };
-        let _ = writeln!(s, "container {id}{about}");
-    }
-    for cg in &h.target.cgroups {
-        let _ = writeln!(s, "cgroup    {}", line(cg));
-    }
-    let _ = writeln!(
-        s,
-        "host      {} (Linux {}, {}, {} CPUs)",
-        line(&h.host.hostname),
-        line(&h.host.kernel_release),
-        line(&h.host.arch),
-        h.host.cpus
-    );
-    let _ = writeln!(s, "duration  {secs:.3} s");
-    let _ = writeln!(
-        s,
-        "records   {} samples ({} lost), {} syscalls, {} cgroup snapshots, {} network snapshots",
-        c.samples.len(),
-        c.lost("samples"),
-        c.syscalls.len(),
-        c.cgroup_snapshots.len(),
-        c.net_snapshots.len()
-    );
-    let _ = writeln!(
-        s,
-        "          {} processes, {} threads, {} mappings, {} binaries with symbols",
-        c.processes.len(),
-        c.threads.len(),
-        c.mappings.len(),
-        c.binary_symbols.len()
-    );
+    let mut v = vec![Fact::new(
+        "capture",
+        format!(
+            "{} (format {}.{})",
+            c.path.display(),
+            c.version.0,
+            c.version.1
+        ),
+    )];
+    v.push(Fact::new(
+        "status",
+        match &c.footer {
+            Some(f) => Cell::text(format!("complete, ended by {}", f.reason)),
+            None => Cell::text(
+                "INCOMPLETE: no footer (the agent was killed or the file was cut); read what it holds",
+            )
+            .alarm(true),
+        },
+    ));
+    v.extend(crate::report::target_facts(h));
+    v.push(Fact::new(
+        "duration",
+        format!("{:.3} s", c.duration_ns() as f64 / 1e9),
+    ));
+    v.push(Fact::new(
+        "records",
+        format!(
+            "{} samples ({} lost), {} syscalls, {} cgroup snapshots, {} network snapshots",
+            c.samples.len(),
+            c.lost("samples"),
+            c.syscalls.len(),
+            c.cgroup_snapshots.len(),
+            c.net_snapshots.len()
+        ),
+    ));
+    v.push(Fact::new(
+        "",
+        format!(
+            "{} processes, {} threads, {} mappings, {} binaries with symbols",
+            c.processes.len(),
+            c.threads.len(),
+            c.mappings.len(),
+            c.binary_symbols.len()
+        ),
+    ));
     if let Some(rate) = c.samples_per_cpu_second() {
-        let _ = writeln!(
-            s,
-            "rate      {rate:.0} samples per CPU-second (requested {} Hz of {})",
-            h.options.frequency_hz,
-            line(&h.options.sample_event)
-        );
+        v.push(Fact::new(
+            "rate",
+            format!(
+                "{rate:.0} samples per CPU-second (requested {} Hz of {})",
+                h.options.frequency_hz, h.options.sample_event
+            ),
+        ));
     }
-    // The tracer's per-syscall totals are summed here; `holter syscalls`
-    // shows them by name.
     if !c.samples.is_empty() {
         let u = unwind(c);
         let copy = if u.stack_bytes > 0 {
@@ -190,32 +160,39 @@ pub fn to_text(c: &Capture) -> String {
         let rooted = u.rooted_percent.map_or("no user stacks".to_string(), |p| {
             format!("{p:.1}% of stacks reached a root")
         });
-        let _ = writeln!(s, "unwind    {}{copy}: {rooted}", u.mode);
+        v.push(Fact::new("unwind", format!("{}{copy}: {rooted}", u.mode)));
     }
+    // The tracer's per-syscall totals are summed here; `holter syscalls`
+    // shows them by name.
     if let Some(calls) = c.syscalls_counted().filter(|&n| n > 0) {
         let kinds = c.syscall_totals.iter().filter(|t| t.calls > 0).count();
-        let _ = writeln!(
-            s,
-            "syscalls  {calls} calls counted, of {kinds} kinds (see `holter syscalls`)"
-        );
+        v.push(Fact::new(
+            "syscalls",
+            format!("{calls} calls counted, of {kinds} kinds (see `holter syscalls`)"),
+        ));
     }
-    let list: Vec<String> = c
-        .counters
-        .iter()
-        .map(|(k, v)| format!("{}={v}", line(k)))
-        .collect();
+    let list: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
     if !list.is_empty() {
-        let _ = writeln!(s, "counters  {}", list.join(" "));
+        v.push(Fact::new("counters", list.join(" ")));
     }
     if c.unknown_records > 0 {
-        let _ = writeln!(
-            s,
-            "note      {} records of kinds newer than this holter were skipped",
-            c.unknown_records
-        );
+        v.push(Fact::new(
+            "note",
+            format!(
+                "{} records of kinds newer than this holter were skipped",
+                c.unknown_records
+            ),
+        ));
     }
     for w in &c.warnings {
-        let _ = writeln!(s, "warning   {}", line(w));
+        v.push(Fact::new("warning", w.as_str()));
     }
-    s
+    let mut d = Doc::new();
+    d.push(v);
+    d
+}
+
+/// `holter info` on a terminal.
+pub fn to_text(c: &Capture) -> String {
+    crate::doc::text::render(&doc(c))
 }

@@ -2,13 +2,13 @@
 //! exact percentiles), and the slowest individual calls.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use holter_format::syscall_names::{errno_name, errno_of, syscall_display, Arch};
 use holter_format::Syscall;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::doc::{col, num, t, Block, Cell, Doc, Table};
 use crate::load::Capture;
 
 /// Which calls a report covers and how it groups them.
@@ -231,15 +231,6 @@ pub fn human(ns: u64) -> String {
     }
 }
 
-fn errno_list(errnos: &[(String, u64)]) -> String {
-    errnos
-        .iter()
-        .take(3)
-        .map(|(n, c)| format!("{n}:{c}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// A return value as strace shows it: `-1 ENOENT` for an error.
 pub fn show_ret(ret: i64) -> String {
     match errno_of(ret) {
@@ -251,125 +242,150 @@ pub fn show_ret(ret: i64) -> String {
     }
 }
 
-pub fn to_text(r: &Report) -> String {
-    let mut out = String::new();
+/// The report as blocks of the output layer: one latency table per thread
+/// (`--by-thread`) and ABI, the calls counted but not recorded, the slowest
+/// calls.
+pub fn doc(r: &Report) -> Vec<Block> {
+    let mut blocks = Vec::new();
     if r.rows.is_empty() && r.counted_only.is_empty() {
-        out.push_str("no syscalls in the selection\n");
+        blocks.push(Block::Missing("no syscalls in the selection".into()));
     }
-    let header = format!(
-        "{:<20} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  errors by errno\n",
-        "syscall", "calls", "errors", "total", "avg", "p50", "p95", "p99", "max"
-    );
-    let mut current: Option<Option<u32>> = None;
-    let mut current_abi: Option<&str> = None;
-    for row in &r.rows {
-        if current != Some(row.tid) {
-            if let Some(tid) = row.tid {
-                let comm =
-                    crate::escape::line(r.comms.get(&tid).map(String::as_str).unwrap_or("?"));
-                let _ = writeln!(
-                    out,
-                    "{}thread {tid} ({comm})",
-                    if current.is_some() { "\n" } else { "" }
-                );
-            }
-            current = Some(row.tid);
-            current_abi = None;
+    let latency = || {
+        Table::new(vec![
+            col("syscall"),
+            num("calls"),
+            num("errors"),
+            num("total"),
+            num("avg"),
+            num("p50"),
+            num("p95"),
+            num("p99"),
+            num("max"),
+            col("errors by errno"),
+        ])
+    };
+    // Each run of rows of one thread and ABI is a table.
+    let mut start = 0;
+    while start < r.rows.len() {
+        let first = &r.rows[start];
+        let len = r.rows[start..]
+            .iter()
+            .take_while(|x| x.tid == first.tid && x.abi == first.abi)
+            .count();
+        let rows = &r.rows[start..start + len];
+        let new_thread = start == 0 || r.rows[start - 1].tid != first.tid;
+        if let (Some(tid), true) = (first.tid, new_thread) {
+            let comm = r.comms.get(&tid).map(String::as_str).unwrap_or("?");
+            blocks.push(Block::Heading(format!("thread {tid} ({comm})")));
         }
-        if current_abi != Some(row.abi.as_str()) {
-            if row.abi != r.native_abi {
-                // Another ABI's calls (i386: int 0x80), as strace's separate table.
-                let _ = writeln!(
-                    out,
-                    "{}{} ABI{}:",
-                    if current_abi.is_some() { "\n" } else { "" },
-                    crate::escape::line(&row.abi),
-                    if row.abi == "i386" {
-                        " (32-bit calls, int 0x80)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            out.push_str(&header);
-            current_abi = Some(row.abi.as_str());
+        if first.abi != r.native_abi {
+            // Another ABI's calls (i386: int 0x80), as strace's separate table.
+            blocks.push(Block::Heading(format!(
+                "{} ABI{}",
+                first.abi,
+                if first.abi == "i386" {
+                    " (32-bit calls, int 0x80)"
+                } else {
+                    ""
+                }
+            )));
         }
-        let _ = writeln!(
-            out,
-            "{:<20} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  {}",
-            crate::escape::line(&row.name),
-            row.count,
-            row.errors,
-            human(row.total_ns),
-            human(row.avg_ns),
-            human(row.p50_ns),
-            human(row.p95_ns),
-            human(row.p99_ns),
-            human(row.max_ns),
-            errno_list(&row.errnos)
-        );
-    }
-    if !r.rows.is_empty() && r.rows[0].tid.is_none() {
-        let calls: u64 = crate::sum_sat(r.rows.iter().map(|x| x.count));
-        let errors: u64 = crate::sum_sat(r.rows.iter().map(|x| x.errors));
-        let total: u64 = crate::sum_sat(r.rows.iter().map(|x| x.total_ns));
-        let _ = writeln!(
-            out,
-            "{:<20} {calls:>9} {errors:>7} {:>10}",
-            "total",
-            human(total)
-        );
+        let mut table = latency();
+        for row in rows {
+            table.row(vec![
+                Cell::code(&row.name),
+                row.count.into(),
+                Cell::from(row.errors).alarm(row.errors > 0),
+                human(row.total_ns).into(),
+                human(row.avg_ns).into(),
+                human(row.p50_ns).into(),
+                human(row.p95_ns).into(),
+                human(row.p99_ns).into(),
+                human(row.max_ns).into(),
+                errnos(&row.errnos).into(),
+            ]);
+        }
+        if first.tid.is_none() {
+            table.row(vec![
+                "total".into(),
+                crate::sum_sat(rows.iter().map(|x| x.count)).into(),
+                crate::sum_sat(rows.iter().map(|x| x.errors)).into(),
+                human(crate::sum_sat(rows.iter().map(|x| x.total_ns))).into(),
+            ]);
+        }
+        blocks.push(Block::Table(table));
+        start += len;
     }
     if !r.counted_only.is_empty() {
-        let _ = writeln!(
-            out,
-            "\ncounted, not recorded (outside --syscalls-filter {}):",
+        blocks.push(Block::Heading(format!(
+            "Counted, not recorded (outside --syscalls-filter {})",
             r.filter.as_deref().unwrap_or("")
-        );
+        )));
+        let mut table = Table::new(vec![
+            col("syscall"),
+            num("calls"),
+            num("errors"),
+            num("total"),
+        ]);
         for c in &r.counted_only {
             let name = if c.abi == r.native_abi {
                 c.name.clone()
             } else {
                 format!("{} ({})", c.name, c.abi)
             };
-            let _ = writeln!(
-                out,
-                "{:<20} {:>9} {:>7} {:>10}",
-                crate::escape::line(&name),
-                c.count,
-                c.errors,
-                human(c.total_ns)
-            );
+            table.row(vec![
+                Cell::code(name),
+                c.count.into(),
+                c.errors.into(),
+                human(c.total_ns).into(),
+            ]);
         }
+        blocks.push(Block::Table(table));
     }
     if !r.slowest.is_empty() {
-        let _ = writeln!(out, "\nslowest calls:");
-        let _ = writeln!(
-            out,
-            "{:>12} {:>8} {:<16} {:>10} {:>16}  summary",
-            "time (s)", "tid", "syscall", "duration", "return"
-        );
-        for s in &r.slowest {
-            let _ = writeln!(
-                out,
-                "{:>12.6} {:>8} {:<16} {:>10} {:>16}  {}",
-                s.start_ns as f64 / 1e9,
-                s.tid,
-                crate::escape::line(&s.name),
-                human(s.duration_ns),
-                show_ret(s.ret),
-                crate::escape::line(&s.summary)
-            );
+        blocks.push(Block::Heading("Slowest calls".into()));
+        let mut table = Table::new(vec![
+            num("at"),
+            num("pid"),
+            num("tid"),
+            col("syscall"),
+            num("duration"),
+            num("return"),
+            col("summary"),
+        ]);
+        for c in &r.slowest {
+            table.row(vec![
+                format!("{:.6} s", c.start_ns as f64 / 1e9).into(),
+                c.pid.into(),
+                c.tid.into(),
+                Cell::code(&c.name),
+                human(c.duration_ns).into(),
+                show_ret(c.ret).into(),
+                Cell::code(&c.summary),
+            ]);
         }
+        blocks.push(Block::Table(table));
     }
     if r.lost > 0 {
-        let _ = writeln!(
-            out,
-            "\nwarning: {} syscall records were lost by the agent",
+        blocks.push(Block::Para(vec![t(format!(
+            "warning: {} syscall records were lost by the agent",
             r.lost
-        );
+        ))]));
     }
-    out
+    blocks
+}
+
+/// `EAGAIN:3 ENOENT:1`.
+pub fn errnos(list: &[(String, u64)]) -> String {
+    list.iter()
+        .map(|(n, c)| format!("{n}:{c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `holter syscalls` on a terminal.
+pub fn to_text(r: &Report) -> String {
+    crate::doc::text::render(&Doc { blocks: doc(r) })
 }
 
 /// `holter syscalls --json`: `{syscalls: [Row], slowest: [Slow],
@@ -513,7 +529,10 @@ mod tests {
 
         let text = to_text(&r);
         assert!(text.contains("ENOENT:7 EACCES:3"), "{text}");
-        assert!(text.lines().nth(1).unwrap().starts_with("nanosleep"));
+        assert!(
+            text.lines().nth(1).unwrap().starts_with("nanosleep"),
+            "{text}"
+        );
         assert!(text.contains("20.00ms"));
         let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
         let lines: Vec<String> = text.lines().map(words).collect();
@@ -523,13 +542,13 @@ mod tests {
         );
         let slowest = lines
             .iter()
-            .position(|l| l == "slowest calls:")
+            .position(|l| l == "Slowest calls:")
             .unwrap_or_else(|| panic!("no slowest calls: {text}"));
         assert_eq!(
             lines[slowest + 2..],
             [
-                "0.000030 101 nanosleep 20.00ms 0 call at 30000",
-                "0.000010 100 getpid 1.1us 100 call at 9990",
+                "0.000030 s 10 101 nanosleep 20.00ms 0 call at 30000",
+                "0.000010 s 10 100 getpid 1.1us 100 call at 9990",
             ],
             "{text}"
         );
@@ -608,7 +627,7 @@ mod tests {
                 total_ns: 5000
             }]
         );
-        assert!(to_text(&r).contains("counted, not recorded"));
+        assert!(to_text(&r).contains("Counted, not recorded"));
         assert_eq!(to_json(&r)["counted_only"][0]["count"], 50);
     }
 

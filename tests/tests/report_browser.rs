@@ -296,7 +296,7 @@ fn flame_script(html: &str) -> String {
 
 /// `'sha256-…'` of a script, as a CSP source.
 fn script_hash(script: &str) -> String {
-    let csp = holter::report::html::csp(script);
+    let csp = holter::doc::html::csp(script);
     let at = csp.find("'sha256-").unwrap();
     let end = at + 1 + csp[at + 1..].find('\'').unwrap();
     csp[at..=end].to_string()
@@ -367,7 +367,7 @@ fn html_report_in_headless_chromium() {
         },500);</script></body>";
     // The page allows only its own script, by hash: allow the probe's too.
     let probe_body = &probe["<script>".len()..probe.len() - "</script></body>".len()];
-    let csp = holter::report::html::csp(&flame_script(&html));
+    let csp = holter::doc::html::csp(&flame_script(&html));
     let both = csp.replace(
         "script-src ",
         &format!("script-src {} ", script_hash(probe_body)),

@@ -1,11 +1,11 @@
 //! `holter memory`: usage against the limit over time, peak, limit hits,
 //! OOM kills, major faults and memory pressure.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
-use super::{bar, human_bytes, parse, round, total, ReportError, Series, Tick};
+use crate::doc::{Bar, Block, Cell, Chart, Doc, Fact, Merge};
+
+use super::{human_bytes, parse, round, total, ReportError, Series, Tick};
 use crate::load::Capture;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -284,86 +284,96 @@ fn opt(v: Option<u64>) -> String {
     v.map_or("-".to_string(), |v| v.to_string())
 }
 
-pub fn to_text(m: &Memory) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "cgroup {} (v{})",
-        crate::escape::line(&m.cgroup),
-        m.cgroup_version
-    );
-    let _ = writeln!(
-        s,
-        "limit     {}{}",
-        m.limit_bytes.map_or("none".into(), human_bytes),
-        m.high_bytes
-            .map(|h| format!(", high {}", human_bytes(h)))
-            .unwrap_or_default()
-    );
-    let _ = writeln!(
-        s,
-        "usage     {} → {} (max {}{}), kernel peak {}",
-        human_bytes(m.usage_first_bytes),
-        human_bytes(m.usage_last_bytes),
-        human_bytes(m.usage_max_bytes),
-        m.usage_max_pct_of_limit
-            .map(|p| format!(", {p:.1}% of limit"))
-            .unwrap_or_default(),
-        m.peak_bytes.map_or("-".into(), human_bytes)
-    );
+/// The report as blocks of the output layer: verdict, summary, timeline.
+pub fn doc(m: &Memory) -> Vec<Block> {
+    let mut facts = vec![
+        Fact::new("cgroup", Cell::code(&m.cgroup)),
+        Fact::new("cgroup version", format!("v{}", m.cgroup_version)),
+        Fact::new(
+            "limit",
+            format!(
+                "{}{}",
+                m.limit_bytes.map_or("none".into(), human_bytes),
+                m.high_bytes
+                    .map(|h| format!(", high {}", human_bytes(h)))
+                    .unwrap_or_default()
+            ),
+        ),
+        Fact::new(
+            "usage",
+            format!(
+                "{} → {} (max {}{})",
+                human_bytes(m.usage_first_bytes),
+                human_bytes(m.usage_last_bytes),
+                human_bytes(m.usage_max_bytes),
+                m.usage_max_pct_of_limit
+                    .map(|p| format!(", {p:.1}% of limit"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Fact::new("kernel peak", m.peak_bytes.map_or("-".into(), human_bytes)),
+    ];
     if m.cgroup_version == 1 {
-        let _ = writeln!(s, "failcnt   {}", opt(m.failcnt));
+        facts.push(Fact::new(
+            "limit hits (failcnt)",
+            Cell::text(opt(m.failcnt)).alarm(m.failcnt.unwrap_or(0) > 0),
+        ));
     } else {
-        let _ = writeln!(
-            s,
-            "events    max {}, high {}, oom {}",
-            opt(m.max_events),
-            opt(m.high_events),
-            opt(m.oom_events)
-        );
+        facts.push(Fact::new(
+            "events",
+            format!(
+                "max {}, high {}, oom {}",
+                opt(m.max_events),
+                opt(m.high_events),
+                opt(m.oom_events)
+            ),
+        ));
     }
-    let _ = writeln!(
-        s,
-        "oom kills {}, major faults {}",
-        opt(m.oom_kills),
-        opt(m.major_faults)
-    );
-    if let Some(p) = &m.pressure {
-        let _ = writeln!(
-            s,
-            "pressure  some {:.1}% of the time (avg10 max {:.2}), full {}",
-            p.some_pct,
-            p.some_avg10_max,
-            p.full_pct.map_or("-".into(), |f| format!("{f:.1}%"))
-        );
-    }
-    let scale = m.limit_bytes.unwrap_or(m.usage_max_bytes).max(1);
-    // Long captures: one row per run of samples, showing the run's highest usage.
-    let per_row = m.samples.len().div_ceil(60).max(1);
-    let _ = writeln!(
-        s,
-        "\ntimeline (bar: usage vs {}{})",
-        if m.limit_bytes.is_some() {
-            "limit"
-        } else {
-            "peak"
+    facts.push(Fact::new(
+        "OOM kills",
+        Cell::text(opt(m.oom_kills)).alarm(m.oom_kills.unwrap_or(0) > 0),
+    ));
+    facts.push(Fact::new("major faults", opt(m.major_faults)));
+    facts.push(Fact::new(
+        "pressure",
+        match &m.pressure {
+            Some(p) => format!(
+                "some {:.1}% of the time (avg10 max {:.2}), full {}",
+                p.some_pct,
+                p.some_avg10_max,
+                p.full_pct.map_or("-".into(), |f| format!("{f:.1}%"))
+            ),
+            None => "not available (no memory.pressure: cgroup v1, or PSI disabled)".into(),
         },
-        if per_row > 1 {
-            format!("; each row the highest of {per_row} snapshots")
-        } else {
-            String::new()
-        }
-    );
-    for run in m.samples.chunks(per_row) {
-        let at = run[0].time_ns.saturating_sub(m.start_ns) as f64 / 1e9;
-        let usage = run.iter().map(|p| p.usage_bytes).max().unwrap_or(0);
-        let _ = writeln!(
-            s,
-            "  {at:>8.2}s  |{}| {:>10}",
-            bar(usage as f64 / scale as f64, 30),
-            human_bytes(usage)
-        );
+    ));
+    let mut blocks = vec![Block::Verdict(m.verdict.clone()), Block::Facts(facts)];
+    if m.samples.len() > 1 {
+        let secs = |ns: u64| ns.saturating_sub(m.start_ns) as f64 / 1e9;
+        blocks.push(Block::Chart(Chart {
+            title: "memory usage",
+            value_label: "usage",
+            bars: m
+                .samples
+                .windows(2)
+                .map(|w| Bar {
+                    start_s: secs(w[0].time_ns),
+                    end_s: secs(w[1].time_ns),
+                    value: Some(w[1].usage_bytes as f64),
+                    mark: None,
+                })
+                .collect(),
+            span_s: secs(m.end_ns),
+            limit: m.limit_bytes.map(|l| l as f64),
+            limit_label: "limit",
+            unit: |v| human_bytes(v as u64),
+            mark_label: None,
+            merge: Merge::Max,
+        }));
     }
-    let _ = writeln!(s, "\nverdict: {}", crate::escape::line(&m.verdict));
-    s
+    blocks
+}
+
+/// `holter memory` on a terminal.
+pub fn to_text(m: &Memory) -> String {
+    crate::doc::text::render(&Doc { blocks: doc(m) })
 }

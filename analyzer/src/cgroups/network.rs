@@ -2,11 +2,11 @@
 //! retransmits and resets, inside the target's network namespace.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use super::{human_bytes, parse, round, ReportError};
+use crate::doc::{col, num, t, Block, Cell, Doc, Fact, Table};
 use crate::load::Capture;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -199,64 +199,86 @@ fn verdict(n: &Network) -> String {
     }
 }
 
-pub fn to_text(n: &Network) -> String {
-    let mut s = String::new();
+/// The report as blocks of the output layer: verdict, the container's own
+/// view, interfaces, transport totals.
+pub fn doc(n: &Network) -> Vec<Block> {
+    let mut blocks = vec![Block::Verdict(n.verdict.clone())];
     if let Some(v) = &n.container {
-        let _ = writeln!(s, "hostname  {}", crate::escape::line(&v.hostname));
-        let _ = writeln!(s, "root      {}", crate::escape::line(&v.root_mount));
-        let ns: Vec<&str> = v
+        let dns: Vec<&str> = v
             .resolv_conf
             .lines()
             .filter(|l| l.starts_with("nameserver"))
             .collect();
-        let _ = writeln!(
-            s,
-            "dns       {}",
-            if ns.is_empty() {
-                "-".into()
-            } else {
-                ns.join(", ")
-            }
-        );
+        blocks.push(Block::Facts(vec![
+            Fact::new("hostname", v.hostname.as_str()),
+            Fact::new("root", Cell::code(&v.root_mount)),
+            Fact::new(
+                "dns",
+                if dns.is_empty() {
+                    "-".into()
+                } else {
+                    dns.join(", ")
+                },
+            ),
+        ]));
     }
-    let _ = writeln!(
-        s,
-        "over {:.2} s ({} snapshots)\n",
+    blocks.push(Block::Para(vec![t(format!(
+        "Over {:.2} s ({} snapshots).",
         n.end_ns.saturating_sub(n.start_ns) as f64 / 1e9,
         n.snapshots
-    );
-    let _ = writeln!(
-        s,
-        "{:<12} {:>12} {:>12} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7}",
-        "interface", "rx", "tx", "rx/s", "tx/s", "rx drop", "tx drop", "rx err", "tx err"
-    );
+    ))]));
+    let mut table = Table::new(vec![
+        col("interface"),
+        num("rx"),
+        num("tx"),
+        num("rx/s"),
+        num("tx/s"),
+        num("rx packets"),
+        num("tx packets"),
+        num("rx drop"),
+        num("tx drop"),
+        num("rx err"),
+        num("tx err"),
+    ]);
+    let bad = |v: u64| Cell::from(v).alarm(v > 0);
     for i in &n.interfaces {
-        let _ = writeln!(
-            s,
-            "{:<12} {:>12} {:>12} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7}",
-            i.name,
-            human_bytes(i.rx_bytes),
-            human_bytes(i.tx_bytes),
-            human_bytes(i.rx_bytes_per_sec as u64),
-            human_bytes(i.tx_bytes_per_sec as u64),
-            i.rx_dropped,
-            i.tx_dropped,
-            i.rx_errors,
-            i.tx_errors
-        );
+        table.row(vec![
+            Cell::code(&i.name),
+            human_bytes(i.rx_bytes).into(),
+            human_bytes(i.tx_bytes).into(),
+            human_bytes(i.rx_bytes_per_sec as u64).into(),
+            human_bytes(i.tx_bytes_per_sec as u64).into(),
+            i.rx_packets.into(),
+            i.tx_packets.into(),
+            bad(i.rx_dropped),
+            bad(i.tx_dropped),
+            bad(i.rx_errors),
+            bad(i.tx_errors),
+        ]);
     }
-    let t = &n.tcp;
-    let _ = writeln!(
-        s,
-        "\ntcp       {} segments in, {} out, {} retransmitted ({:.2}%), {} resets sent, {} established reset, {} failed connects",
-        t.in_segs, t.out_segs, t.retrans_segs, t.retrans_pct, t.out_rsts, t.estab_resets, t.attempt_fails
-    );
-    let u = &n.udp;
-    let _ = writeln!(
-        s,
-        "udp       {} datagrams in, {} out, {} to closed ports, {} receive errors ({} buffer full)",
-        u.in_datagrams, u.out_datagrams, u.no_ports, u.in_errors, u.rcvbuf_errors
-    );
-    let _ = writeln!(s, "\nverdict: {}", crate::escape::line(&n.verdict));
-    s
+    blocks.push(Block::Table(table));
+    let (tcp, udp) = (&n.tcp, &n.udp);
+    blocks.push(Block::Facts(vec![
+        Fact::new(
+            "TCP",
+            Cell::text(format!(
+                "{} segments in, {} out, {} retransmitted ({:.2}%), {} resets sent, {} established reset, {} failed connects, {} bad segments",
+                tcp.in_segs, tcp.out_segs, tcp.retrans_segs, tcp.retrans_pct, tcp.out_rsts, tcp.estab_resets, tcp.attempt_fails, tcp.in_errs
+            ))
+            .alarm(tcp.retrans_pct >= 1.0),
+        ),
+        Fact::new(
+            "UDP",
+            format!(
+                "{} datagrams in, {} out, {} to closed ports, {} receive errors ({} buffer full)",
+                udp.in_datagrams, udp.out_datagrams, udp.no_ports, udp.in_errors, udp.rcvbuf_errors
+            ),
+        ),
+    ]));
+    blocks
+}
+
+/// `holter network` on a terminal.
+pub fn to_text(n: &Network) -> String {
+    crate::doc::text::render(&Doc { blocks: doc(n) })
 }

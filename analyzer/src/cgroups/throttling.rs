@@ -1,10 +1,9 @@
 //! `holter throttling`: CPU quota, throttled periods and usage, per interval.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
-use super::{bar, delta, parse, round, ReportError, Series, Tick};
+use super::{delta, parse, round, ReportError, Series, Tick};
+use crate::doc::{Bar, Block, Cell, Chart, Doc, Fact, Merge};
 use crate::load::Capture;
 
 /// CPU counters of one tick, whatever the cgroup version.
@@ -188,40 +187,6 @@ pub fn from_series(series: &Series) -> Throttling {
     t
 }
 
-/// Timeline rows in the text output; longer captures merge neighbouring intervals.
-const MAX_ROWS: usize = 60;
-
-/// Merges runs of `per_row` intervals so at most `max` rows remain.
-fn rows(intervals: &[Interval], max: usize) -> (Vec<Interval>, usize) {
-    let per_row = intervals.len().div_ceil(max).max(1);
-    let sum = |c: &[Interval], f: fn(&Interval) -> Option<u64>| {
-        c.iter()
-            .filter_map(f)
-            .fold(None, |a: Option<u64>, v| Some(a.unwrap_or(0) + v))
-    };
-    let merged = intervals
-        .chunks(per_row)
-        .map(|c| {
-            let known: Vec<&Interval> = c.iter().filter(|i| i.usage_cores.is_some()).collect();
-            let wall: u64 =
-                crate::sum_sat(known.iter().map(|i| i.end_ns.saturating_sub(i.start_ns)));
-            let used: f64 = known
-                .iter()
-                .map(|i| i.usage_cores.unwrap_or(0.0) * i.end_ns.saturating_sub(i.start_ns) as f64)
-                .sum();
-            Interval {
-                start_ns: c[0].start_ns,
-                end_ns: c[c.len() - 1].end_ns,
-                periods: sum(c, |i| i.periods),
-                throttled_periods: sum(c, |i| i.throttled_periods),
-                throttled_ns: sum(c, |i| i.throttled_ns),
-                usage_cores: (wall > 0).then(|| used / wall as f64),
-            }
-        })
-        .collect();
-    (merged, per_row)
-}
-
 fn cores(v: Option<f64>) -> String {
     v.map_or("unknown".into(), |c| format!("{c:.2}"))
 }
@@ -257,107 +222,88 @@ fn verdict(t: &Throttling) -> String {
     }
 }
 
-pub fn to_text(t: &Throttling) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "cgroup {} (v{})",
-        crate::escape::line(&t.cgroup),
-        t.cgroup_version
-    );
-    match (t.quota_cores, t.quota_us, t.period_us) {
-        (Some(q), Some(qu), Some(p)) => {
-            let _ = writeln!(s, "quota     {q:.2} cores ({qu} us per {p} us period)");
-        }
-        _ if !t.quota_known => {
-            let _ = writeln!(
-                s,
-                "quota     unknown (no cpu.max or cpu.cfs_quota_us in the snapshots)"
-            );
-        }
-        _ => {
-            let _ = writeln!(
-                s,
-                "quota     none (unlimited){}",
-                t.period_us
-                    .map(|p| format!(", period {p} us"))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "periods   {} throttled of {} ({:.1}%), throttled time {:.3} s",
-        t.throttled_periods,
-        t.periods,
-        t.throttled_pct,
-        t.throttled_ns as f64 / 1e9
-    );
-    let _ = writeln!(
-        s,
-        "usage     avg {} cores, max {} cores",
-        cores(t.usage_cores_avg),
-        cores(t.usage_cores_max)
-    );
+/// The report as blocks of the output layer: verdict, summary, timeline.
+pub fn doc(t: &Throttling) -> Vec<Block> {
+    let quota = match (t.quota_cores, t.quota_us, t.period_us) {
+        (Some(q), Some(qu), Some(p)) => format!("{q:.2} cores ({qu} µs per {p} µs period)"),
+        _ if !t.quota_known => "unknown (the snapshots hold no cpu.max or cpu.cfs_quota_us)".into(),
+        _ => format!(
+            "none (unlimited){}",
+            t.period_us
+                .map(|p| format!(", period {p} µs"))
+                .unwrap_or_default()
+        ),
+    };
+    let mut facts = vec![
+        Fact::new("cgroup", Cell::code(&t.cgroup)),
+        Fact::new("cgroup version", format!("v{}", t.cgroup_version)),
+        Fact::new("quota", quota),
+        Fact::new(
+            "throttled periods",
+            Cell::text(format!(
+                "{} of {} ({:.1}%)",
+                t.throttled_periods, t.periods, t.throttled_pct
+            ))
+            .alarm(t.throttled_pct >= 5.0),
+        ),
+        Fact::new(
+            "throttled time",
+            format!("{:.3} s", t.throttled_ns as f64 / 1e9),
+        ),
+        Fact::new(
+            "usage",
+            format!(
+                "avg {} cores, max {} cores",
+                cores(t.usage_cores_avg),
+                cores(t.usage_cores_max)
+            ),
+        ),
+    ];
     if let Some(p) = t.cpu_pressure_pct {
-        let _ = writeln!(
-            s,
-            "pressure  some tasks waited for a CPU {p:.1}% of the time"
-        );
+        facts.push(Fact::new(
+            "CPU pressure",
+            Cell::text(format!("tasks waited for a CPU {p:.1}% of the time")).alarm(p >= 10.0),
+        ));
     }
     if t.gaps > 0 {
-        let _ = writeln!(
-            s,
-            "gaps      {} interval(s): a counter went backwards (cgroup recreated)",
-            t.gaps
-        );
+        facts.push(Fact::new(
+            "gaps",
+            format!(
+                "{} interval(s): a counter went backwards (cgroup recreated)",
+                t.gaps
+            ),
+        ));
     }
-    let scale = t
-        .quota_cores
-        .or(t.usage_cores_max)
-        .filter(|c| *c > 0.0)
-        .unwrap_or(1.0);
-    let (rows, per_row) = rows(&t.intervals, MAX_ROWS);
-    let _ = writeln!(
-        s,
-        "\ntimeline (bar: usage vs {}; throttled periods{})",
-        if t.quota_cores.is_some() {
-            "quota"
-        } else {
-            "peak"
-        },
-        if per_row > 1 {
-            format!("; each row {per_row} intervals")
-        } else {
-            String::new()
-        }
-    );
-    for i in &rows {
-        let at = (i.start_ns.saturating_sub(t.start_ns)) as f64 / 1e9;
-        match (i.usage_cores, i.periods) {
-            (None, None) => {
-                let _ = writeln!(s, "  {at:>8.2}s  gap (counter went backwards)");
-            }
-            _ => {
-                let usage = i.usage_cores.unwrap_or(0.0);
-                let thr = match (i.throttled_periods, i.periods) {
-                    (Some(tp), Some(p)) if p > 0 => format!(
-                        "throttled {tp:>4}/{p:<4} {:>5.1}%",
-                        tp as f64 * 100.0 / p as f64
-                    ),
-                    _ => "throttled    -".to_string(),
-                };
-                let _ = writeln!(
-                    s,
-                    "  {at:>8.2}s  |{}| {:>6} cores  {thr}",
-                    bar(usage / scale, 30),
-                    i.usage_cores.map_or("-".into(), |u| format!("{u:.2}")),
-                );
-            }
-        }
+    let mut blocks = vec![Block::Verdict(t.verdict.clone()), Block::Facts(facts)];
+    if !t.intervals.is_empty() {
+        let secs = |ns: u64| ns.saturating_sub(t.start_ns) as f64 / 1e9;
+        blocks.push(Block::Chart(Chart {
+            title: "CPU usage and throttled periods",
+            value_label: "usage",
+            bars: t
+                .intervals
+                .iter()
+                .map(|i| Bar {
+                    start_s: secs(i.start_ns),
+                    end_s: secs(i.end_ns),
+                    value: i.usage_cores,
+                    mark: i.throttled_periods.zip(i.periods),
+                })
+                .collect(),
+            span_s: secs(t.end_ns),
+            limit: t.quota_cores,
+            limit_label: "quota",
+            unit: |v| format!("{v:.2} cores"),
+            mark_label: Some("throttled"),
+            merge: Merge::Mean,
+        }));
     }
-    let _ = writeln!(s, "\nverdict: {}", crate::escape::line(&t.verdict));
-    s
+    blocks
+}
+
+/// `holter throttling` on a terminal.
+pub fn to_text(t: &Throttling) -> String {
+    crate::doc::text::render(&Doc { blocks: doc(t) })
 }
 
 #[cfg(test)]
@@ -416,32 +362,13 @@ mod tests {
         let text = to_text(&t);
         assert!(text.contains("gap (counter went backwards)"), "{text}");
         assert!(
-            text.contains("0.20 cores (20000 us per 100000 us period)"),
+            text.contains("0.20 cores (20000 µs per 100000 µs period)"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn long_timelines_merge_rows() {
-        let iv = |k: u64| Interval {
-            start_ns: k * 10,
-            end_ns: k * 10 + 10,
-            periods: Some(1),
-            throttled_periods: Some(k % 2),
-            throttled_ns: Some(5),
-            usage_cores: Some(if k % 2 == 0 { 0.1 } else { 0.3 }),
-        };
-        let all: Vec<Interval> = (0..125).map(iv).collect();
-        let (rows, per) = rows(&all, 60);
-        assert_eq!(per, 3);
-        assert_eq!(rows.len(), 42);
-        assert_eq!(rows[0].start_ns, 0);
-        assert_eq!(rows[0].end_ns, 30);
-        assert_eq!(rows[0].periods, Some(3));
-        assert_eq!(rows[0].throttled_periods, Some(1));
-        assert_eq!(rows[0].throttled_ns, Some(15));
-        assert!((rows[0].usage_cores.unwrap() - 0.5 / 3.0).abs() < 1e-9);
-        assert_eq!(rows[41].periods, Some(2), "the last row holds what is left");
+        assert!(
+            text.contains("throttled periods 18 of 20 (90.0%)"),
+            "{text}"
+        );
     }
 
     #[test]

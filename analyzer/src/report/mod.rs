@@ -1,25 +1,24 @@
 //! `holter report`: one self-contained file to attach to a ticket.
 //!
-//! The model gathers what the other reports already compute (flame graph,
+//! [`build`] gathers what the other reports already compute (flame graph,
 //! throttling, memory, network, syscalls) without recomputing any of it;
-//! `html` and `markdown` only lay it out. A section the capture cannot fill
-//! holds the reason instead, so the reader learns what is missing and why.
+//! [`doc`] lays it out once as blocks of the output layer ([`crate::doc`]),
+//! which [`to_html`] and [`to_markdown`] render. A section the capture
+//! cannot fill holds the reason instead, so the reader learns what is
+//! missing and why.
 
-mod chart;
-mod facts;
-pub mod html;
-pub mod markdown;
 mod text;
 
 use std::path::Path;
 
 use crate::cgroups::{memory, network, throttling};
+use crate::doc::{self, code, num, t, Block, Cell, Doc, Fact, Inline, Table};
 use crate::filter::Filter;
 use crate::flamegraph::{self, Folded};
 use crate::load::Capture;
 use crate::symbolize::{SymbolizeError, Symbolizer};
 
-pub use text::{errnos, tracing_line, utc, when};
+pub use text::{tracing_line, utc, when};
 
 /// A report section, or why the capture cannot fill it.
 pub type Section<T> = Result<T, String>;
@@ -84,12 +83,11 @@ pub struct Quality {
 
 #[derive(Debug, Clone)]
 pub struct Flame {
-    /// Inline SVG (from `<svg`), empty unless asked for; without its script
-    /// or its `onload` attribute, which `script` replaces.
-    pub svg: String,
-    /// The flame graph's script (search and zoom), to run once the SVG is
-    /// in the page: trusted text from inferno, never from the capture.
-    pub script: String,
+    /// The SVG (from `<svg`, vetted) and its script (search and zoom, from
+    /// inferno, never from the capture), empty unless asked for; the SVG
+    /// without its script or its `onload` attribute, which the script's
+    /// `init()` replaces. `Err`: why it could not be drawn.
+    pub graph: Result<doc::Flame, String>,
     pub quality: flamegraph::Quality,
     /// The hottest stacks, most samples first.
     pub top_stacks: Vec<Hot>,
@@ -225,14 +223,13 @@ fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> 
         // The other sections may still fit: say why this one is missing.
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let (svg, script) = if opts.svg {
+    let graph = if opts.svg {
         svg(&folded)
     } else {
-        Default::default()
+        Ok(doc::Flame::default())
     };
     Ok(Ok(Flame {
-        svg,
-        script,
+        graph,
         quality: folded.quality,
         top_stacks: top_stacks(&folded, opts.top),
         top_functions: top_functions(&folded, opts.top),
@@ -240,28 +237,27 @@ fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> 
 }
 
 /// The flame graph as an element to put inside HTML (no XML prolog or
-/// doctype), and its script taken out of it: the page runs it from one
-/// `<script>` pinned by hash in its Content-Security-Policy, and calls the
-/// `init` that the SVG's `onload` attribute (removed) used to call.
-fn svg(folded: &Folded) -> (String, String) {
+/// doctype), checked by [`doc::html::vet_svg`], and its script taken out of
+/// it: the page runs it from one `<script>` pinned by hash in its
+/// Content-Security-Policy, and calls the `init` that the SVG's `onload`
+/// attribute (removed) used to call.
+fn svg(folded: &Folded) -> Result<doc::Flame, String> {
     let opts = flamegraph::SvgOptions {
         title: "CPU samples".into(),
         subtitle: folded.quality.line(),
         diffable: false,
     };
     let mut out = Vec::new();
-    if let Err(e) = flamegraph::write_svg(folded, &opts, &mut out) {
-        let e = html::esc(&e.to_string());
-        return (
-            format!("<p>the flame graph could not be drawn: {e}</p>"),
-            String::new(),
-        );
-    }
+    flamegraph::write_svg(folded, &opts, &mut out)
+        .map_err(|e| format!("the flame graph could not be drawn: {e}"))?;
     let text = String::from_utf8_lossy(&out);
-    let Some(at) = text.find("<svg") else {
-        return Default::default();
-    };
-    split_script(&text[at..])
+    let at = text
+        .find("<svg")
+        .ok_or("the flame graph could not be drawn: no <svg> element")?;
+    let (svg, script) = split_script(&text[at..]);
+    let svg = doc::html::vet_svg(&svg)
+        .map_err(|e| format!("the flame graph was left out: its SVG is unsafe inline ({e})"))?;
+    Ok(doc::Flame { svg, script })
 }
 
 /// Splits inferno's SVG into the SVG without script or `onload`, and the
@@ -279,11 +275,7 @@ fn split_script(svg: &str) -> (String, String) {
     // Inferno splits its script into several CDATA sections.
     let script = svg[start + OPEN.len()..end].replace("]]><![CDATA[", "");
     // It must not end the HTML script element early (it never does).
-    let script = if script.to_ascii_lowercase().contains("</script") {
-        String::new()
-    } else {
-        format!("{script}\ninit();\n")
-    };
+    let script = doc::html::script(&format!("{script}\ninit();\n")).unwrap_or_default();
     let rest = format!("{}{}", &svg[..start], &svg[end + CLOSE.len()..]);
     (rest, script)
 }
@@ -325,6 +317,278 @@ fn top_functions(f: &Folded, n: usize) -> Vec<Hot> {
             pct: pct(count, f.quality.samples),
         })
         .collect()
+}
+
+/// The sections of the report, in order: anchor and name.
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("target", "target"),
+    ("quality", "data quality"),
+    ("flame", "flame graph"),
+    ("syscalls", "syscalls"),
+    ("throttling", "throttling"),
+    ("memory", "memory"),
+    ("network", "network"),
+    ("warnings", "warnings"),
+];
+
+/// The report as blocks of the output layer, one section each.
+pub fn doc(r: &Report) -> Doc {
+    let section = |id: &'static str, title: &str, blocks: Vec<Block>| {
+        Block::Section(doc::Section {
+            id,
+            title: title.to_string(),
+            blocks,
+        })
+    };
+    let or_missing =
+        |s: Result<Vec<Block>, &String>| s.unwrap_or_else(|why| vec![Block::Missing(why.clone())]);
+    let mut d = Doc::new();
+    d.push(section(
+        "target",
+        "Target and host",
+        vec![Block::Facts(target(r))],
+    ));
+    d.push(section(
+        "quality",
+        "Data quality",
+        vec![Block::Facts(quality(r))],
+    ));
+    d.push(section(
+        "flame",
+        "Flame graph",
+        or_missing(r.flame.as_ref().map(flame_blocks)),
+    ));
+    let tracing = Block::Para(vec![t(format!("{}.", tracing_line(&r.quality)))]);
+    d.push(section(
+        "syscalls",
+        "Syscalls",
+        or_missing(r.syscalls.as_ref().map(|s| {
+            let mut b = vec![tracing];
+            b.extend(crate::syscalls::doc(s));
+            b
+        })),
+    ));
+    d.push(section(
+        "throttling",
+        "CPU throttling",
+        or_missing(r.throttling.as_ref().map(throttling::doc)),
+    ));
+    d.push(section(
+        "memory",
+        "Memory and pressure",
+        or_missing(r.memory.as_ref().map(memory::doc)),
+    ));
+    d.push(section(
+        "network",
+        "Network",
+        or_missing(r.network.as_ref().map(network::doc)),
+    ));
+    let warnings = &r.capture.warnings;
+    d.push(section(
+        "warnings",
+        "Warnings",
+        vec![if warnings.is_empty() {
+            Block::Para(vec![t("The agent and the reader raised no warning.")])
+        } else {
+            Block::List {
+                numbered: false,
+                items: warnings.iter().map(|w| vec![t(w.as_str())]).collect(),
+            }
+        }],
+    ));
+    d
+}
+
+/// The target's identity, shared by `holter info` and the report: target,
+/// container, cgroups, host.
+pub fn target_facts(h: &holter_format::Header) -> Vec<Fact> {
+    let t = &h.target;
+    let mut v = vec![Fact::new("target", format!("{} {}", t.kind, t.spec))];
+    if t.container_id.is_some() || !h.runtime.is_empty() || !h.container_name.is_empty() {
+        let mut about = Vec::new();
+        if !h.runtime.is_empty() {
+            about.push(format!("runtime {}", h.runtime));
+        }
+        if !h.container_name.is_empty() {
+            about.push(format!("name {}", h.container_name));
+        }
+        let id = t.container_id.as_deref().unwrap_or("(id unknown)");
+        v.push(Fact::new(
+            "container",
+            if about.is_empty() {
+                Cell::code(id)
+            } else {
+                Cell::text(format!("{id} ({})", about.join(", ")))
+            },
+        ));
+    }
+    for cg in &t.cgroups {
+        v.push(Fact::new("cgroup", Cell::code(cg)));
+    }
+    v.push(Fact::new(
+        "host",
+        format!(
+            "{} (Linux {}, {}, {} CPUs)",
+            h.host.hostname, h.host.kernel_release, h.host.arch, h.host.cpus
+        ),
+    ));
+    v
+}
+
+fn target(r: &Report) -> Vec<Fact> {
+    let h = &r.capture.header;
+    let mut v = target_facts(h);
+    v.insert(1, Fact::new("processes", processes_line(r.capture)));
+    v.push(Fact::new("boot id", Cell::code(&h.host.boot_id)));
+    v.push(Fact::new("started", utc(h.clock.wall_ns)));
+    v.push(Fact::new("agent", h.agent_version.as_str()));
+    let o = &h.options;
+    let mut rec = Vec::new();
+    if o.samples {
+        rec.push(format!(
+            "samples ({} at {} Hz)",
+            o.sample_event, o.frequency_hz
+        ));
+    }
+    if o.syscalls {
+        rec.push(match &o.syscalls_filter {
+            Some(f) => format!("syscalls (filter {f})"),
+            None => "syscalls".into(),
+        });
+    }
+    rec.push(format!(
+        "cgroup snapshots every {} ms",
+        o.cgroup_interval_ns / 1_000_000
+    ));
+    if o.redact {
+        rec.push("argv redacted".into());
+    }
+    v.push(Fact::new("recorded", rec.join(", ")));
+    v
+}
+
+fn quality(r: &Report) -> Vec<Fact> {
+    let q = &r.quality;
+    let status = match (&q.end_reason, q.complete) {
+        (Some(reason), true) => Cell::text(format!("complete, ended by {reason}")),
+        _ => Cell::text(
+            "INCOMPLETE: no footer (the agent was killed or the file was cut); this shows what it holds",
+        )
+        .alarm(true),
+    };
+    let seen = q.samples as f64 + q.lost_samples as f64;
+    let lost_pct = if seen > 0.0 {
+        q.lost_samples as f64 * 100.0 / seen
+    } else {
+        0.0
+    };
+    let mut v = vec![
+        Fact::new("capture", status),
+        Fact::new("duration", when(q.duration_ns)),
+        Fact::new(
+            "samples",
+            Cell::text(format!(
+                "{} recorded, {} lost ({lost_pct:.1}%)",
+                q.samples, q.lost_samples
+            ))
+            .alarm(lost_pct >= 1.0),
+        ),
+        Fact::new(
+            "frames symbolized",
+            match q.symbolized_pct {
+                Some(p) => Cell::text(format!("{p:.1}%")).alarm(p < 80.0),
+                None => Cell::text("no samples"),
+            },
+        ),
+        Fact::new(
+            "syscall tracing",
+            Cell::text(tracing_line(q)).alarm(q.lost_syscalls > 0),
+        ),
+        Fact::new(
+            "snapshots",
+            format!("{} cgroup, {} network", q.cgroup_snapshots, q.net_snapshots),
+        ),
+        Fact::new("warnings", Cell::from(q.warnings).alarm(q.warnings > 0)),
+    ];
+    if q.unknown_records > 0 {
+        v.push(Fact::new(
+            "newer records",
+            format!(
+                "{} records of kinds newer than this holter were skipped",
+                q.unknown_records
+            ),
+        ));
+    }
+    v
+}
+
+fn flame_blocks(f: &Flame) -> Vec<Block> {
+    let mut b = vec![Block::Para(vec![t(format!("{}.", f.quality.line()))])];
+    match &f.graph {
+        Ok(g) => b.push(Block::Flame(g.clone())),
+        Err(why) => b.push(Block::Missing(why.clone())),
+    }
+    b.push(Block::Heading("Hottest functions (self)".into()));
+    let mut table = Table::new(vec![doc::col("function"), num("samples"), num("%")]);
+    for h in &f.top_functions {
+        table.row(vec![
+            Cell::code(h.frames.join(";")),
+            h.samples.into(),
+            format!("{:.1}", h.pct).into(),
+        ]);
+    }
+    b.push(Block::Table(table));
+    b.push(Block::Heading("Hottest stacks (root → leaf)".into()));
+    b.push(Block::List {
+        numbered: true,
+        items: f
+            .top_stacks
+            .iter()
+            .map(|h| {
+                vec![
+                    Inline::Strong(format!("{:.1}%", h.pct)),
+                    t(format!(" ({} samples) ", h.samples)),
+                    code(h.frames.join(" → ")),
+                ]
+            })
+            .collect(),
+    });
+    b
+}
+
+fn subtitle(r: &Report) -> String {
+    format!(
+        "{} · {} · {} · holter {}",
+        r.capture.path.display(),
+        utc(r.capture.header.clock.wall_ns),
+        when(r.quality.duration_ns),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The report as one self-contained HTML page.
+pub fn to_html(r: &Report) -> String {
+    doc::html::page(
+        &doc::html::Page {
+            title: &r.title,
+            subtitle: &subtitle(r),
+            nav: SECTIONS,
+        },
+        &doc(r),
+    )
+}
+
+/// The report as Markdown, to paste into a ticket: tables and lists, the
+/// hottest stacks instead of the flame graph.
+pub fn to_markdown(r: &Report) -> String {
+    let mut head = Doc::new();
+    head.push(Block::Para(vec![t(subtitle(r))]));
+    format!(
+        "## {}\n\n{}{}",
+        doc::markdown::text(&r.title),
+        doc::markdown::render(&head),
+        doc::markdown::render(&doc(r))
+    )
 }
 
 #[cfg(test)]

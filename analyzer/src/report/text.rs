@@ -1,4 +1,4 @@
-//! Small formatting helpers shared by the HTML and Markdown reports.
+//! Small formatting helpers of the report: dates, times, tracing coverage.
 
 /// `2026-11-29 09:23:19 UTC` for nanoseconds since the Unix epoch.
 pub fn utc(wall_ns: u64) -> String {
@@ -47,14 +47,6 @@ pub fn tracing_line(q: &super::Quality) -> String {
         }
         _ => "not traced".into(),
     }
-}
-
-/// `EAGAIN:3 ENOENT:1`.
-pub fn errnos(list: &[(String, u64)]) -> String {
-    list.iter()
-        .map(|(n, c)| format!("{n}:{c}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
