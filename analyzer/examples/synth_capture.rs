@@ -127,6 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 filesz: n * FN_SIZE,
             }],
             symbols: symbols(n, 0x1000, if id == 1 { "app_fn" } else { "libc_fn" }),
+            unnamed: vec![],
         }))?;
     }
     w.write(&Record::KernelSymbols(KernelSymbols {

@@ -122,6 +122,7 @@ fn capture_records(f: &Fixture, with_symbols: bool) -> Vec<Record> {
             path: "/usr/local/bin/inline".into(),
             segments: f.segments.clone(),
             symbols: f.symbols.clone(),
+            unnamed: vec![],
         }));
     }
     for (i, a) in (f.compute.0..f.compute.1).enumerate() {

@@ -321,6 +321,7 @@ fn later_mapping_replaces_earlier_from_its_time() {
                 filesz: 0x1000,
             }],
             symbols: vec![sym(0x1000, 0x1000, name)],
+            unnamed: vec![],
         })
     };
     let records = vec![
@@ -380,6 +381,7 @@ fn match_by_path_without_build_id_and_unknown_process() {
                 filesz: 0x1000,
             }],
             symbols: vec![sym(0x8000, 0, "tool_main"), sym(0x8800, 0, "tool_loop")],
+            unnamed: vec![],
         }),
         stack(1, &[0x20_0900, 0x20_0101], &[]),
         stack(

@@ -36,6 +36,7 @@ proptest! {
                 path: "/bin/x".into(),
                 segments: segs.iter().map(|&(file_offset, vaddr, filesz)| Segment { file_offset, vaddr, filesz }).collect(),
                 symbols: symbols.clone(),
+                unnamed: vec![],
             }));
         }
         r.push(Record::KernelSymbols(KernelSymbols { symbols: symbols.clone() }));

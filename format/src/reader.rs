@@ -510,6 +510,7 @@ pub fn weight(r: &Record) -> u64 {
                 + s(&b.path)
                 + (b.segments.len() * size_of::<crate::Segment>()) as u64
                 + symbols(&b.symbols)
+                + (b.unnamed.len() * size_of::<(u64, u64)>()) as u64
         }
         Record::KernelSymbols(k) => symbols(&k.symbols),
         Record::JitSymbols(j) => size(j) + symbols(&j.symbols),

@@ -242,6 +242,13 @@ pub struct BinarySymbols {
     pub segments: Vec<Segment>,
     /// Sorted by `start`.
     pub symbols: Vec<Symbol>,
+    /// Functions that no symbol names, as (start, size) in ELF virtual
+    /// addresses, sorted by start (format 1.6): the agent takes them from the
+    /// `.eh_frame` FDEs, which survive stripping, so that an address of a
+    /// stripped binary is named by the start of its function
+    /// (`module!fn@0xSTART`), one name per function rather than per address.
+    /// Empty in older captures.
+    pub unnamed: Vec<(u64, u64)>,
 }
 
 /// Kernel symbols containing the kernel addresses hit.

@@ -747,7 +747,7 @@ fn the_1_2_fixture_reads_as_a_1_0_reader_would() {
             match kind {
                 6 => stacks.push(postcard::from_bytes::<Stack10>(bytes).unwrap()),
                 12 => {
-                    let b: BinarySymbols = postcard::from_bytes(bytes).unwrap();
+                    let b: BinarySymbols15 = postcard::from_bytes(bytes).unwrap();
                     assert_eq!(b.symbols.len(), 2, "nested Vec<Symbol> intact");
                     assert_eq!(b.segments[0].vaddr, 0x1000);
                 }
@@ -947,4 +947,58 @@ fn header_runtime_and_name_appended_at_the_end() {
         ("", "")
     );
     assert_eq!(**read, common::header_1_2());
+}
+
+/// `BinarySymbols` as formats 1.0 to 1.5 lay it out (no `unnamed`).
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct BinarySymbols15 {
+    build_id: Vec<u8>,
+    path: String,
+    segments: Vec<Segment>,
+    symbols: Vec<Symbol>,
+}
+
+/// `format-1.6-all-kinds.holter`: `make_fixture` with format 1.6 (the 1.5
+/// header and body, and the symbols of a stripped file with `BinarySymbols::unnamed`).
+const FIXTURE_1_6_SHA256: &str = "19a0d3ef5327e77a62537cc95d752d174b65b4b4fc1572d058d16c927faf7093";
+
+/// The 1.6 file reads back as written (the function starts of a stripped
+/// file included); a 1.5 reader decodes the same BinarySymbols records with
+/// every older fact intact and the appended starts ignored; a 1.5 file reads
+/// with `unnamed` empty.
+#[test]
+fn the_1_6_fixture_reads_back() {
+    let stored = fixture("format-1.6-all-kinds.holter", FIXTURE_1_6_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 6));
+    let records: Vec<Record> = r.by_ref().collect();
+    let (_, expected) = common::capture_with(common::header_1_5(), common::body_1_6, 1, 0);
+    assert_eq!(records, expected);
+    let stripped: Vec<&BinarySymbols> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::BinarySymbols(b) if !b.unnamed.is_empty() => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stripped.len(), 1);
+    assert_eq!(stripped[0].unnamed, [(0x4000, 0x1a0), (0x41a0, 0x33)]);
+    // New file, 1.5 reader.
+    let old: Vec<BinarySymbols15> = raw_records(&stored)
+        .iter()
+        .filter(|(k, _)| *k == 12)
+        .map(|(_, b)| postcard::from_bytes(b).unwrap())
+        .collect();
+    assert_eq!(old.len(), 2);
+    assert_eq!(old[1].path, "/usr/lib/liblzma.so.5");
+    assert_eq!(old[1].symbols[0].name, "lzma_code");
+    assert_eq!(old[1].segments[0].filesz, 0x20000);
+    // Old file, new reader.
+    let older = fixture("format-1.5-all-kinds.holter", FIXTURE_1_5_SHA256);
+    for r in Reader::new(&older[..]).unwrap() {
+        if let Record::BinarySymbols(b) = r {
+            assert!(b.unnamed.is_empty());
+            assert_eq!(b.symbols.len(), 2);
+        }
+    }
 }

@@ -1,8 +1,10 @@
 //! Frames named as users expect them (issue 12): the symbols of short-lived
-//! processes, JIT maps written at exit.
+//! processes, JIT maps written at exit, stripped code named by the start of
+//! its function.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use holter_e2e::*;
@@ -185,5 +187,340 @@ fn java_jit_code_is_named_from_the_perf_map_written_at_exit() {
     assert!(
         unnamed * 10 <= spin + unnamed,
         "{unnamed} JIT samples unnamed against {spin} in Hot.spin: {top:?}"
+    );
+}
+
+/// `MODULE!fn@0xSTART` frames of folded stacks: (module, start).
+fn function_starts(stacks: &[(String, u64)]) -> HashSet<(&str, u64)> {
+    stacks
+        .iter()
+        .flat_map(|(s, _)| s.split(';'))
+        .filter_map(|f| {
+            let (module, start) = f.split_once("!fn@0x")?;
+            Some((module, u64::from_str_radix(start, 16).ok()?))
+        })
+        .collect()
+}
+
+/// The output of a tool that must succeed.
+fn tool(what: &str, cmd: &mut Command) -> String {
+    let out = run(what, cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A workload stripped of every symbol (`strip --strip-all`: no `.symtab`,
+/// no DWARF; `.eh_frame` stays): each frame of its code is named
+/// `calltree!fn@0xSTART`, and each START is the address of the function the
+/// unstripped copy names there, so main;work_a;burn appears as three boxes,
+/// one per function, not one per address sampled.
+#[test]
+fn stripped_code_is_named_by_function_start() {
+    let test = "stripped_code_is_named_by_function_start";
+    if !require_tools(test, &["strip", "nm", "readelf"], "binutils") {
+        return;
+    }
+    let w = compile_workload("calltree");
+    let stripped = w.dir.path().join("calltree-stripped");
+    std::fs::copy(&w.path, &stripped).unwrap();
+    tool(
+        "strip --strip-all",
+        Command::new("strip").arg("--strip-all").arg(&stripped),
+    );
+    let nm = tool("nm calltree-stripped", Command::new("nm").arg(&stripped));
+    assert!(!nm.contains(" burn"), "stripped: {nm}");
+    // The unstripped twin: the same code at the same addresses, with names.
+    let names: HashMap<u64, String> = tool("nm calltree", Command::new("nm").arg(&w.path))
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let addr = u64::from_str_radix(it.next()?, 16).ok()?;
+            let kind = it.next()?;
+            let name = it.next()?;
+            matches!(kind, "T" | "t").then(|| (addr, name.to_string()))
+        })
+        .collect();
+    // The PLT has an FDE of its own: a sample in a stub is named by its start.
+    let sections = tool(
+        "readelf -SW",
+        Command::new("readelf").arg("-SW").arg(&stripped),
+    );
+    let plt: HashSet<u64> = sections
+        .lines()
+        .filter_map(|l| {
+            let l = l.split_once(']')?.1;
+            let mut it = l.split_whitespace();
+            let name = it.next()?;
+            let addr = it.nth(1)?;
+            name.starts_with(".plt")
+                .then(|| u64::from_str_radix(addr, 16).ok())
+                .flatten()
+        })
+        .collect();
+    let dir = scratch("names-stripped");
+    let file = dir.path().join("s.holter");
+    ok_stdout(
+        "holter-agent record -- calltree-stripped 2",
+        &agent_with_timeout(
+            &[
+                "record",
+                "--frequency",
+                "999",
+                "-o",
+                file.to_str().unwrap(),
+                "--",
+                stripped.to_str().unwrap(),
+                "2",
+            ],
+            Duration::from_secs(60),
+        ),
+    );
+    let stacks: Vec<(String, u64)> = folded(&file)
+        .into_iter()
+        .filter(|(s, _)| s.starts_with("calltree-stripp"))
+        .collect();
+    let samples: u64 = stacks.iter().map(|(_, n)| n).sum();
+    assert!(samples >= 200, "{samples} samples of 2 s at 999 Hz");
+    let by_address: u64 = stacks
+        .iter()
+        .filter(|(s, _)| s.split(';').any(|f| f.starts_with("calltree-stripped+0x")))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        by_address,
+        0,
+        "no frame of the stripped binary named by its address: {:?}",
+        &stacks[..stacks.len().min(5)]
+    );
+    let starts = function_starts(&stacks);
+    let ours: Vec<u64> = starts
+        .iter()
+        .filter(|(m, _)| *m == "calltree-stripped")
+        .map(|(_, s)| *s)
+        .collect();
+    for start in &ours {
+        assert!(
+            names.contains_key(start) || plt.contains(start),
+            "calltree-stripped!fn@{start:#x} is not where a function of the unstripped copy \
+             (or a PLT) starts"
+        );
+    }
+    // Renamed by the unstripped copy's symbols, the stacks are the call tree.
+    let renamed: Vec<(String, u64)> = stacks
+        .iter()
+        .map(|(s, n)| {
+            let frames: Vec<String> = s
+                .split(';')
+                .map(|f| match f.split_once("calltree-stripped!fn@0x") {
+                    Some((_, a)) => names
+                        .get(&u64::from_str_radix(a, 16).unwrap())
+                        .cloned()
+                        .unwrap_or_else(|| "[plt]".into()),
+                    None => f.to_string(),
+                })
+                .collect();
+            (frames.join(";"), *n)
+        })
+        .collect();
+    let in_burn = |via: &str| -> u64 {
+        renamed
+            .iter()
+            .filter(|(s, _)| s.contains(&format!(";main;{via};burn")))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let (a, b) = (in_burn("work_a"), in_burn("work_b"));
+    assert!(
+        a + b >= samples * 8 / 10 && a > b,
+        "main;work_a;burn {a} and main;work_b;burn {b} of {samples}: {renamed:?}"
+    );
+    // One box per function: as many distinct stacks as the call tree has.
+    let distinct: HashSet<&str> = renamed
+        .iter()
+        .map(|(s, _)| s.split(';').rfind(|f| !f.ends_with("_[k]")).unwrap_or(""))
+        .collect();
+    assert!(
+        ours.len() <= 8,
+        "{} functions of calltree named by start (main, work_a, work_b, burn, _start...)",
+        ours.len()
+    );
+    assert!(distinct.contains("burn"), "{distinct:?}");
+}
+
+/// The stacks of `perf script` (user and kernel frames, outermost first, as
+/// perf names them: `[unknown]` where it has no name), with their counts.
+fn perf_folded(data: &Path, comm: &str) -> HashMap<String, u64> {
+    let text = tool(
+        "perf script",
+        Command::new("perf")
+            .args(["script", "-F", "comm,ip,sym,dso", "--comm", comm, "-i"])
+            .arg(data),
+    );
+    let mut out: HashMap<String, u64> = HashMap::new();
+    let mut frames: Vec<String> = Vec::new();
+    for line in text.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            if !frames.is_empty() {
+                frames.reverse();
+                *out.entry(frames.join(";")).or_default() += 1;
+                frames.clear();
+            }
+        } else if line.starts_with([' ', '\t']) {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            frames.push(if parts.len() > 2 {
+                parts[1..parts.len() - 1].join(" ")
+            } else {
+                "[unknown]".into()
+            });
+        }
+    }
+    out
+}
+
+/// Debian's xz and its stripped liblzma (`.dynsym` only: the exported lzma_*
+/// functions), recorded by holter and `perf record --call-graph dwarf` in
+/// the same run: the internal functions are named
+/// `liblzma.so.5…!fn@0xSTART`, each START an FDE of the file as `readelf`
+/// lists them; the raw stacks hold many more distinct liblzma addresses than
+/// the flame graph has boxes, and holter's flame graph has about as many
+/// distinct stacks as perf's (which folds every unnamed frame into one
+/// `[unknown]`), where naming by address gave ten times as many.
+#[test]
+fn stripped_xz_is_named_by_function_start_as_perf_groups_it() {
+    let test = "stripped_xz_is_named_by_function_start_as_perf_groups_it";
+    if !require_tools(
+        test,
+        &["xz", "perf", "readelf"],
+        "xz-utils linux-perf binutils",
+    ) {
+        return;
+    }
+    let dir = scratch("names-xz");
+    let input = dir.path().join("in");
+    let text: String = (1..400_000).map(|i| format!("{i}\n")).collect();
+    std::fs::write(&input, text).unwrap();
+    let file = dir.path().join("x.holter");
+    let data = dir.path().join("x.perf");
+    ok_stdout(
+        "holter-agent record -- perf record -- xz",
+        &agent_with_timeout(
+            &[
+                "record",
+                "--frequency",
+                "999",
+                "-o",
+                file.to_str().unwrap(),
+                "--",
+                "perf",
+                "record",
+                "-q",
+                "--call-graph",
+                "dwarf",
+                "-F",
+                "999",
+                "-o",
+                data.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                &format!("exec xz -T1 -c {} >/dev/null", input.display()),
+            ],
+            Duration::from_secs(120),
+        ),
+    );
+    let stacks: Vec<(String, u64)> = folded(&file)
+        .into_iter()
+        .filter(|(s, _)| s.starts_with("xz;"))
+        .collect();
+    let samples: u64 = stacks.iter().map(|(_, n)| n).sum();
+    assert!(samples >= 500, "{samples} samples of xz");
+    // The liblzma mapped, as the capture names it.
+    let records: Vec<holter_format::Record> =
+        holter_format::Reader::new(std::fs::File::open(&file).unwrap())
+            .unwrap()
+            .collect();
+    let lzma: Vec<&holter_format::Mapping> = records
+        .iter()
+        .filter_map(|r| match r {
+            holter_format::Record::Mapping(m) if m.path.contains("/liblzma.so") => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert!(!lzma.is_empty(), "xz maps liblzma");
+    let module = lzma[0].path.rsplit('/').next().unwrap().to_string();
+    // FDE starts of that file, by readelf (not by holter's own parser).
+    let frames = tool(
+        "readelf --debug-dump=frames",
+        Command::new("readelf")
+            .args(["--wide", "--debug-dump=frames"])
+            .arg(&lzma[0].path),
+    );
+    let fdes: HashSet<u64> = frames
+        .lines()
+        .filter(|l| l.contains(" FDE "))
+        .filter_map(|l| {
+            let pc = l.split("pc=").nth(1)?.split("..").next()?;
+            u64::from_str_radix(pc, 16).ok()
+        })
+        .collect();
+    assert!(fdes.len() > 100, "{} FDEs in {module}", fdes.len());
+    let starts: Vec<u64> = function_starts(&stacks)
+        .into_iter()
+        .filter(|(m, _)| *m == module)
+        .map(|(_, s)| s)
+        .collect();
+    assert!(
+        starts.len() >= 3,
+        "{module} functions named by start: {starts:?}"
+    );
+    for s in &starts {
+        assert!(fdes.contains(s), "{module}!fn@{s:#x} is no FDE start");
+    }
+    let by_address: u64 = stacks
+        .iter()
+        .filter(|(s, _)| s.split(';').any(|f| f.starts_with(&format!("{module}+0x"))))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        by_address * 50 <= samples,
+        "{by_address} of {samples} samples with a liblzma frame named by its address"
+    );
+    // The distinct liblzma addresses in the raw stacks: one box each before.
+    let mut addresses: HashSet<u64> = HashSet::new();
+    for r in &records {
+        if let holter_format::Record::Stack(st) = r {
+            for &a in &st.user {
+                if lzma.iter().any(|m| a >= m.start && a < m.end) {
+                    addresses.insert(a);
+                }
+            }
+        }
+    }
+    assert!(
+        addresses.len() >= 10 * starts.len(),
+        "{} distinct liblzma addresses, {} boxes",
+        addresses.len(),
+        starts.len()
+    );
+    let perf = perf_folded(&data, "xz");
+    let perf_samples: u64 = perf.values().sum();
+    assert!(perf_samples >= 500, "{perf_samples} perf samples of xz");
+    eprintln!(
+        "{test}: xz: holter {} distinct stacks ({samples} samples, {} liblzma functions by start, \
+         {} distinct liblzma addresses), perf {} ({perf_samples} samples)",
+        stacks.len(),
+        starts.len(),
+        addresses.len(),
+        perf.len()
+    );
+    assert!(
+        stacks.len() <= 2 * perf.len() + 10,
+        "holter {} distinct stacks against perf's {}",
+        stacks.len(),
+        perf.len()
     );
 }

@@ -563,8 +563,9 @@ impl Symbolizer {
             let mut t = hits::trim(&h.file, &h.offsets);
             h.offsets.clear();
             t.symbols.retain(|s| h.sent.insert(s.start));
+            t.unnamed.retain(|f| h.sent.insert(f.0));
             t.path = self.redact.path(&t.path);
-            if !t.symbols.is_empty() {
+            if !t.symbols.is_empty() || !t.unnamed.is_empty() {
                 out.push(Record::BinarySymbols(t));
             }
         }

@@ -1,9 +1,9 @@
 //! ELF files to build-id, loadable segments and sorted function symbols.
 
 use holter_format::{Segment, Symbol};
-use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
-use super::SymbolError;
+use super::{starts, SymbolError};
 
 /// What the capture needs from one ELF file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,9 +13,12 @@ pub struct ElfInfo {
     pub segments: Vec<Segment>,
     /// Function symbols sorted by start, one per start address.
     pub symbols: Vec<Symbol>,
+    /// Functions no symbol covers, (start, size), from `.eh_frame` FDEs.
+    pub unnamed: Vec<(u64, u64)>,
 }
 
-/// Reads an ELF file image: `.symtab` functions, else `.dynsym` functions.
+/// Reads an ELF file image: `.symtab` functions, else `.dynsym` functions,
+/// and the functions that neither names (from `.eh_frame`).
 pub fn read(bytes: &[u8]) -> Result<ElfInfo, SymbolError> {
     let file = object::File::parse(bytes).map_err(|e| SymbolError::Elf(e.to_string()))?;
     let build_id = file
@@ -38,11 +41,30 @@ pub fn read(bytes: &[u8]) -> Result<ElfInfo, SymbolError> {
     if symbols.is_empty() {
         symbols = functions(file.dynamic_symbols());
     }
+    let unnamed = starts::not_covered(fde_functions(&file), &symbols);
     Ok(ElfInfo {
         build_id,
         segments,
         symbols,
+        unnamed,
     })
+}
+
+/// The FDEs of the file's `.eh_frame` (none when it has none it can read).
+fn fde_functions(file: &object::File) -> Vec<(u64, u64)> {
+    let Some(eh) = file.section_by_name(".eh_frame") else {
+        return Vec::new();
+    };
+    let Ok(data) = eh.data() else {
+        return Vec::new();
+    };
+    let at = starts::EhFrameAt {
+        svma: eh.address(),
+        text: file.section_by_name(".text").map(|s| s.address()),
+        got: file.section_by_name(".got").map(|s| s.address()),
+        little_endian: file.is_little_endian(),
+    };
+    starts::from_eh_frame(data, at)
 }
 
 /// Only the build-id note, for checking that a file is the one mapped.

@@ -200,6 +200,7 @@ fn load(
                 path: path.to_string(),
                 segments: info.segments,
                 symbols: info.symbols,
+                unnamed: info.unnamed,
             },
             sections,
         )),

@@ -16,16 +16,26 @@ pub fn vaddr(b: &BinarySymbols, file_offset: u64) -> Option<u64> {
 
 /// The symbols of `b` that contain the hit file offsets. A symbol without a
 /// size gets the distance to the next one, so it means the same on its own.
+/// A hit no symbol contains keeps the unnamed function (FDE) containing it.
 pub fn trim(b: &BinarySymbols, file_offsets: &BTreeSet<u64>) -> BinarySymbols {
     let mut keep = BTreeSet::new();
+    let mut keep_unnamed = BTreeSet::new();
     for &off in file_offsets {
         let Some(v) = vaddr(b, off) else { continue };
-        let Some(i) = b.symbols.partition_point(|s| s.start <= v).checked_sub(1) else {
+        let i = b.symbols.partition_point(|s| s.start <= v).checked_sub(1);
+        if let Some(i) = i {
+            let s = &b.symbols[i];
+            if s.size == 0 || v < s.start.saturating_add(s.size) {
+                keep.insert(i);
+                continue;
+            }
+        }
+        let Some(j) = b.unnamed.partition_point(|f| f.0 <= v).checked_sub(1) else {
             continue;
         };
-        let s = &b.symbols[i];
-        if s.size == 0 || v < s.start + s.size {
-            keep.insert(i);
+        let (start, size) = b.unnamed[j];
+        if v < start.saturating_add(size) {
+            keep_unnamed.insert(j);
         }
     }
     let symbols: Vec<Symbol> = keep
@@ -48,6 +58,7 @@ pub fn trim(b: &BinarySymbols, file_offsets: &BTreeSet<u64>) -> BinarySymbols {
         path: b.path.clone(),
         segments: b.segments.clone(),
         symbols,
+        unnamed: keep_unnamed.into_iter().map(|j| b.unnamed[j]).collect(),
     }
 }
 
@@ -81,10 +92,14 @@ mod tests {
                 sym(0x401200, 0x20, "b"),
                 sym(0x401300, 0x10, "c"),
             ],
+            // Functions no symbol covers (a gap after b, and one after c).
+            unnamed: vec![(0x401240, 0x20), (0x401400, 0x80), (0x401500, 0x10)],
         };
-        let hits: BTreeSet<u64> = [0x1005, 0x1180, 0x1305, 0x1250, 0x9000]
-            .into_iter()
-            .collect();
+        let hits: BTreeSet<u64> = [
+            0x1005, 0x1180, 0x1305, 0x1250, 0x9000, 0x1410, 0x1470, 0x1600,
+        ]
+        .into_iter()
+        .collect();
         let t = trim(&b, &hits);
         let names: Vec<_> = t
             .symbols
@@ -93,6 +108,9 @@ mod tests {
             .collect();
         // 0x1250 falls past b's end (a gap), 0x9000 in no segment.
         assert_eq!(names, [("a", 0x10), ("unsized", 0x100), ("c", 0x10)]);
+        // The gap and the function after c were hit (twice: kept once);
+        // 0x1600 is in no function.
+        assert_eq!(t.unnamed, [(0x401240, 0x20), (0x401400, 0x80)]);
         assert_eq!(t.build_id, b.build_id);
         assert_eq!(t.segments, b.segments);
         assert_eq!(vaddr(&b, 0x1005), Some(0x401005));

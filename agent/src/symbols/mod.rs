@@ -1,6 +1,6 @@
 //! Symbols a capture carries so that it symbolizes anywhere: function tables
 //! of mapped ELF files (by build-id), kernel functions hit, JIT perf maps.
-//! Parsing is pure ([`elf`], [`kallsyms`], [`perfmap`], [`maps`]); reading
+//! Parsing is pure ([`elf`], [`starts`], [`kallsyms`], [`perfmap`], [`maps`]); reading
 //! files through a target's mount namespace is in [`files`].
 
 pub mod elf;
@@ -9,6 +9,7 @@ pub mod hits;
 pub mod kallsyms;
 pub mod maps;
 pub mod perfmap;
+pub mod starts;
 
 use thiserror::Error;
 

@@ -67,6 +67,8 @@ struct Binary {
     build_id: Vec<u8>,
     segments: Vec<Segment>,
     table: SymbolTable,
+    /// Functions no symbol names (from the file's FDEs), named `fn@0xSTART`.
+    unnamed: SymbolTable,
 }
 
 pub struct Symbolizer<'c> {
@@ -89,6 +91,7 @@ impl<'c> Symbolizer<'c> {
         // The agent writes a file's symbols over several records (the
         // functions hit since the previous one): merge them per file.
         let mut symbols: Vec<Vec<holter_format::Symbol>> = Vec::new();
+        let mut unnamed: Vec<Vec<(u64, u64)>> = Vec::new();
         for b in &capture.binary_symbols {
             let seen = if b.build_id.is_empty() {
                 by_path.get(b.path.as_str())
@@ -97,6 +100,7 @@ impl<'c> Symbolizer<'c> {
             };
             if let Some(&ix) = seen {
                 symbols[ix as usize].extend(b.symbols.iter().cloned());
+                unnamed[ix as usize].extend_from_slice(&b.unnamed);
                 continue;
             }
             let ix = binaries.len() as u32;
@@ -110,11 +114,14 @@ impl<'c> Symbolizer<'c> {
                 build_id: b.build_id.clone(),
                 segments: b.segments.clone(),
                 table: SymbolTable::default(),
+                unnamed: SymbolTable::default(),
             });
             symbols.push(b.symbols.clone());
+            unnamed.push(b.unnamed.clone());
         }
-        for (binary, symbols) in binaries.iter_mut().zip(&symbols) {
+        for ((binary, symbols), unnamed) in binaries.iter_mut().zip(&symbols).zip(&unnamed) {
             binary.table = SymbolTable::new(symbols);
+            binary.unnamed = SymbolTable::function_starts(unnamed);
         }
         let map_binary = capture
             .mappings
@@ -198,13 +205,17 @@ impl<'c> Symbolizer<'c> {
             Loc::Mapped { map, addr } => {
                 let m = self.mapping(map);
                 let file_off = file_offset(m, addr);
-                let table_hit = self.map_binary[map as usize].and_then(|b| {
+                let binary = self.map_binary[map as usize].and_then(|b| {
                     let b = &self.binaries[b as usize];
-                    let svma = file_offset_to_vaddr(&b.segments, file_off)?;
-                    b.table.lookup(svma)
+                    Some((b, file_offset_to_vaddr(&b.segments, file_off)?))
                 });
-                match table_hit.or_else(|| self.jit_lookup(m.pid, addr)) {
-                    Some(name) => named(name),
+                let table_hit = binary.and_then(|(b, svma)| b.table.lookup(svma));
+                if let Some(name) = table_hit.or_else(|| self.jit_lookup(m.pid, addr)) {
+                    return named(name);
+                }
+                // A function without a name: one box per function, by its start.
+                match binary.and_then(|(b, svma)| b.unnamed.lookup(svma)) {
+                    Some(start) => unnamed(format!("{}!{start}", module_name(&m.path))),
                     None => unnamed(format!("{}+{:#x}", module_name(&m.path), file_off)),
                 }
             }
@@ -330,6 +341,7 @@ fn binary_of<'m>(
                 build_id: id.to_vec(),
                 segments: Vec::new(),
                 table: SymbolTable::default(),
+                unnamed: SymbolTable::default(),
             });
             binaries.len() as u32 - 1
         })),

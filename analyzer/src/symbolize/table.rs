@@ -36,6 +36,22 @@ impl SymbolTable {
         t
     }
 
+    /// A table of functions known only by (start, size), each named
+    /// `fn@0xSTART` (ELF virtual address). Zero-sized ones are left out (a
+    /// function without a name has no next symbol to end at).
+    pub fn function_starts(functions: &[(u64, u64)]) -> SymbolTable {
+        let symbols: Vec<Symbol> = functions
+            .iter()
+            .filter(|f| f.1 != 0)
+            .map(|&(start, size)| Symbol {
+                start,
+                size,
+                name: format!("fn@{start:#x}"),
+            })
+            .collect();
+        SymbolTable::new(&symbols)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.starts.is_empty()
     }
@@ -98,6 +114,19 @@ mod tests {
         let t = SymbolTable::new(&[sym(0x100, 0x100, "big"), sym(0x120, 0x8, "small")]);
         assert_eq!(t.lookup(0x124), Some("small"));
         assert_eq!(t.lookup(0x150), Some("big"));
+    }
+
+    #[test]
+    fn unnamed_functions_by_start() {
+        let t = SymbolTable::function_starts(&[(0x2000, 0x40), (0x1000, 0x10), (0x3000, 0)]);
+        assert_eq!(t.lookup(0x1000), Some("fn@0x1000"));
+        assert_eq!(t.lookup(0x100f), Some("fn@0x1000"));
+        assert_eq!(t.lookup(0x1010), None);
+        assert_eq!(t.lookup(0x203f), Some("fn@0x2000"));
+        assert_eq!(t.lookup(0x3000), None, "no size: nothing to name");
+        // Hostile sizes saturate instead of wrapping.
+        let h = SymbolTable::function_starts(&[(u64::MAX, u64::MAX), (0, 0)]);
+        assert_eq!(h.lookup(u64::MAX), None);
     }
 
     #[test]

@@ -208,6 +208,7 @@ pub fn xss(path: &Path) {
                 name: evil(40 + i as usize),
             })
             .collect(),
+        unnamed: vec![(0, u64::MAX), (u64::MAX, u64::MAX)],
     });
     o.put(KernelSymbols {
         symbols: vec![Symbol {
@@ -541,6 +542,7 @@ pub fn extremes(path: &Path) {
             size: u64::MAX,
             name: String::new(),
         }],
+        unnamed: vec![(u64::MAX, u64::MAX), (0, 0), (u64::MAX - 1, 2)],
     }));
     for t in [0, u64::MAX, u64::MAX - 5, 1] {
         put(Record::Sample(Sample {

@@ -158,6 +158,7 @@ pub fn metadata() -> Vec<Record> {
                 sym(0x40_1200, 0, "_ZN3foo3barEi"),
                 sym(0x40_1400, 0x50, "leaf_c"),
             ],
+            unnamed: vec![],
         }),
         Record::KernelSymbols(KernelSymbols {
             symbols: vec![

@@ -171,6 +171,7 @@ pub fn body_1_0() -> Vec<Record> {
                 filesz: 0x1000,
             }],
             symbols: vec![sym(0x1000, "main"), sym(0x1010, "work")],
+            unnamed: vec![],
         }
         .into(),
         KernelSymbols {
@@ -296,6 +297,32 @@ pub fn body_1_4() -> Vec<Record> {
                 ("memory.current".into(), "4096\n".into()),
             ],
             removed: vec![],
+        }
+        .into(),
+    );
+    b
+}
+
+/// One record of every kind of format 1.6: [`body_1_4`] (1.5 changed the
+/// header only) and the symbols of a stripped file, its functions known
+/// only by their start (`BinarySymbols::unnamed`).
+pub fn body_1_6() -> Vec<Record> {
+    let mut b = body_1_4();
+    b.push(
+        BinarySymbols {
+            build_id: vec![0xcd; 20],
+            path: "/usr/lib/liblzma.so.5".into(),
+            segments: vec![Segment {
+                file_offset: 0x3000,
+                vaddr: 0x3000,
+                filesz: 0x20000,
+            }],
+            symbols: vec![Symbol {
+                start: 0x3100,
+                size: 0x40,
+                name: "lzma_code".into(),
+            }],
+            unnamed: vec![(0x4000, 0x1a0), (0x41a0, 0x33)],
         }
         .into(),
     );
