@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
     about = "Record a container (or a process, a cgroup, a command) into one capture file",
     after_help = "Examples:\n  \
       holter-agent record --pid 4242 --duration 10s -o app.holter\n  \
-      holter-agent record --container 3f2a9c1b7e4d --syscalls -o ticket-123.holter\n  \
+      holter-agent record --container web-1 --syscalls -o ticket-123.holter\n  \
       holter-agent record --cgroup /sys/fs/cgroup/kubepods/pod1/abc -o node.holter\n  \
       holter-agent record --pod shop/web-7d9f --pod-container app -o web.holter\n  \
       holter-agent record --syscalls -o demo.holter -- ./workload --iterations 100\n\n\
@@ -38,8 +38,11 @@ pub struct RecordArgs {
     /// Every task of a cgroup (v2, or v1 of any controller), including tasks that join later.
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<PathBuf>,
-    /// A Docker, containerd, CRI-O or Podman container id (full, or a unique prefix of 12+ characters).
-    #[arg(long, value_name = "ID")]
+    /// A Docker, containerd (Kubernetes), CRI-O, Podman or runc container: its
+    /// name (as `docker ps`, `podman ps` or `kubectl` show it), its full id,
+    /// or a unique id prefix of 12+ characters. Found from the runtimes'
+    /// records on the node, no API needed.
+    #[arg(long, value_name = "NAME|ID")]
     pub container: Option<String>,
     /// A Kubernetes pod on this node, as NAMESPACE/NAME.
     #[arg(long, value_name = "NAMESPACE/NAME")]

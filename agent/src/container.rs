@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use crate::host::mounts::{parse_proc_cgroup, Hierarchy, Membership};
 use crate::host::proc::Proc;
+use crate::runtimes::{Named, Runtime};
 
 /// Shortest prefix accepted, as `docker ps` prints.
 pub const MIN_PREFIX: usize = 12;
@@ -89,13 +90,21 @@ pub fn containers_in_path(path: &str) -> Vec<Found> {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ContainerError {
-    #[error("container id `{0}` is too short: give the full id or at least {MIN_PREFIX} characters (as `docker ps` shows)")]
+    #[error("no container named `{0}` on this node, and `{0}` is too short for an id prefix: give the name or at least {MIN_PREFIX} characters of the id (as `docker ps`, `crictl ps` or `podman ps` show)")]
     TooShort(String),
-    #[error("`{0}` is not a container id: ids are hexadecimal (docker ps, crictl ps, podman ps show them)")]
-    NotHex(String),
-    #[error("no running container with id {0} on this node (check `docker ps`, `crictl ps` or `podman ps`; a container with no process cannot be recorded)")]
-    NotFound(String),
-    #[error("container id prefix {prefix} is ambiguous; it matches:\n  {}\ngive more characters", .candidates.join("\n  "))]
+    #[error("no running container named or with id `{given}` on this node (check `docker ps`, `crictl ps` or `podman ps`; a container with no process cannot be recorded); names were looked for in {roots}{skipped}")]
+    NotFound {
+        given: String,
+        roots: String,
+        skipped: String,
+    },
+    #[error("container `{name}` ({id}, {runtime}) is not running: start it, or give a running container")]
+    NotRunning {
+        name: String,
+        id: String,
+        runtime: &'static str,
+    },
+    #[error("`{prefix}` names more than one container:\n  {}\ngive the full id (or more characters of it)", .candidates.join("\n  "))]
     Ambiguous {
         prefix: String,
         candidates: Vec<String>,
@@ -124,32 +133,147 @@ pub fn index_lines(index: &mut Index, text: &str) {
     }
 }
 
-/// A user's id or prefix, lower-cased, if it can name a container.
-pub fn normalize(given: &str) -> Result<String, ContainerError> {
+/// A user's id or prefix, lower-cased, if it can be one (hexadecimal, at
+/// least [`MIN_PREFIX`] characters).
+pub fn normalize(given: &str) -> Option<String> {
     let want = given.trim().to_ascii_lowercase();
-    if want.is_empty() || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ContainerError::NotHex(given.to_string()));
-    }
-    if want.len() < MIN_PREFIX {
-        return Err(ContainerError::TooShort(given.to_string()));
-    }
-    Ok(want)
+    (want.len() >= MIN_PREFIX && want.bytes().all(|b| b.is_ascii_hexdigit())).then_some(want)
 }
 
-/// The full id a user's id or prefix names.
-pub fn pick<'a>(index: &'a Index, given: &str) -> Result<&'a str, ContainerError> {
-    let want = normalize(given)?;
-    let matches: Vec<(&String, &'static str)> = index
+/// The container a user's name, id or id prefix names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub id: String,
+    /// `docker`, `containerd`, `cri-o`, `podman`, `runc`; `None`: unknown.
+    pub runtime: Option<&'static str>,
+    pub name: Option<String>,
+    /// Its cgroup memberships (each cut at the container's directory when
+    /// found by the cgroup paths).
+    pub lines: Vec<Membership>,
+}
+
+/// The record that says most about `id`: a runtime's own before runc's
+/// (podman and docker containers also have a runc state).
+fn record_of<'a>(named: &'a [Named], id: &str) -> Option<&'a Named> {
+    named
         .iter()
-        .filter(|(id, _)| id.starts_with(&want))
-        .map(|(id, (rt, _))| (id, *rt))
-        .collect();
-    match matches.as_slice() {
-        [] => Err(ContainerError::NotFound(given.to_string())),
-        [(id, _)] => Ok(id.as_str()),
-        many => Err(ContainerError::Ambiguous {
+        .filter(|n| n.id == id)
+        .min_by_key(|n| n.runtime == Runtime::Runc)
+}
+
+fn choice(index: &Index, named: &[Named], id: &str) -> Choice {
+    let (rt, lines) = &index[id];
+    let record = record_of(named, id);
+    Choice {
+        id: id.to_string(),
+        runtime: match (*rt, record) {
+            ("unknown", Some(n)) => Some(n.runtime.name()),
+            ("unknown", None) => None,
+            (rt, _) => Some(rt),
+        },
+        name: record
+            .and_then(|n| n.names.first())
+            .filter(|n| n.as_str() != id)
+            .cloned(),
+        lines: lines.clone(),
+    }
+}
+
+fn describe(c: &Choice, named: &[Named]) -> String {
+    let mut about = vec![c.runtime.unwrap_or("unknown runtime").to_string()];
+    if let Some(n) = &c.name {
+        about.push(format!("name {n}"));
+    }
+    if let Some(pod) = record_of(named, &c.id).and_then(|n| n.pod.as_ref()) {
+        about.push(format!("pod {pod}"));
+    }
+    format!("{} ({})", c.id, about.join(", "))
+}
+
+/// The container `given` names: a full id, a name (any runtime's record,
+/// hexadecimal names included), or a unique id prefix of [`MIN_PREFIX`]+
+/// characters. A name and a prefix naming different containers, or a name
+/// several containers carry, are ambiguous: the candidates are listed.
+/// `init_lines` gives the cgroup memberships of a runc record's first process
+/// if it is still that process (pid and start time), for containers whose
+/// cgroup path carries no id.
+pub fn choose(
+    index: &Index,
+    named: &[Named],
+    given: &str,
+    init_lines: impl Fn((u32, u64)) -> Option<Vec<Membership>>,
+    roots: &str,
+    skipped: &[String],
+) -> Result<Choice, ContainerError> {
+    let given_trim = given.trim();
+    let lower = given_trim.to_ascii_lowercase();
+    if index.contains_key(&lower) {
+        return Ok(choice(index, named, &lower));
+    }
+    let mut found: Vec<Choice> = Vec::new();
+    let mut stopped: Vec<&Named> = Vec::new();
+    for n in named
+        .iter()
+        .filter(|n| n.names.iter().any(|m| m == given_trim))
+    {
+        if found.iter().any(|c| c.id == n.id) {
+            continue;
+        }
+        if let Some((_, lines)) = index.get(&n.id) {
+            let paths: Vec<&str> = lines.iter().map(|l| l.path.as_str()).collect();
+            if crate::runtimes::owned_by(n.owner, &paths) {
+                let mut c = choice(index, named, &n.id);
+                c.name = Some(given_trim.to_string());
+                found.push(c);
+            }
+        } else if let Some(lines) = n.init.and_then(&init_lines).filter(|l| !l.is_empty()) {
+            let paths: Vec<&str> = lines.iter().map(|l| l.path.as_str()).collect();
+            if crate::runtimes::owned_by(n.owner, &paths) {
+                found.push(Choice {
+                    id: n.id.clone(),
+                    runtime: Some(n.runtime.name()),
+                    name: (n.id != given_trim).then(|| given_trim.to_string()),
+                    lines,
+                });
+            }
+        } else if n.owner.is_none() {
+            stopped.push(n);
+        }
+    }
+    if let Some(want) = normalize(given_trim) {
+        for id in index.keys().filter(|id| id.starts_with(&want)) {
+            if !found.iter().any(|c| &c.id == id) {
+                found.push(choice(index, named, id));
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => {
+            if let Some(n) = stopped.first() {
+                return Err(ContainerError::NotRunning {
+                    name: given_trim.to_string(),
+                    id: n.id.clone(),
+                    runtime: n.runtime.name(),
+                });
+            }
+            let hex = !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex && lower.len() < MIN_PREFIX {
+                return Err(ContainerError::TooShort(given.to_string()));
+            }
+            Err(ContainerError::NotFound {
+                given: given.to_string(),
+                roots: roots.to_string(),
+                skipped: if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (not read: {})", skipped.join("; "))
+                },
+            })
+        }
+        _ => Err(ContainerError::Ambiguous {
             prefix: given.to_string(),
-            candidates: many.iter().map(|(id, rt)| format!("{id} ({rt})")).collect(),
+            candidates: found.iter().map(|c| describe(c, named)).collect(),
         }),
     }
 }
@@ -174,10 +298,18 @@ pub fn directories(lines: &[Membership], hierarchies: &[Hierarchy]) -> Vec<PathB
     v2.into_iter().chain(v1).collect()
 }
 
-/// Resolves a container id (or unique prefix) to (full id, runtime, cgroup directory).
-pub fn resolve(given: &str) -> Result<(String, &'static str, PathBuf), ContainerError> {
-    // A malformed id is refused before every process is scanned.
-    normalize(given)?;
+/// A container found on the node: its choice and the cgroup directory to record.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub id: String,
+    pub runtime: Option<&'static str>,
+    pub name: Option<String>,
+    pub dir: PathBuf,
+}
+
+/// Resolves a container name, id or unique id prefix on this node: the
+/// processes' cgroup paths and the runtimes' records under `roots`.
+pub fn resolve(given: &str, roots: &crate::runtimes::Roots) -> Result<Resolved, ContainerError> {
     let proc = Proc::node();
     let mut index = Index::new();
     for pid in proc.pids() {
@@ -185,22 +317,41 @@ pub fn resolve(given: &str) -> Result<(String, &'static str, PathBuf), Container
             index_lines(&mut index, &text);
         }
     }
-    let id = pick(&index, given)?.to_string();
-    let (runtime, lines) = &index[&id];
-    let dirs = directories(lines, &proc.self_mountinfo());
+    let scan = crate::runtimes::scan(roots);
+    let init_lines = |(pid, start): (u32, u64)| {
+        let stat = crate::procfs::read_stat(pid).ok()?;
+        (stat.starttime == start)
+            .then(|| proc.cgroup(pid).ok())
+            .flatten()
+    };
+    let c = choose(
+        &index,
+        &scan.named,
+        given,
+        init_lines,
+        &roots.describe(),
+        &scan.skipped,
+    )?;
+    let dirs = directories(&c.lines, &proc.self_mountinfo());
     let dir = dirs
         .iter()
         .find(|d| d.join("cgroup.procs").exists())
         .cloned()
         .ok_or_else(|| ContainerError::NoDirectory {
-            id: id.clone(),
-            paths: lines
+            id: c.id.clone(),
+            paths: c
+                .lines
                 .iter()
                 .map(|l| l.path.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-    Ok((id, runtime, dir))
+    Ok(Resolved {
+        id: c.id,
+        runtime: c.runtime,
+        name: c.name,
+        dir,
+    })
 }
 
 #[cfg(test)]
@@ -264,6 +415,17 @@ mod tests {
         idx
     }
 
+    /// The full id a prefix names, with no runtime records.
+    fn pick<'a>(idx: &Index, given: &str) -> Result<&'a str, ContainerError> {
+        let c = choose(idx, &[], given, |_| None, "", &[])?;
+        Ok([A, B, C, RUNC]
+            .into_iter()
+            .find(|id| *id == c.id)
+            .expect("a known id"))
+    }
+
+    const RUNC: &str = "4bed0da5f51aea583473913cb2801e18e0115052778d8812e0f6edc16df59e6c";
+
     #[test]
     fn prefixes() {
         let idx = index();
@@ -281,14 +443,11 @@ mod tests {
             pick(&idx, &A[..11]),
             Err(ContainerError::TooShort(A[..11].to_string()))
         );
-        assert_eq!(
-            pick(&idx, "not-an-id-at-all"),
-            Err(ContainerError::NotHex("not-an-id-at-all".into()))
-        );
-        assert_eq!(
-            pick(&idx, "ffffffffffffff"),
-            Err(ContainerError::NotFound("ffffffffffffff".into()))
-        );
+        for none in ["not-an-id-at-all", "ffffffffffffff"] {
+            assert!(
+                matches!(pick(&idx, none), Err(ContainerError::NotFound { given, .. }) if given == none)
+            );
+        }
         let msg = pick(&idx, &A[..12]).unwrap_err().to_string();
         assert!(msg.contains(A) && msg.contains(B), "{msg}");
     }

@@ -13,6 +13,7 @@ pub mod pod;
 pub mod procfs;
 pub mod record;
 pub mod redact;
+pub mod runtimes;
 pub mod sample;
 pub mod snapshot;
 pub mod status;

@@ -168,8 +168,13 @@ pub fn by_cgroup(path: &Path) -> Result<Target, TargetError> {
 
 /// A container by id or unique prefix, found by its cgroup paths.
 pub fn by_container(id: &str) -> Result<Target, TargetError> {
-    let (full, runtime, dir) =
-        crate::container::resolve(id).map_err(|e| TargetError::Container(e.to_string()))?;
+    let roots = crate::runtimes::Roots::node();
+    let crate::container::Resolved {
+        id: full,
+        runtime,
+        name,
+        dir,
+    } = crate::container::resolve(id, &roots).map_err(|e| TargetError::Container(e.to_string()))?;
     let pids = cgroup_procs(&dir).map_err(|_| TargetError::NotACgroup(dir.clone()))?;
     Ok(Target {
         kind: "container",
@@ -177,8 +182,8 @@ pub fn by_container(id: &str) -> Result<Target, TargetError> {
         pids,
         cgroup_dir: Some(dir),
         container_id: Some(full),
-        runtime: (runtime != "unknown").then(|| runtime.to_string()),
-        container_name: None,
+        runtime: runtime.map(str::to_string),
+        container_name: name,
     })
 }
 
