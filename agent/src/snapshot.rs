@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use holter_format::{CgroupDelta, CgroupSnapshot, ContainerView, NetSnapshot, Record};
+use holter_format::{CgroupNumDelta, CgroupSnapshot, ContainerView, NetDelta, NetSnapshot, Record};
 
 use crate::cgroup::{self, Snapshotter};
 use crate::clock::monotonic_ns;
@@ -11,8 +11,9 @@ use crate::collect::{Collector, Context, Ready};
 use crate::host::proc::Proc;
 use crate::ns::{self, Helper};
 
-/// A cgroup directory's snapshot is written whole once in this many; the
-/// others as differences from the previous one (unchanged files left out), so
+/// A cgroup directory's (or the network view's) snapshot is written whole
+/// once in this many; the others as differences from the previous one
+/// (unchanged files left out, changed counters as numeric differences), so
 /// that a frame lost to damage costs at most this many snapshots.
 const FULL_EVERY: u32 = 20;
 
@@ -102,7 +103,7 @@ impl Collector for CgroupCollector {
                     let mut snap = s.snapshot(now);
                     snap.path = redact.cgroup_path(&snap.path);
                     let record = match previous.as_ref() {
-                        Some(base) if !full => Record::from(CgroupDelta::between(base, &snap)),
+                        Some(base) if !full => Record::from(CgroupNumDelta::between(base, &snap)),
                         _ => Record::from(snap.clone()),
                     };
                     *previous = Some(snap);
@@ -149,14 +150,26 @@ impl Collector for NetCollector {
             root_mount: redact.mount_line(&ns::root_mount(&view.mountinfo)),
         });
         let mut failed = None;
+        let mut previous: Option<NetSnapshot> = None;
+        let mut ticks = 0u32;
         let mut tick = || {
             let time_ns = monotonic_ns();
+            let full = ticks % FULL_EVERY == 0;
+            ticks = ticks.wrapping_add(1);
             match helper.net() {
-                Ok(net) => ctx.emit(NetSnapshot {
-                    time_ns,
-                    dev: net.dev,
-                    snmp: net.snmp,
-                }),
+                Ok(net) => {
+                    let snap = NetSnapshot {
+                        time_ns,
+                        dev: net.dev,
+                        snmp: net.snmp,
+                    };
+                    let record = match previous.as_ref() {
+                        Some(base) if !full => Record::from(NetDelta::between(base, &snap)),
+                        _ => Record::from(snap.clone()),
+                    };
+                    previous = Some(snap);
+                    ctx.emit(record)
+                }
                 Err(e) => {
                     failed = Some(e);
                     false

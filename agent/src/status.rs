@@ -29,9 +29,11 @@ impl Counts {
             Record::Sample(_) => self.samples += 1,
             Record::SampleBatch(b) => self.samples += b.len() as u64,
             Record::Syscall(_) => self.syscalls += 1,
-            Record::CgroupSnapshot(_) | Record::CgroupDelta(_) | Record::NetSnapshot(_) => {
-                self.snapshots += 1
-            }
+            Record::CgroupSnapshot(_)
+            | Record::CgroupDelta(_)
+            | Record::CgroupNumDelta(_)
+            | Record::NetSnapshot(_)
+            | Record::NetDelta(_) => self.snapshots += 1,
             Record::Lost(l) => self.lost += l.count,
             _ => {}
         }

@@ -1,5 +1,7 @@
 //! `holter info`: what a capture holds.
 
+use std::fmt::Write as _;
+
 use serde_json::{json, Value};
 
 use crate::doc::{Cell, Doc, Fact};
@@ -195,4 +197,61 @@ pub fn doc(c: &Capture) -> Doc {
 /// `holter info` on a terminal.
 pub fn to_text(c: &Capture) -> String {
     crate::doc::text::render(&doc(c))
+}
+
+/// `holter info --raw`: every cgroup and network snapshot as the agent read
+/// it, raw text and all, those written as differences (formats 1.4, 1.7)
+/// rebuilt. Each file's lines are indented, so no content can pass for a
+/// heading.
+pub fn raw_to_text(c: &Capture) -> String {
+    let mut out = String::new();
+    let secs = |t: u64| c.rel_secs(t);
+    for s in &c.cgroup_snapshots {
+        let _ = writeln!(
+            out,
+            "cgroup {} (v{}{}{}) at {:.3} s",
+            crate::escape::line(&s.path),
+            s.version,
+            if s.controller.is_empty() { "" } else { " " },
+            crate::escape::line(&s.controller),
+            secs(s.time_ns)
+        );
+        for (name, content) in &s.files {
+            push_file(&mut out, name, content);
+        }
+    }
+    for n in &c.net_snapshots {
+        let _ = writeln!(out, "network at {:.3} s", secs(n.time_ns));
+        push_file(&mut out, "/proc/net/dev", &n.dev);
+        push_file(&mut out, "/proc/net/snmp", &n.snmp);
+    }
+    out
+}
+
+fn push_file(out: &mut String, name: &str, content: &str) {
+    let _ = writeln!(out, "  file {}", crate::escape::line(name));
+    for l in content.lines() {
+        let _ = writeln!(out, "    {}", crate::escape::line(l));
+    }
+}
+
+/// `holter info --raw --json`: the snapshots as [`raw_to_text`], files as
+/// `[name, content]` pairs in the order read.
+pub fn raw_to_json(c: &Capture) -> Value {
+    json!({
+        "cgroup_snapshots": c.cgroup_snapshots.iter().map(|s| json!({
+            "time_ns": s.time_ns,
+            "seconds": c.rel_secs(s.time_ns),
+            "path": s.path,
+            "version": s.version,
+            "controller": s.controller,
+            "files": s.files,
+        })).collect::<Vec<_>>(),
+        "net_snapshots": c.net_snapshots.iter().map(|n| json!({
+            "time_ns": n.time_ns,
+            "seconds": c.rel_secs(n.time_ns),
+            "dev": n.dev,
+            "snmp": n.snmp,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -115,6 +115,37 @@ pub struct Capture {
     pub budget: Budget,
 }
 
+/// Snapshots rebuilt from differences (cgroup and network, formats 1.4 and
+/// 1.5): how many could not be, and the bytes of those that were, beyond
+/// what the reader counted (at most the budget again).
+#[derive(Default)]
+struct Deltas {
+    budget: u64,
+    rebuilt: u64,
+    lost: u64,
+    over: u64,
+}
+
+/// Keeps a snapshot rebuilt from a difference, within the budget; `None`
+/// (its base is missing or does not fit) is counted as lost.
+fn rebuild<T: Clone>(full: Option<T>, into: &mut Vec<T>, d: &mut Deltas)
+where
+    Record: From<T>,
+{
+    let Some(full) = full else {
+        d.lost += 1;
+        return;
+    };
+    d.rebuilt = d
+        .rebuilt
+        .saturating_add(weight(&Record::from(full.clone())));
+    if d.rebuilt > d.budget {
+        d.over += 1;
+    } else {
+        into.push(full);
+    }
+}
+
 impl Capture {
     /// Reads a capture file. A cut or damaged file loads what it holds, with
     /// `complete == false` and warnings; a file that is not a capture is an error.
@@ -182,9 +213,10 @@ impl Capture {
         };
         let mut have_header = false;
         let budget = reader.budget();
-        // Bytes of the snapshots rebuilt from deltas, beyond what the reader counted.
-        let mut rebuilt: u64 = 0;
-        let (mut lost_deltas, mut over_deltas) = (0u64, 0u64);
+        let mut deltas = Deltas {
+            budget: budget.bytes,
+            ..Deltas::default()
+        };
         for record in reader.by_ref() {
             match record {
                 Record::Header(h) => {
@@ -214,23 +246,34 @@ impl Capture {
                 Record::CgroupDelta(d) => {
                     // Rebuilt on its base, the last snapshot of the same
                     // directory; the rebuilt copies count against the budget.
-                    let base = c.cgroup_snapshots.iter().rev().find(|b| {
-                        b.path == d.path && b.version == d.version && b.controller == d.controller
-                    });
-                    match base.and_then(|b| d.apply(b)) {
-                        Some(full) => {
-                            rebuilt = rebuilt
-                                .saturating_add(weight(&Record::CgroupSnapshot(full.clone())));
-                            // At most the budget again: the file's own records
-                            // and the rebuilt ones each stay within it.
-                            if rebuilt > budget.bytes {
-                                over_deltas += 1;
-                            } else {
-                                c.cgroup_snapshots.push(full);
-                            }
-                        }
-                        None => lost_deltas += 1,
-                    }
+                    let full = c
+                        .cgroup_snapshots
+                        .iter()
+                        .rev()
+                        .find(|b| {
+                            b.path == d.path
+                                && b.version == d.version
+                                && b.controller == d.controller
+                        })
+                        .and_then(|b| d.apply(b));
+                    rebuild(full, &mut c.cgroup_snapshots, &mut deltas);
+                }
+                Record::CgroupNumDelta(d) => {
+                    let full = c
+                        .cgroup_snapshots
+                        .iter()
+                        .rev()
+                        .find(|b| {
+                            b.path == d.path
+                                && b.version == d.version
+                                && b.controller == d.controller
+                        })
+                        .and_then(|b| d.apply(b));
+                    rebuild(full, &mut c.cgroup_snapshots, &mut deltas);
+                }
+                Record::NetDelta(d) => {
+                    let full = c.net_snapshots.last().and_then(|b| d.apply(b));
+                    rebuild(full, &mut c.net_snapshots, &mut deltas);
                 }
                 Record::Footer(r) => c.footer = Some(r),
             }
@@ -241,15 +284,16 @@ impl Capture {
         c.kernel_symbols.sort_by_key(|s| s.start);
         c.kernel_symbols.dedup_by_key(|s| s.start);
         c.totals_from_counters();
-        if lost_deltas > 0 {
+        if deltas.lost > 0 {
             c.warnings.push(format!(
-                "{lost_deltas} cgroup snapshot(s) written as differences could not be rebuilt: the snapshot they follow is missing (a damaged frame); skipped"
+                "{} snapshot(s) written as differences could not be rebuilt: the snapshot they follow is missing (a damaged frame) or does not fit them; skipped",
+                deltas.lost
             ));
         }
-        if over_deltas > 0 {
+        if deltas.over > 0 {
             c.warnings.push(format!(
-                "{over_deltas} cgroup snapshot(s) written as differences were not rebuilt: they would exceed the capture's budget of {} bytes",
-                budget.bytes
+                "{} snapshot(s) written as differences were not rebuilt: they would exceed the capture's budget of {} bytes",
+                deltas.over, budget.bytes
             ));
         }
         c.complete = reader.is_complete();
@@ -431,8 +475,78 @@ mod delta_tests {
         assert!(
             c.warnings
                 .iter()
-                .any(|w| w
-                    .contains("1 cgroup snapshot(s) written as differences could not be rebuilt")),
+                .any(|w| w.contains("1 snapshot(s) written as differences could not be rebuilt")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    /// Format 1.5: cgroup counters as numeric edits and network snapshots as
+    /// differences load as the full snapshots, raw text exactly as read.
+    #[test]
+    fn numeric_deltas_load_as_full_snapshots() {
+        let full: Vec<CgroupSnapshot> = (0..5).map(|i| snap(i, 1000 + i * 37)).collect();
+        let mut records = vec![Record::from(full[0].clone())];
+        for w in full.windows(2) {
+            let d = CgroupNumDelta::between(&w[0], &w[1]);
+            assert!(d.changed.is_empty() && d.numbers.len() == 1, "{d:?}");
+            records.push(d.into());
+        }
+        let net = |t: u64, n: u64| NetSnapshot {
+            time_ns: t,
+            dev: format!("Inter-|\n  lo: {n} 3 0 0\n"),
+            snmp: format!("Tcp: RtoMin\nTcp: {}\n", n * 2),
+        };
+        let nets: Vec<NetSnapshot> = (0..4).map(|i| net(i, 10 + i)).collect();
+        records.push(nets[0].clone().into());
+        for w in nets.windows(2) {
+            let d = NetDelta::between(&w[0], &w[1]);
+            assert!(d.dev.is_none() && d.snmp.is_none(), "{d:?}");
+            records.push(d.into());
+        }
+        // An interface appearing is said as text.
+        let mut last = net(9, 20);
+        last.dev.push_str("eth0: 1 2 3 4\n");
+        let d = NetDelta::between(&nets[3], &last);
+        assert!(d.dev.is_some());
+        records.push(d.into());
+        let c = load(&records);
+        assert_eq!(c.cgroup_snapshots, full);
+        let mut all_nets = nets.clone();
+        all_nets.push(last);
+        assert_eq!(c.net_snapshots, all_nets);
+        assert!(
+            c.warnings.iter().all(|w| !w.contains("differences")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    /// A network difference whose base is lost is dropped, never applied to
+    /// an older snapshot.
+    #[test]
+    fn a_net_delta_without_its_base_is_dropped() {
+        let a = NetSnapshot {
+            time_ns: 1,
+            dev: "lo: 1".into(),
+            snmp: "Tcp: 1".into(),
+        };
+        let b = NetSnapshot {
+            time_ns: 2,
+            dev: "lo: 2".into(),
+            ..a.clone()
+        };
+        let c3 = NetSnapshot {
+            time_ns: 3,
+            dev: "lo: 3".into(),
+            ..a.clone()
+        };
+        let c = load(&[a.clone().into(), NetDelta::between(&b, &c3).into()]);
+        assert_eq!(c.net_snapshots, [a]);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("1 snapshot(s) written as differences could not be rebuilt")),
             "{:?}",
             c.warnings
         );

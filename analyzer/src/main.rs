@@ -27,11 +27,20 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Summarize a capture: target, host, duration, what it holds, warnings.
+    #[command(
+        after_help = "Examples:\n  holter info app.holter\n  holter info app.holter --json\n  \
+          holter info app.holter --raw          # every cgroup and network snapshot, raw text\n  \
+          holter info app.holter --raw --json"
+    )]
     Info {
         file: PathBuf,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Print every cgroup and network snapshot as the agent read it (raw
+        /// file contents; those stored as differences rebuilt) instead of the summary.
+        #[arg(long)]
+        raw: bool,
     },
     /// CPU throttling of the target's cgroup: quota, throttled periods, usage, per interval.
     Throttling {
@@ -174,9 +183,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let budget = cli.budget;
     let load = |file: &std::path::Path| Capture::load_with_budget(file, budget);
     match cli.command {
-        Command::Info { file, json } => {
+        Command::Info { file, json, raw } => {
             let capture = load(&file)?;
-            if json {
+            if raw && json {
+                let text = serde_json::to_string_pretty(&holter::info::raw_to_json(&capture))
+                    .context("JSON")?;
+                println!("{}", json_terminal(&text));
+            } else if raw {
+                print!("{}", terminal(&holter::info::raw_to_text(&capture)));
+            } else if json {
                 let text = serde_json::to_string_pretty(&holter::info::to_json(&capture))
                     .context("JSON")?;
                 println!("{}", json_terminal(&text));

@@ -224,3 +224,90 @@ fn info_shows_the_runtime_and_the_container_name() {
         serde_json::from_slice(&holter(&["info", old.to_str().unwrap(), "--json"]).stdout).unwrap();
     assert!(v["target"]["runtime"].is_null(), "{v}");
 }
+
+/// `holter info --raw` prints every snapshot's raw text, whatever the format
+/// version wrote: full snapshots (1.0..), text differences (1.4) and numeric
+/// ones (1.7) rebuilt on load, so each fixture shows the files as read.
+#[test]
+fn info_raw_shows_the_snapshots_of_every_format_version() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/captures");
+    for (minor, must) in [
+        (0, &["cgroup /kubepods/pod1 (v2) at ", "  file cpu.stat\n    usage_usec 5\n"][..]),
+        (1, &["    usage_usec 5\n", "  file /proc/net/dev\n    eth0: 1 2\n"]),
+        (2, &["    usage_usec 5\n", "  file /proc/net/snmp\n    Tcp: 1\n"]),
+        (3, &["    usage_usec 5\n"]),
+        (
+            4,
+            &["    usage_usec 9\n  file memory.current\n    4096\n"],
+        ),
+        (
+            5,
+            &["    usage_usec 9\n  file memory.current\n    4096\n"],
+        ),
+        (
+            6,
+            &["    usage_usec 9\n  file memory.current\n    4096\n"],
+        ),
+        (
+            7,
+            &[
+                "    usage_usec 9\n  file memory.current\n    4096\n",
+                "    usage_usec 1009\n  file memory.max\n    max\n",
+                "  file /proc/net/dev\n    eth0: 6 1\n  file /proc/net/snmp\n    Tcp: 1\n    Udp: 2\n",
+            ],
+        ),
+    ] {
+        let file = format!("{dir}/format-1.{minor}-all-kinds.holter");
+        let out = holter(&["info", &file, "--raw"]);
+        assert!(out.status.success(), "{file}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        for m in must {
+            assert!(text.contains(m), "1.{minor}: {m:?} not in:\n{text}");
+        }
+        let cgroups = text.matches("\ncgroup ").count() + text.starts_with("cgroup ") as usize;
+        let want = match minor {
+            0..=3 => 1,
+            4..=6 => 2,
+            _ => 3,
+        };
+        assert_eq!(cgroups, want, "1.{minor}:\n{text}");
+        // The same as JSON.
+        let out = holter(&["info", &file, "--raw", "--json"]);
+        assert!(out.status.success(), "{file}: {out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["cgroup_snapshots"].as_array().unwrap().len(), want);
+        let nets = v["net_snapshots"].as_array().unwrap();
+        assert_eq!(nets.len(), if minor == 7 { 2 } else { 1 });
+        assert_eq!(nets[0]["dev"], "eth0: 1 2");
+        assert_eq!(v["cgroup_snapshots"][0]["files"][0][0], "cpu.stat");
+    }
+}
+
+/// A snapshot's content cannot pass for a heading or a terminal escape in
+/// `--raw`: its lines are indented and escaped.
+#[test]
+fn info_raw_escapes_snapshot_text() {
+    let mut w = Writer::new(Vec::new(), Header::default(), WriterOptions::default()).unwrap();
+    w.write(
+        &CgroupSnapshot {
+            time_ns: 0,
+            path: "/a\ncgroup /forged".into(),
+            version: 2,
+            controller: String::new(),
+            files: vec![("x\n  file y".into(), "cgroup /forged\n\x1b[2J\n".into())],
+        }
+        .into(),
+    )
+    .unwrap();
+    let bytes = w.finish(Footer::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.holter");
+    std::fs::write(&path, bytes).unwrap();
+    let out = holter(&["info", path.to_str().unwrap(), "--raw"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        "cgroup /a\\ncgroup /forged (v2) at 0.000 s\n  file x\\n  file y\n    cgroup /forged\n    \\x1b[2J\n"
+    );
+}

@@ -28,14 +28,16 @@ const MAX_WINDOW_LOG: u32 = 23;
 /// decode to their fixed size and their strings' bytes.
 fn max_expansion(kind: u16) -> u64 {
     match kind {
-        // Header, Process, CgroupSnapshot, CgroupDelta: vectors of strings.
-        1 | 2 | 9 | 21 => 24,
+        // Header, Process, CgroupSnapshot, CgroupDelta, CgroupNumDelta:
+        // vectors of strings (and of edits, 16 bytes from 2).
+        1 | 2 | 9 | 21 | 22 => 24,
         // Counters: (String, u64); the symbol kinds: Symbol (40 bytes, 3 encoded).
         17 => 16,
         12..=14 => 14,
         // Stack and Footer: vectors of integers; SampleBatch: its columns.
         // SyscallTotal: (u32, u64) errno counts, 2 bytes encoded at least.
-        6 | 18 | 20 => 8,
+        // NetDelta: edits, 16 bytes from 2.
+        6 | 18 | 20 | 23 => 8,
         19 => 6,
         _ => 1,
     }
@@ -502,7 +504,27 @@ pub fn weight(r: &Record) -> u64 {
                     .sum::<u64>()
                 + strings(&d.removed)
         }
+        Record::CgroupNumDelta(d) => {
+            size(d)
+                + s(&d.path)
+                + s(&d.controller)
+                + d.numbers
+                    .iter()
+                    .map(|(_, e)| VEC + 16 * e.len() as u64)
+                    .sum::<u64>()
+                + d.changed
+                    .iter()
+                    .map(|(a, b)| VEC * 2 + s(a) + s(b))
+                    .sum::<u64>()
+                + strings(&d.removed)
+        }
         Record::NetSnapshot(n) => size(n) + s(&n.dev) + s(&n.snmp),
+        Record::NetDelta(n) => {
+            size(n)
+                + 16 * (n.dev_numbers.len() + n.snmp_numbers.len()) as u64
+                + n.dev.as_ref().map_or(0, s)
+                + n.snmp.as_ref().map_or(0, s)
+        }
         Record::ContainerView(v) => size(v) + s(&v.hostname) + s(&v.resolv_conf) + s(&v.root_mount),
         Record::BinarySymbols(b) => {
             size(b)

@@ -14,7 +14,8 @@
 //!   after it in an older reader, which then mis-decodes without an error.
 //!   Their wire layouts are pinned by `nested_structs_are_frozen`; a new
 //!   nested fact goes into a field appended to the top-level record (as 1.2
-//!   did with `Header::unwind` rather than `Options`) or into a new record kind;
+//!   did with `Header::unwind` rather than `Options`) or into a new record kind
+//!   (the tuples and [`crate::numdelta::Edit`]s inside records are frozen too);
 //! - a new record kind gets a new kind number; readers skip kinds they do not know;
 //! - anything else (reordering, changing a type, changing a nested struct) is
 //!   a major version change, which readers refuse naming both versions.
@@ -482,6 +483,150 @@ impl CgroupDelta {
     }
 }
 
+/// A cgroup snapshot as its difference from the previous one of the same
+/// directory, counters as numbers (format 1.7; the agent writes it instead of
+/// [`CgroupDelta`]): a file whose text kept its shape and changed numbers is
+/// a list of [`crate::numdelta`] edits, a file changed otherwise or new is
+/// its text, a file gone is named. Rebuilt with [`CgroupNumDelta::apply`] on
+/// the snapshot taken at `base_time_ns`, exactly: raw text and all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CgroupNumDelta {
+    pub time_ns: u64,
+    /// `time_ns` of the snapshot (full or rebuilt) this one is relative to.
+    pub base_time_ns: u64,
+    pub path: String,
+    pub version: u8,
+    pub controller: String,
+    /// (index of the file in the base's `files`, its edits): files whose numbers changed.
+    pub numbers: Vec<(u32, Vec<crate::numdelta::Edit>)>,
+    /// Files changed other than in their numbers, or new: (name, content).
+    pub changed: Vec<(String, String)>,
+    /// Files of the base that no longer exist.
+    pub removed: Vec<String>,
+}
+
+impl CgroupNumDelta {
+    /// The delta from `base` to `next` (same directory).
+    pub fn between(base: &CgroupSnapshot, next: &CgroupSnapshot) -> CgroupNumDelta {
+        let mut numbers = Vec::new();
+        let mut changed = Vec::new();
+        for (name, content) in &next.files {
+            match base.files.iter().position(|(n, _)| n == name) {
+                Some(i) if &base.files[i].1 == content => {}
+                Some(i) => match crate::numdelta::diff(&base.files[i].1, content) {
+                    Some(edits) if u32::try_from(i).is_ok() => numbers.push((i as u32, edits)),
+                    _ => changed.push((name.clone(), content.clone())),
+                },
+                None => changed.push((name.clone(), content.clone())),
+            }
+        }
+        CgroupNumDelta {
+            time_ns: next.time_ns,
+            base_time_ns: base.time_ns,
+            path: next.path.clone(),
+            version: next.version,
+            controller: next.controller.clone(),
+            numbers,
+            changed,
+            removed: base
+                .files
+                .iter()
+                .filter(|(n, _)| !next.files.iter().any(|(m, _)| m == n))
+                .map(|(n, _)| n.clone())
+                .collect(),
+        }
+    }
+
+    /// Whether `base` is the snapshot this delta is relative to.
+    pub fn applies_to(&self, base: &CgroupSnapshot) -> bool {
+        base.time_ns == self.base_time_ns
+            && base.path == self.path
+            && base.version == self.version
+            && base.controller == self.controller
+    }
+
+    /// The full snapshot: `base`'s files with their numbers edited, changed
+    /// ones replaced in place, new ones appended, removed ones dropped.
+    /// `None` when `base` is not this delta's base or an edit does not fit it.
+    pub fn apply(&self, base: &CgroupSnapshot) -> Option<CgroupSnapshot> {
+        if !self.applies_to(base) {
+            return None;
+        }
+        let mut files = base.files.clone();
+        for (i, edits) in &self.numbers {
+            let file = files.get_mut(*i as usize)?;
+            file.1 = crate::numdelta::apply(&file.1, edits)?;
+        }
+        files.retain(|(n, _)| !self.removed.contains(n));
+        for (n, c) in &self.changed {
+            match files.iter_mut().find(|(m, _)| m == n) {
+                Some(f) => f.1 = c.clone(),
+                None => files.push((n.clone(), c.clone())),
+            }
+        }
+        Some(CgroupSnapshot {
+            time_ns: self.time_ns,
+            path: self.path.clone(),
+            version: self.version,
+            controller: self.controller.clone(),
+            files,
+        })
+    }
+}
+
+/// A network snapshot as its difference from the previous one (format 1.7):
+/// `/proc/net/dev` and `/proc/net/snmp` as [`crate::numdelta`] edits of the
+/// base's text, or as text where they changed otherwise (an interface came
+/// or went). Rebuilt exactly with [`NetDelta::apply`] on the snapshot taken at
+/// `base_time_ns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NetDelta {
+    pub time_ns: u64,
+    pub base_time_ns: u64,
+    /// Edits of the base's `dev`, when `dev` is `None`.
+    pub dev_numbers: Vec<crate::numdelta::Edit>,
+    /// The new text of `/proc/net/dev` when it changed other than in numbers.
+    pub dev: Option<String>,
+    pub snmp_numbers: Vec<crate::numdelta::Edit>,
+    pub snmp: Option<String>,
+}
+
+impl NetDelta {
+    pub fn between(base: &NetSnapshot, next: &NetSnapshot) -> NetDelta {
+        let side = |old: &str, new: &str| match crate::numdelta::diff(old, new) {
+            Some(edits) => (edits, None),
+            None => (Vec::new(), Some(new.to_string())),
+        };
+        let (dev_numbers, dev) = side(&base.dev, &next.dev);
+        let (snmp_numbers, snmp) = side(&base.snmp, &next.snmp);
+        NetDelta {
+            time_ns: next.time_ns,
+            base_time_ns: base.time_ns,
+            dev_numbers,
+            dev,
+            snmp_numbers,
+            snmp,
+        }
+    }
+
+    /// The full snapshot; `None` when `base` is not this delta's base or an
+    /// edit does not fit it.
+    pub fn apply(&self, base: &NetSnapshot) -> Option<NetSnapshot> {
+        if base.time_ns != self.base_time_ns {
+            return None;
+        }
+        let side = |old: &str, text: &Option<String>, edits: &[crate::numdelta::Edit]| match text {
+            Some(t) => Some(t.clone()),
+            None => crate::numdelta::apply(old, edits),
+        };
+        Some(NetSnapshot {
+            time_ns: self.time_ns,
+            dev: side(&base.dev, &self.dev, &self.dev_numbers)?,
+            snmp: side(&base.snmp, &self.snmp, &self.snmp_numbers)?,
+        })
+    }
+}
+
 macro_rules! records {
     ($($(#[$doc:meta])* $name:ident: $ty:ty = $kind:literal,)*) => {
         /// One record of a capture.
@@ -542,4 +687,6 @@ records! {
     SampleBatch: SampleBatch = 19,
     SyscallTotal: SyscallTotal = 20,
     CgroupDelta: CgroupDelta = 21,
+    CgroupNumDelta: CgroupNumDelta = 22,
+    NetDelta: NetDelta = 23,
 }

@@ -1002,3 +1002,228 @@ fn the_1_6_fixture_reads_back() {
         }
     }
 }
+
+/// `format-1.7-all-kinds.holter`: `make_fixture` with format 1.7 (the 1.6
+/// header and body, a CgroupNumDelta after its CgroupDelta, a NetDelta after
+/// its NetSnapshot).
+const FIXTURE_1_7_SHA256: &str = "ee2bff881cba6497f3c7ce38279cf6a21c298219f7dff1a2698f29c0b589c823";
+
+/// The cgroup and network snapshots a reader of this version rebuilds from
+/// a file's records, in order, each delta on the last snapshot of its kind.
+fn rebuilt(records: &[Record]) -> (Vec<CgroupSnapshot>, Vec<NetSnapshot>) {
+    let (mut cg, mut net): (Vec<CgroupSnapshot>, Vec<NetSnapshot>) = (vec![], vec![]);
+    for r in records {
+        match r {
+            Record::CgroupSnapshot(s) => cg.push(s.clone()),
+            Record::CgroupDelta(d) => cg.push(d.apply(cg.last().unwrap()).unwrap()),
+            Record::CgroupNumDelta(d) => cg.push(d.apply(cg.last().unwrap()).unwrap()),
+            Record::NetSnapshot(s) => net.push(s.clone()),
+            Record::NetDelta(d) => net.push(d.apply(net.last().unwrap()).unwrap()),
+            _ => {}
+        }
+    }
+    (cg, net)
+}
+
+/// New reader, 1.7 file: it reads back as written, and its differences
+/// rebuild the snapshots exactly (numbers edited, a file added and one
+/// removed, a network file as new text).
+#[test]
+fn the_1_7_fixture_reads_back() {
+    let stored = fixture("format-1.7-all-kinds.holter", FIXTURE_1_7_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 7));
+    let records: Vec<Record> = r.by_ref().collect();
+    let (_, expected) = common::capture_with(common::header_1_5(), common::body_1_7, 1, 0);
+    assert_eq!(records, expected);
+    assert_eq!(r.unknown_records(), 0);
+    let (cg, net) = rebuilt(&records);
+    let files = |s: &CgroupSnapshot| {
+        s.files
+            .iter()
+            .map(|(n, c)| format!("{n}={c}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cg.len(), 3);
+    assert_eq!(cg[2].time_ns, 16);
+    assert_eq!(
+        files(&cg[2]),
+        ["cpu.stat=usage_usec 1009\n", "memory.max=max\n"]
+    );
+    assert_eq!(net.len(), 2);
+    assert_eq!(
+        net[1],
+        NetSnapshot {
+            time_ns: 17,
+            dev: "eth0: 6 1".into(),
+            snmp: "Tcp: 1\nUdp: 2".into(),
+        }
+    );
+    assert!(r.is_complete());
+}
+
+/// Old reader, 1.7 file: a 1.6 reader knows kinds 1..=21 only. Every record
+/// of those kinds decodes with the 1.6 layouts (1.7 appended no field), the
+/// two new kinds are skipped and counted, and what the 1.5 reader rebuilds is
+/// right, only fewer snapshots (those the 1.6 deltas stood for are missing).
+#[test]
+fn the_1_7_fixture_reads_as_a_1_6_reader_would() {
+    let stored = fixture("format-1.7-all-kinds.holter", FIXTURE_1_7_SHA256);
+    let (_, expected) = common::capture_with(common::header_1_5(), common::body_1_7, 1, 0);
+    let raw = raw_records(&stored);
+    let skipped: Vec<u16> = raw.iter().map(|(k, _)| *k).filter(|&k| k > 21).collect();
+    assert_eq!(
+        skipped,
+        [22, 23],
+        "CgroupNumDelta and NetDelta are new in 1.7"
+    );
+    // The 1.6 kinds' bytes, decoded alone with today's types (the same as
+    // 1.6's for these kinds: 1.7 appended no field): what a 1.6 reader reads.
+    let only_14: Vec<(u16, Vec<u8>)> = raw.into_iter().filter(|(k, _)| *k <= 21).collect();
+    let file = raw_capture(&only_14);
+    let read: Vec<Record> = Reader::new(&file[..]).unwrap().collect();
+    let as_14: Vec<&Record> = expected.iter().filter(|r| r.kind() <= 21).collect();
+    assert_eq!(read.iter().collect::<Vec<_>>(), as_14);
+    let (cg, net) = rebuilt(&read);
+    let (cg15, net15) = rebuilt(&expected);
+    assert_eq!(
+        cg,
+        cg15[..2],
+        "the 1.6 reader's snapshots are right, one fewer"
+    );
+    assert_eq!(net, net15[..1]);
+}
+
+/// New reader, old files: every fixture 1.0..=1.6 reads with today's reader,
+/// and the snapshots it rebuilds are the ones written (1.4's text deltas).
+#[test]
+fn older_fixtures_rebuild_their_snapshots() {
+    for (name, sha, body, n) in [
+        (
+            "format-1.0-all-kinds.holter",
+            FIXTURE_1_0_SHA256,
+            common::body_1_0 as fn() -> Vec<Record>,
+            1,
+        ),
+        (
+            "format-1.1-all-kinds.holter",
+            FIXTURE_1_1_SHA256,
+            common::body,
+            1,
+        ),
+        (
+            "format-1.2-all-kinds.holter",
+            FIXTURE_1_2_SHA256,
+            common::body_1_2,
+            1,
+        ),
+        (
+            "format-1.3-all-kinds.holter",
+            FIXTURE_1_3_SHA256,
+            common::body_1_3,
+            1,
+        ),
+        (
+            "format-1.4-all-kinds.holter",
+            FIXTURE_1_4_SHA256,
+            common::body_1_4,
+            2,
+        ),
+        (
+            "format-1.5-all-kinds.holter",
+            FIXTURE_1_5_SHA256,
+            common::body_1_4,
+            2,
+        ),
+        (
+            "format-1.6-all-kinds.holter",
+            FIXTURE_1_6_SHA256,
+            common::body_1_6,
+            2,
+        ),
+    ] {
+        let stored = fixture(name, sha);
+        let records: Vec<Record> = Reader::new(&stored[..]).unwrap().collect();
+        let (cg, net) = rebuilt(&records);
+        assert_eq!(cg.len(), n, "{name}");
+        assert_eq!(net.len(), 1, "{name}");
+        let written: Vec<Record> = body();
+        assert!(written.iter().all(|w| records.contains(w)), "{name}");
+    }
+}
+
+/// Format 1.7 differences of real-looking counter files: numbers as edits,
+/// an unchanged file left out, a file changed in its words as text; the
+/// snapshot rebuilds exactly, and the difference is a small fraction of it.
+#[test]
+fn numeric_deltas_rebuild_the_snapshots() {
+    let stat = |rss: u64, fault: u64| {
+        format!("cache 214925312\nrss {rss}\nrss_huge 0\npgfault {fault}\npgmajfault 156\n")
+    };
+    let snap = |t: u64, files: Vec<(&str, String)>| CgroupSnapshot {
+        time_ns: t,
+        path: "/kubepods/pod1/abc".into(),
+        version: 1,
+        controller: "memory".into(),
+        files: files.into_iter().map(|(n, c)| (n.to_string(), c)).collect(),
+    };
+    let a = snap(
+        1,
+        vec![
+            ("memory.limit_in_bytes", "9223372036854771712\n".into()),
+            ("memory.stat", stat(161_464_320, 1_516_762)),
+            (
+                "memory.pressure",
+                "some avg10=0.00 avg60=0.05 total=1\n".into(),
+            ),
+            ("memory.oom_control", "oom_kill_disable 0\n".into()),
+        ],
+    );
+    let b = snap(
+        2,
+        vec![
+            ("memory.limit_in_bytes", "9223372036854771712\n".into()),
+            ("memory.stat", stat(161_468_416, 1_516_801)),
+            (
+                "memory.pressure",
+                "some avg10=1.20 avg60=0.05 total=900\n".into(),
+            ),
+            (
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\n".into(),
+            ),
+        ],
+    );
+    let d = CgroupNumDelta::between(&a, &b);
+    assert_eq!(d.numbers.len(), 2, "{d:?}");
+    // rss is the second number of memory.stat, pgfault the fourth.
+    assert_eq!(d.numbers[0], (1, vec![(1, 4096), (2, 39)]));
+    assert_eq!(
+        d.changed,
+        [(
+            "memory.oom_control".to_string(),
+            "oom_kill_disable 0\nunder_oom 0\n".to_string()
+        )]
+    );
+    assert_eq!(d.apply(&a), Some(b.clone()));
+    assert_eq!(d.apply(&snap(0, vec![])), None, "another base");
+    // An edit that does not fit its base is refused, never half-applied.
+    let mut bad = d.clone();
+    bad.numbers[0].1.push((1000, 1));
+    assert_eq!(bad.apply(&a), None);
+    // Smaller than the text difference of format 1.4; memory.stat's edits
+    // a small fraction of its text.
+    assert!(enc(&d).len() < enc(&CgroupDelta::between(&a, &b)).len());
+    assert!(enc(&d.numbers[0]).len() * 5 < b.files[1].1.len());
+
+    let net = |t: u64, rx: u64| NetSnapshot {
+        time_ns: t,
+        dev: format!("Inter-|   Receive\n    lo: {rx} 12 0 0 0 0 0 0 {rx} 12 0 0 0 0 0 0\n"),
+        snmp: "Tcp: RtoAlgorithm RtoMin\nTcp: 1 200\n".into(),
+    };
+    let n = NetDelta::between(&net(1, 1000), &net(2, 1500));
+    assert_eq!((n.dev_numbers.len(), n.dev.is_none()), (2, true));
+    assert!(n.snmp_numbers.is_empty() && n.snmp.is_none());
+    assert_eq!(n.apply(&net(1, 1000)), Some(net(2, 1500)));
+    assert_eq!(n.apply(&net(3, 1000)), None);
+}

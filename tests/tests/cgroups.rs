@@ -62,15 +62,17 @@ fn record_throttling(
     ok_stdout("agent", &agent(&args));
     let window = t0.elapsed().as_nanos() as u64;
     let after = cpu_stat(cg);
-    // Snapshots after the first are written as differences: the quota, which
-    // does not change, is not repeated (and the reports below read them whole).
+    // Snapshots after the first are written as differences (format 1.7):
+    // the quota, which does not change, is not repeated; the usage counters
+    // that do change are numeric edits, not text (and the reports below read
+    // the snapshots whole, rebuilt).
     let bytes = std::fs::read(&file).unwrap();
     let records: Vec<holter_format::Record> =
         holter_format::Reader::new(&bytes[..]).unwrap().collect();
-    let deltas: Vec<&holter_format::CgroupDelta> = records
+    let deltas: Vec<&holter_format::CgroupNumDelta> = records
         .iter()
         .filter_map(|r| match r {
-            holter_format::Record::CgroupDelta(d) => Some(d),
+            holter_format::Record::CgroupNumDelta(d) => Some(d),
             _ => None,
         })
         .collect();
@@ -83,6 +85,17 @@ fn record_throttling(
             .iter()
             .all(|d| d.changed.iter().all(|(n, _)| n != "cpu.cfs_quota_us")),
         "an unchanged file repeated in a difference"
+    );
+    assert!(
+        deltas.iter().any(|d| !d.numbers.is_empty()),
+        "no counter written as a numeric difference"
+    );
+    assert!(
+        deltas.iter().all(|d| d
+            .changed
+            .iter()
+            .all(|(n, _)| n != "cpuacct.usage" && n != "cpu.stat")),
+        "a counter file written as text in a difference"
     );
     let report = json(&holter(&["throttling", f, "--json"]), "holter throttling");
     let text = ok_stdout("holter throttling", &holter(&["throttling", f]));
@@ -453,6 +466,42 @@ fn the_network_view_counts_bytes_and_drops_inside_the_container() {
         .unwrap()
         .iter()
         .all(|i| i["name"] != veth.host.as_str()));
+    // Format 1.5: after the first, network snapshots are differences whose
+    // counters are numeric edits (the interfaces did not change: no text),
+    // and `holter info --raw` gives every one of them back as raw text.
+    let bytes = std::fs::read(&file).unwrap();
+    let records: Vec<holter_format::Record> =
+        holter_format::Reader::new(&bytes[..]).unwrap().collect();
+    let (mut full, mut deltas) = (0, Vec::new());
+    for r in &records {
+        match r {
+            holter_format::Record::NetSnapshot(_) => full += 1,
+            holter_format::Record::NetDelta(d) => deltas.push(d),
+            _ => {}
+        }
+    }
+    assert!(
+        full >= 1 && deltas.len() >= 5,
+        "{full} full, {} deltas",
+        deltas.len()
+    );
+    // /proc/net/dev keeps its lines (the interfaces did not change), so it
+    // is always edits; /proc/net/snmp gains a line when a new ICMP message
+    // type is first sent (`IcmpMsg: OutType3`): that one difference is text.
+    assert!(deltas.iter().all(|d| d.dev.is_none()), "{deltas:#?}");
+    let texts = deltas.iter().filter(|d| d.snmp.is_some()).count();
+    assert!(texts * 2 < deltas.len(), "{deltas:#?}");
+    assert!(deltas.iter().any(|d| !d.dev_numbers.is_empty()));
+    let raw = ok_stdout("holter info --raw", &holter(&["info", f, "--raw"]));
+    assert_eq!(
+        raw.matches("network at ").count(),
+        full + deltas.len(),
+        "{raw}"
+    );
+    assert!(
+        raw.contains(&format!("    {inner}: ")) || raw.contains(&format!(" {inner}: ")),
+        "{raw}"
+    );
 }
 
 #[test]

@@ -329,6 +329,39 @@ pub fn body_1_6() -> Vec<Record> {
     b
 }
 
+/// One record of every kind of format 1.7: [`body_1_6`], then a
+/// CgroupNumDelta following the rebuilt 1.4 snapshot (a counter edited, a
+/// file removed, one added) and a NetDelta following the body's NetSnapshot
+/// (`dev` edited, `snmp` as new text).
+pub fn body_1_7() -> Vec<Record> {
+    let mut b = body_1_6();
+    b.push(
+        CgroupNumDelta {
+            time_ns: 16,
+            base_time_ns: 15,
+            path: "/kubepods/pod1".into(),
+            version: 2,
+            controller: String::new(),
+            numbers: vec![(0, vec![(0, 1000)])],
+            changed: vec![("memory.max".into(), "max\n".into())],
+            removed: vec!["memory.current".into()],
+        }
+        .into(),
+    );
+    b.push(
+        NetDelta {
+            time_ns: 17,
+            base_time_ns: 8,
+            dev_numbers: vec![(1, 5), (1, -1)],
+            dev: None,
+            snmp_numbers: vec![],
+            snmp: Some("Tcp: 1\nUdp: 2".into()),
+        }
+        .into(),
+    );
+    b
+}
+
 pub const PREAMBLE: usize = PREAMBLE_LEN;
 
 pub fn footer() -> Footer {
