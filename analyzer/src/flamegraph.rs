@@ -232,21 +232,31 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
             .map(|m| m as usize);
         sym.loc_in(pid, addr, map)
     };
-    let located: Vec<(Vec<Loc>, usize)> = groups
-        .par_iter()
-        .map(|(g, _)| match capture.stacks.get(&g.stack_id) {
-            Some(st) => stack_locs(&user_loc, *g, &st.user, &st.kernel),
-            None => (Vec::new(), 0),
-        })
-        .collect();
-    drop(found);
-    drop(queries);
+    // Groups of one process name and stack whose frames land on the same
+    // locations (samples of many epochs that the mapping changes did not
+    // touch) make one line. Sorted by (name, stack), such groups are
+    // neighbours: they merge here, a chunk of groups at a time, so that
+    // neither their locations nor their lines are held once per group, and
+    // only a run of equal (name, stack) needs a table of its location lists.
+    let mut groups = groups;
+    groups.par_sort_unstable_by_key(|(g, _)| (g.comm, g.stack_id, g.pid, g.epoch));
     let mut ids: std::collections::HashMap<Loc, u32> = std::collections::HashMap::new();
     let mut distinct: Vec<Loc> = Vec::new();
-    let located: Vec<(Vec<u32>, usize)> = located
-        .into_iter()
-        .map(|(locs, kernel_from)| {
-            let ids = locs
+    // (group standing for the line, location ids, where kernel frames start, samples).
+    let mut lines_of: Vec<(Group, Vec<u32>, usize, u64)> = Vec::new();
+    // The current run of equal (name, stack): its location lists -> line.
+    let mut run: HashMap<Vec<u32>, u32> = HashMap::default();
+    const CHUNK: usize = 1 << 16;
+    for (c, chunk) in groups.chunks(CHUNK).enumerate() {
+        let located: Vec<(Vec<Loc>, usize)> = chunk
+            .par_iter()
+            .map(|(g, _)| match capture.stacks.get(&g.stack_id) {
+                Some(st) => stack_locs(&user_loc, *g, &st.user, &st.kernel),
+                None => (Vec::new(), 0),
+            })
+            .collect();
+        for (k, ((g, count), (locs, kernel_from))) in chunk.iter().zip(located).enumerate() {
+            let locs: Vec<u32> = locs
                 .into_iter()
                 .map(|l| {
                     *ids.entry(l).or_insert_with(|| {
@@ -255,18 +265,41 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
                     })
                 })
                 .collect();
-            (ids, kernel_from)
-        })
-        .collect();
+            let at = c * CHUNK + k;
+            let same_run = |i: usize| {
+                groups
+                    .get(i)
+                    .is_some_and(|(o, _)| (o.comm, o.stack_id) == (g.comm, g.stack_id))
+            };
+            if at == 0 || !same_run(at - 1) {
+                run.clear();
+            }
+            if !same_run(at + 1) && run.is_empty() {
+                // Alone with its name and stack: nothing to merge with.
+                lines_of.push((*g, locs, kernel_from, *count));
+                continue;
+            }
+            match run.get(&locs) {
+                Some(&i) => lines_of[i as usize].3 += count,
+                None => {
+                    run.insert(locs.clone(), lines_of.len() as u32);
+                    lines_of.push((*g, locs, kernel_from, *count));
+                }
+            }
+        }
+    }
+    drop(run);
+    drop(found);
+    drop(queries);
+    drop(groups);
 
     // 3. Name each distinct location once.
     let resolved: Vec<Resolved> = sym.resolve(&distinct);
 
     // 4. Build the lines, once their size is known to fit.
-    let need: u64 = groups
+    let need: u64 = lines_of
         .par_iter()
-        .zip(located.par_iter())
-        .map(|((g, _), (locs, _))| {
+        .map(|(g, locs, _, _)| {
             let names: u64 = locs
                 .iter()
                 .flat_map(|l| &resolved[*l as usize].frames)
@@ -278,10 +311,9 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
     if need > capture.budget.bytes {
         return Err(over("folded stacks", need));
     }
-    let lines: Vec<(String, u64, u64, Option<bool>)> = groups
+    let lines: Vec<(String, u64, u64, Option<bool>)> = lines_of
         .par_iter()
-        .zip(located.par_iter())
-        .map(|((g, _), (locs, kernel_from))| {
+        .map(|(g, locs, kernel_from, _)| {
             let mut line = String::new();
             push_frame(&mut line, &comms[g.comm as usize], "");
             if !capture.stacks.contains_key(&g.stack_id) {
@@ -316,7 +348,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
         },
         ..Folded::default()
     };
-    for ((_, count), (line, frames, symbolized, rooted)) in groups.iter().zip(lines) {
+    for ((_, _, _, count), (line, frames, symbolized, rooted)) in lines_of.iter().zip(lines) {
         let q = &mut folded.quality;
         if let Some(r) = rooted {
             q.user_stacks += count;

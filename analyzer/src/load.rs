@@ -281,6 +281,14 @@ impl Capture {
         if !have_header {
             return Err(LoadError::NoHeader { path: path.into() });
         }
+        // Vectors grown by doubling hold up to twice their records: give
+        // back the slack before the reports build their own structures.
+        c.mappings.shrink_to_fit();
+        c.samples.shrink_to_fit();
+        c.syscalls.shrink_to_fit();
+        c.processes.shrink_to_fit();
+        c.threads.shrink_to_fit();
+        c.cgroup_snapshots.shrink_to_fit();
         c.kernel_symbols.sort_by_key(|s| s.start);
         c.kernel_symbols.dedup_by_key(|s| s.start);
         c.totals_from_counters();

@@ -502,3 +502,46 @@ fn symbols_of_one_file_over_several_records_are_merged() {
     let (folded, _) = folded_of(&records, &Filter::default());
     assert_eq!(folded, STANDARD_FOLDED);
 }
+
+/// Samples of one stack in many mapping epochs make one line when the
+/// mapping changes leave their frames where they were, and separate lines
+/// once a change moves a frame to another mapping; every sample counted.
+#[test]
+fn epochs_merge_unless_a_frame_moved() {
+    let mut r = vec![process(7, "ep"), stack(0, &[0x1010, 0x9010], &[])];
+    // 50 epochs whose new mappings (at 0x20000+) touch neither frame.
+    for i in 0..50u64 {
+        r.push(mapping(
+            i,
+            7,
+            0x20_000 + i * 0x1000,
+            0x21_000 + i * 0x1000,
+            0,
+            "/other",
+            &[],
+        ));
+        r.push(sample(i as f64 + 0.5, 7, 7, 0));
+    }
+    r.insert(2, mapping(0, 7, 0x1000, 0x2000, 0, "/a", &[]));
+    r.insert(3, mapping(0, 7, 0x9000, 0xa000, 0, "/b", &[]));
+    // From second 60, the leaf's page belongs to another file.
+    r.push(mapping(60, 7, 0x9000, 0xa000, 0, "/c", &[]));
+    r.push(sample(60.5, 7, 7, 0));
+    r.push(sample(61.5, 7, 7, 0));
+    let (text, q) = folded_of(&r, &Filter::default());
+    assert_eq!(q.samples, 52);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(" 50") && l.contains("b+0x")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(" 2") && l.contains("c+0x")),
+        "{text}"
+    );
+}

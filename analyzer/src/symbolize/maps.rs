@@ -14,10 +14,6 @@ use rustc_hash::FxHashMap as HashMap;
 struct PidMaps {
     /// Times of the process's mappings, sorted.
     times: Vec<u64>,
-    /// (start, end, rank in `times` order, index in the capture), sorted by start.
-    by_start: Vec<(u64, u64, u32, u32)>,
-    /// Longest mapping, to bound the backward scan.
-    max_len: u64,
     /// (start, end, index in the capture), in `times` order.
     by_rank: Vec<(u64, u64, u32)>,
 }
@@ -45,15 +41,15 @@ impl MapIndex {
             .map(|(pid, mut idx)| {
                 // Stable: equal times keep file order, a later record wins.
                 idx.sort_by_key(|&i| mappings[i as usize].time_ns);
-                let mut p = PidMaps::default();
-                for (rank, &i) in idx.iter().enumerate() {
+                let mut p = PidMaps {
+                    times: Vec::with_capacity(idx.len()),
+                    by_rank: Vec::with_capacity(idx.len()),
+                };
+                for &i in &idx {
                     let m = &mappings[i as usize];
                     p.times.push(m.time_ns);
-                    p.by_start.push((m.start, m.end, rank as u32, i));
                     p.by_rank.push((m.start, m.end, i));
-                    p.max_len = p.max_len.max(m.end - m.start);
                 }
-                p.by_start.sort_by_key(|e| (e.0, e.2));
                 (pid, p)
             })
             .collect();
@@ -118,28 +114,19 @@ impl MapIndex {
 
     /// Index (in the capture's mapping list) of the mapping holding `addr`:
     /// the latest one recorded within the epoch, else, for a sample that came
-    /// before its mapping's record, the earliest one recorded after it.
+    /// before its mapping's record, the earliest one recorded after it. A
+    /// scan of the process's mappings: the reference [`MapIndex::find_many`]
+    /// is tested against, not for many lookups.
     pub fn find(&self, pid: u32, addr: u64, epoch: u32) -> Option<usize> {
         let p = self.pids.get(&pid)?;
-        let end = p.by_start.partition_point(|e| e.0 <= addr);
-        let mut before: Option<(u32, u32)> = None;
-        let mut after: Option<(u32, u32)> = None;
-        for &(start, stop, rank, idx) in p.by_start[..end].iter().rev() {
-            if addr - start >= p.max_len {
-                break;
-            }
-            if addr >= stop {
-                continue;
-            }
-            if rank < epoch {
-                if before.is_none_or(|(r, _)| rank > r) {
-                    before = Some((rank, idx));
-                }
-            } else if after.is_none_or(|(r, _)| rank < r) {
-                after = Some((rank, idx));
-            }
-        }
-        before.or(after).map(|(_, i)| i as usize)
+        let holds = |&&(start, end, _): &&(u64, u64, u32)| start <= addr && addr < end;
+        let (before, after) = p.by_rank.split_at((epoch as usize).min(p.by_rank.len()));
+        before
+            .iter()
+            .rev()
+            .find(holds)
+            .or_else(|| after.iter().find(holds))
+            .map(|m| m.2 as usize)
     }
 }
 

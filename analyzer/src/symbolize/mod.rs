@@ -155,18 +155,6 @@ impl<'c> Symbolizer<'c> {
         &self.maps
     }
 
-    /// The location of a user frame of `pid` in `epoch` (see [`MapIndex`]).
-    /// `addr` is already adjusted (return addresses minus one).
-    pub fn user_loc(&self, pid: u32, addr: u64, epoch: u32) -> Loc {
-        match self.maps.find(pid, addr, epoch) {
-            Some(map) => Loc::Mapped {
-                map: map as u32,
-                addr,
-            },
-            None => Loc::Unmapped { pid, addr },
-        }
-    }
-
     /// The location of a user frame of `pid` given the mapping found for it
     /// (see [`MapIndex::find_many`]).
     pub fn loc_in(&self, pid: u32, addr: u64, map: Option<usize>) -> Loc {
