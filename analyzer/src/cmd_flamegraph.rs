@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use holter::filter::Filter;
 use holter::flamegraph::{fold, write_folded, write_svg, SvgOptions};
-use holter::load::Capture;
+use holter::load::{Capture, Keep};
 use holter::output::{write_file, Existing};
 use holter::symbolize::Symbolizer;
 
@@ -17,7 +17,7 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
             bail!("--from {from} is after --to {to}: give --from before --to");
         }
     }
-    let capture = Capture::load_with_budget(&args.file, budget)?;
+    let capture = Capture::load_keeping(&args.file, budget, Keep::PROFILE)?;
     if capture.samples.is_empty() {
         bail!(
             "{}: the capture holds no samples (was it recorded with --no-samples, or did the target never run?)",

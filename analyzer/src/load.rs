@@ -80,6 +80,70 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Which record kinds a report reads; the metadata (header, processes,
+/// threads, warnings, counters, losses, syscall totals, footer) is always
+/// kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// Samples, stacks, mappings and symbols.
+    pub profile: bool,
+    /// Syscall records.
+    pub syscalls: bool,
+    /// Cgroup snapshots.
+    pub cgroups: bool,
+    /// Network snapshots and the container's view.
+    pub network: bool,
+}
+
+impl Keep {
+    pub const ALL: Keep = Keep {
+        profile: true,
+        syscalls: true,
+        cgroups: true,
+        network: true,
+    };
+    const NONE: Keep = Keep {
+        profile: false,
+        syscalls: false,
+        cgroups: false,
+        network: false,
+    };
+    pub const PROFILE: Keep = Keep {
+        profile: true,
+        ..Keep::NONE
+    };
+    pub const SYSCALLS: Keep = Keep {
+        syscalls: true,
+        ..Keep::NONE
+    };
+    pub const CGROUPS: Keep = Keep {
+        cgroups: true,
+        ..Keep::NONE
+    };
+    pub const NETWORK: Keep = Keep {
+        network: true,
+        ..Keep::NONE
+    };
+
+    fn wants(&self, r: &Record) -> bool {
+        match r {
+            Record::Mapping(_)
+            | Record::Stack(_)
+            | Record::Sample(_)
+            | Record::SampleBatch(_)
+            | Record::BinarySymbols(_)
+            | Record::KernelSymbols(_)
+            | Record::JitSymbols(_) => self.profile,
+            Record::Syscall(_) => self.syscalls,
+            Record::CgroupSnapshot(_) | Record::CgroupDelta(_) | Record::CgroupNumDelta(_) => {
+                self.cgroups
+            }
+            Record::NetSnapshot(_) | Record::NetDelta(_) | Record::ContainerView(_) => self.network,
+            _ => true,
+        }
+    }
+}
+
 /// Everything a capture holds, grouped by kind, in file order.
 #[derive(Debug, Default)]
 pub struct Capture {
@@ -156,6 +220,18 @@ impl Capture {
     /// Reads a capture within a budget: `None` gives the default,
     /// [`Budget::for_file_len`] of the file's size.
     pub fn load_with_budget(path: &Path, budget: Option<u64>) -> Result<Capture, LoadError> {
+        Capture::load_keeping(path, budget, Keep::ALL)
+    }
+
+    /// [`Capture::load_with_budget`] keeping only the record kinds a report
+    /// reads: the others stream past (decoded, checked against the budget,
+    /// never held), so `holter throttling` on a capture of millions of
+    /// samples holds its snapshots only.
+    pub fn load_keeping(
+        path: &Path,
+        budget: Option<u64>,
+        keep: Keep,
+    ) -> Result<Capture, LoadError> {
         let file = File::open(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => LoadError::NotFound { path: path.into() },
             _ => LoadError::Open {
@@ -186,7 +262,7 @@ impl Capture {
             })?
             .with_budget(budget);
         let mut reader = reader;
-        let c = Capture::from_reader(path, &mut reader);
+        let c = Capture::from_reader_keeping(path, &mut reader, keep);
         if let Some(over) = reader.over_budget() {
             return Err(LoadError::OverBudget {
                 path: path.into(),
@@ -205,6 +281,15 @@ impl Capture {
         path: &Path,
         reader: &mut Reader<R>,
     ) -> Result<Capture, LoadError> {
+        Capture::from_reader_keeping(path, reader, Keep::ALL)
+    }
+
+    /// [`Capture::from_reader`] holding only the record kinds of `keep`.
+    pub fn from_reader_keeping<R: std::io::Read>(
+        path: &Path,
+        reader: &mut Reader<R>,
+        keep: Keep,
+    ) -> Result<Capture, LoadError> {
         let mut c = Capture {
             path: path.into(),
             version: reader.version(),
@@ -218,6 +303,9 @@ impl Capture {
             ..Deltas::default()
         };
         for record in reader.by_ref() {
+            if !keep.wants(&record) {
+                continue;
+            }
             match record {
                 Record::Header(h) => {
                     c.header = *h;
@@ -444,13 +532,62 @@ mod delta_tests {
     }
 
     fn load(records: &[Record]) -> Capture {
+        load_keeping(records, Keep::ALL)
+    }
+
+    fn load_keeping(records: &[Record], keep: Keep) -> Capture {
         let mut w = Writer::new(Vec::new(), Header::default(), WriterOptions::default()).unwrap();
         for r in records {
             w.write(r).unwrap();
         }
         let bytes = w.finish(Footer::default()).unwrap();
         let mut reader = Reader::new(&bytes[..]).unwrap();
-        Capture::from_reader(Path::new("t.holter"), &mut reader).unwrap()
+        Capture::from_reader_keeping(Path::new("t.holter"), &mut reader, keep).unwrap()
+    }
+
+    /// A report's load holds the kinds it reads and the metadata, nothing else.
+    #[test]
+    fn kinds_a_report_does_not_read_stream_past() {
+        let mut records = vec![
+            Record::from(snap(1, 1)),
+            CgroupDelta::between(&snap(1, 1), &snap(2, 2)).into(),
+            Record::Warning(Warning {
+                time_ns: 0,
+                message: "w".into(),
+            }),
+            Record::Syscall(Syscall::default()),
+            Record::Stack(Stack::default()),
+            Record::Mapping(Mapping::default()),
+        ];
+        records.extend((0..1000).map(|i| {
+            Record::Sample(Sample {
+                time_ns: i,
+                ..Sample::default()
+            })
+        }));
+        let all = load(&records);
+        assert_eq!(
+            (
+                all.samples.len(),
+                all.syscalls.len(),
+                all.cgroup_snapshots.len()
+            ),
+            (1000, 1, 2)
+        );
+        let cg = load_keeping(&records, Keep::CGROUPS);
+        assert_eq!(cg.cgroup_snapshots, all.cgroup_snapshots);
+        assert!(cg.samples.is_empty() && cg.stacks.is_empty() && cg.mappings.is_empty());
+        assert!(cg.syscalls.is_empty());
+        assert_eq!(cg.warnings, ["w"]);
+        let sc = load_keeping(&records, Keep::SYSCALLS);
+        assert_eq!(sc.syscalls.len(), 1);
+        assert!(sc.samples.is_empty() && sc.cgroup_snapshots.is_empty());
+        let prof = load_keeping(&records, Keep::PROFILE);
+        assert_eq!(
+            (prof.samples.len(), prof.stacks.len(), prof.mappings.len()),
+            (1000, 1, 1)
+        );
+        assert!(prof.cgroup_snapshots.is_empty() && prof.syscalls.is_empty());
     }
 
     /// Deltas are rebuilt into full snapshots, raw text and all, so every

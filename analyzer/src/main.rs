@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use holter::cgroups;
-use holter::escape::{json_terminal, terminal};
-use holter::load::Capture;
+use holter::escape::terminal;
+use holter::load::{Capture, Keep};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -182,33 +182,30 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let budget = cli.budget;
     let load = |file: &std::path::Path| Capture::load_with_budget(file, budget);
+    let load_only = |file: &std::path::Path, keep| Capture::load_keeping(file, budget, keep);
     match cli.command {
         Command::Info { file, json, raw } => {
             let capture = load(&file)?;
             if raw && json {
-                let text = serde_json::to_string_pretty(&holter::info::raw_to_json(&capture))
-                    .context("JSON")?;
-                println!("{}", json_terminal(&text));
+                print!("{}", self::json(&holter::info::raw_to_json(&capture))?);
             } else if raw {
                 print!("{}", terminal(&holter::info::raw_to_text(&capture)));
             } else if json {
-                let text = serde_json::to_string_pretty(&holter::info::to_json(&capture))
-                    .context("JSON")?;
-                println!("{}", json_terminal(&text));
+                print!("{}", self::json(&holter::info::to_json(&capture))?);
             } else {
                 print!("{}", terminal(&holter::info::to_text(&capture)));
             }
         }
         Command::Throttling { file, json } => {
-            let report = cgroups::throttling::report(&load(&file)?)?;
+            let report = cgroups::throttling::report(&load_only(&file, Keep::CGROUPS)?)?;
             emit(&report, json, cgroups::throttling::to_text)?;
         }
         Command::Memory { file, json } => {
-            let report = cgroups::memory::report(&load(&file)?)?;
+            let report = cgroups::memory::report(&load_only(&file, Keep::CGROUPS)?)?;
             emit(&report, json, cgroups::memory::to_text)?;
         }
         Command::Network { file, json } => {
-            let report = cgroups::network::report(&load(&file)?)?;
+            let report = cgroups::network::report(&load_only(&file, Keep::NETWORK)?)?;
             emit(&report, json, cgroups::network::to_text)?;
         }
         Command::Flamegraph(args) => cmd_flamegraph::run(args, budget)?,
@@ -235,11 +232,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A report as JSON, through the output layer.
+fn json(value: &impl serde::Serialize) -> anyhow::Result<String> {
+    holter::doc::json::render(value).context("JSON")
+}
+
 /// Prints a report as pretty JSON or as text.
 fn emit<T: serde::Serialize>(report: &T, json: bool, text: fn(&T) -> String) -> anyhow::Result<()> {
     if json {
-        let json = serde_json::to_string_pretty(report).context("JSON")?;
-        println!("{}", json_terminal(&json));
+        print!("{}", self::json(report)?);
     } else {
         print!("{}", terminal(&text(report)));
     }
@@ -257,7 +258,7 @@ fn cmd_syscalls(
             anyhow::bail!("--from {f} is not before --to {t}");
         }
     }
-    let capture = Capture::load_with_budget(file, budget)?;
+    let capture = Capture::load_keeping(file, budget, Keep::SYSCALLS)?;
     if capture.syscalls.is_empty() && capture.syscall_totals.is_empty() {
         anyhow::bail!(
             "{} holds no syscall records: record with `holter-agent record --syscalls ...`",
@@ -266,9 +267,7 @@ fn cmd_syscalls(
     }
     let report = holter::syscalls::analyze(&capture, opts);
     if json {
-        let text =
-            serde_json::to_string_pretty(&holter::syscalls::to_json(&report)).context("JSON")?;
-        println!("{}", json_terminal(&text));
+        print!("{}", self::json(&holter::syscalls::to_json(&report))?);
     } else {
         print!("{}", terminal(&holter::syscalls::to_text(&report)));
     }

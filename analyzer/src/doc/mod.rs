@@ -1,8 +1,9 @@
 //! The output layer: every report (`holter info`, `syscalls`, `throttling`,
 //! `memory`, `network`, `report`) is built once as a [`Doc`] of typed blocks
 //! (facts, tables of cells, timelines, notes), then drawn by one renderer per
-//! format: [`text`] (a terminal), [`markdown`] and [`html`]. The JSON of each
-//! command is the serialized report the `Doc` is made from.
+//! format: [`text`] (a terminal), [`markdown`] and [`html`]; [`json`] writes
+//! the serialized report the `Doc` is made from (the `--json` field names
+//! are each command's contract, so JSON keeps the report's own shape).
 //!
 //! Escaping lives in the renderers, never in the reports: a report puts the
 //! capture's strings in the model as they are, and each renderer escapes
@@ -12,6 +13,7 @@
 
 pub mod chart;
 pub mod html;
+pub mod json;
 pub mod markdown;
 pub mod text;
 
