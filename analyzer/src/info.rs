@@ -180,10 +180,7 @@ pub fn doc(c: &Capture) -> Doc {
     if c.unknown_records > 0 {
         v.push(Fact::new(
             "note",
-            format!(
-                "{} records of kinds newer than this holter were skipped",
-                c.unknown_records
-            ),
+            crate::report::newer_records(c.unknown_records),
         ));
     }
     for w in &c.warnings {

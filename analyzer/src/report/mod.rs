@@ -18,7 +18,7 @@ use crate::flamegraph::{self, Folded};
 use crate::load::Capture;
 use crate::symbolize::{SymbolizeError, Symbolizer};
 
-pub use text::{tracing_line, utc, when};
+pub use text::{newer_records, tracing_line, utc, when};
 
 /// A report section, or why the capture cannot fill it.
 pub type Section<T> = Result<T, String>;
@@ -511,13 +511,7 @@ fn quality(r: &Report) -> Vec<Fact> {
         Fact::new("warnings", Cell::from(q.warnings).alarm(q.warnings > 0)),
     ];
     if q.unknown_records > 0 {
-        v.push(Fact::new(
-            "newer records",
-            format!(
-                "{} records of kinds newer than this holter were skipped",
-                q.unknown_records
-            ),
-        ));
+        v.push(Fact::new("newer records", newer_records(q.unknown_records)));
     }
     v
 }

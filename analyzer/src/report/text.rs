@@ -49,6 +49,11 @@ pub fn tracing_line(q: &super::Quality) -> String {
     }
 }
 
+/// `3 records of kinds newer than this holter were skipped`.
+pub fn newer_records(n: u64) -> String {
+    format!("{n} records of kinds newer than this holter were skipped")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
