@@ -83,9 +83,13 @@ pub struct RecordArgs {
     /// Do not sample CPU stacks (other collectors only).
     #[arg(long)]
     pub no_samples: bool,
-    /// Trace syscalls with their latency (ptrace).
-    #[arg(long)]
-    pub syscalls: bool,
+    /// Trace syscalls with their latency: `--syscalls` or `--syscalls=ptrace`
+    /// stops the target at each call and reads its arguments (paths,
+    /// addresses); `--syscalls=kernel` reads the kernel's raw_syscalls
+    /// tracepoints through perf: the target never stops, several times
+    /// cheaper, raw arguments only (fds, sizes).
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "ptrace", value_parser = ["ptrace", "kernel"])]
+    pub syscalls: Option<String>,
     /// With --syscalls: record only these (names, or classes file, network, process); the others are still counted.
     #[arg(long, value_name = "LIST", requires = "syscalls")]
     pub syscalls_filter: Option<String>,
@@ -177,6 +181,40 @@ mod tests {
         assert_eq!(parse_size("2g"), Ok(2 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("12Q").is_err());
+    }
+
+    #[test]
+    fn syscall_modes() {
+        let mode = |extra: &[&str]| {
+            let mut argv = vec!["holter-agent", "record", "-o", "x"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|c| {
+                let Command::Record(a) = c.command;
+                (a.syscalls, a.pid, a.command)
+            })
+        };
+        // Plain --syscalls is ptrace, as before modes existed, and takes no
+        // following argument as its value.
+        let (s, pid, _) = mode(&["--syscalls", "--pid", "7"]).unwrap();
+        assert_eq!((s.as_deref(), pid), (Some("ptrace"), Some(7)));
+        let (s, _, cmd) = mode(&["--syscalls", "--", "sleep", "1"]).unwrap();
+        assert_eq!((s.as_deref(), cmd.len()), (Some("ptrace"), 2));
+        let (s, _, _) = mode(&["--syscalls=kernel", "--pid", "7"]).unwrap();
+        assert_eq!(s.as_deref(), Some("kernel"));
+        let (s, _, _) = mode(&["--syscalls=ptrace", "--pid", "7"]).unwrap();
+        assert_eq!(s.as_deref(), Some("ptrace"));
+        let (s, _, _) = mode(&["--pid", "7"]).unwrap();
+        assert_eq!(s, None);
+        assert!(mode(&["--syscalls=ebpf", "--pid", "7"]).is_err());
+        assert!(mode(&["--syscalls-filter", "read", "--pid", "7"]).is_err());
+        assert!(mode(&[
+            "--syscalls=kernel",
+            "--syscalls-filter",
+            "read",
+            "--pid",
+            "7"
+        ])
+        .is_ok());
     }
 
     #[test]

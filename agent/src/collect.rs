@@ -17,6 +17,8 @@ pub struct Settings {
     pub stack_bytes: u32,
     pub samples: bool,
     pub syscalls: bool,
+    /// With `syscalls`: `ptrace` or `kernel`.
+    pub syscall_mode: &'static str,
     pub syscalls_filter: Option<String>,
     pub redact: bool,
     pub interval: std::time::Duration,

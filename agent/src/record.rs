@@ -49,7 +49,11 @@ fn collectors(settings: &Settings) -> Vec<Box<dyn Collector>> {
     list.push(Box::new(crate::snapshot::CgroupCollector));
     list.push(Box::new(crate::snapshot::NetCollector));
     if settings.syscalls {
-        list.push(Box::new(crate::syscalls::SyscallCollector));
+        if settings.syscall_mode == "kernel" {
+            list.push(Box::new(crate::syscalls::KernelCollector));
+        } else {
+            list.push(Box::new(crate::syscalls::SyscallCollector));
+        }
     }
     list
 }
@@ -64,7 +68,11 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         },
         stack_bytes: args.stack_size & !7,
         samples: !args.no_samples,
-        syscalls: args.syscalls,
+        syscalls: args.syscalls.is_some(),
+        syscall_mode: match args.syscalls.as_deref() {
+            Some("kernel") => "kernel",
+            _ => "ptrace",
+        },
         syscalls_filter: args.syscalls_filter.clone(),
         redact: args.redact,
         interval: args.interval,
@@ -134,6 +142,11 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
             .as_deref()
             .map(|n| redact.cgroup_path(n))
             .unwrap_or_default(),
+        syscall_mode: if settings.syscalls {
+            settings.syscall_mode.to_string()
+        } else {
+            String::new()
+        },
     };
     let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
         .with_context(|| format!("cannot write {}", args.output.display()))?;

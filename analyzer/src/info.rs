@@ -58,6 +58,7 @@ pub fn to_json(c: &Capture) -> Value {
             "rooted_percent": u.rooted_percent,
         },
         "lost_syscalls": c.lost("syscalls"),
+        "syscall_mode": crate::syscalls::mode(h),
         "duration_ns": c.duration_ns(),
         "start_wall_ns": h.clock.wall_ns,
         "target": {
@@ -172,6 +173,21 @@ pub fn doc(c: &Capture) -> Doc {
             "syscalls",
             format!("{calls} calls counted, of {kinds} kinds (see `holter syscalls`)"),
         ));
+    }
+    match crate::syscalls::mode(h) {
+        "" => {}
+        mode => v.push(Fact::new(
+            "tracing",
+            format!(
+                "syscalls traced by {} ({} lost)",
+                match mode {
+                    "kernel" => "kernel tracepoints (--syscalls=kernel)",
+                    "ptrace" => "ptrace (--syscalls=ptrace)",
+                    other => other,
+                },
+                c.lost("syscalls")
+            ),
+        )),
     }
     let list: Vec<String> = c.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
     if !list.is_empty() {

@@ -88,6 +88,17 @@ pub struct Report {
     pub comms: HashMap<u32, String>,
     /// The ABI of the capture's arch; rows of another one get a table of their own.
     pub native_abi: String,
+    /// How the calls were traced: `ptrace`, `kernel`, or empty (no syscalls).
+    pub mode: String,
+}
+
+/// The syscall mode of a capture: `ptrace` for captures older than format
+/// 1.5 that traced syscalls (there was no other), empty without syscalls.
+pub fn mode(h: &holter_format::Header) -> &str {
+    match h.syscall_mode.as_str() {
+        "" if h.options.syscalls => "ptrace",
+        m => m,
+    }
 }
 
 /// The value at quantile `q` of sorted `v` (nearest rank: exact, no interpolation).
@@ -218,6 +229,7 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
         filter: c.header.options.syscalls_filter.clone(),
         comms,
         native_abi: native.to_string(),
+        mode: mode(&c.header).to_string(),
     }
 }
 
@@ -366,6 +378,16 @@ pub fn doc(r: &Report) -> Vec<Block> {
         }
         blocks.push(Block::Table(table));
     }
+    match r.mode.as_str() {
+        "" => {}
+        "kernel" => blocks.push(Block::Para(vec![t(
+            "traced by the kernel's raw_syscalls tracepoints (--syscalls=kernel): raw arguments only",
+        )])),
+        "ptrace" => blocks.push(Block::Para(vec![t(
+            "traced by ptrace (--syscalls=ptrace): latencies include the tracer's stops",
+        )])),
+        other => blocks.push(Block::Para(vec![t(format!("traced by {other}"))])),
+    }
     if r.lost > 0 {
         blocks.push(Block::Para(vec![t(format!(
             "warning: {} syscall records were lost by the agent",
@@ -389,13 +411,14 @@ pub fn to_text(r: &Report) -> String {
 }
 
 /// `holter syscalls --json`: `{syscalls: [Row], slowest: [Slow],
-/// counted_only: [Counted], lost}`; field names are a contract.
+/// counted_only: [Counted], lost, mode}`; field names are a contract.
 #[derive(Serialize)]
 struct Json<'a> {
     syscalls: &'a [Row],
     slowest: &'a [Slow],
     counted_only: &'a [Counted],
     lost: u64,
+    mode: &'a str,
 }
 
 pub fn to_json(r: &Report) -> Value {
@@ -404,6 +427,7 @@ pub fn to_json(r: &Report) -> Value {
         slowest: &r.slowest,
         counted_only: &r.counted_only,
         lost: r.lost,
+        mode: &r.mode,
     })
     .unwrap_or(Value::Null)
 }
@@ -753,7 +777,7 @@ mod json_contract {
             k.sort();
             k.join(",")
         };
-        assert_eq!(keys(&v), "counted_only,lost,slowest,syscalls");
+        assert_eq!(keys(&v), "counted_only,lost,mode,slowest,syscalls");
         assert_eq!(
             keys(&v["syscalls"][0]),
             "abi,avg_ns,count,errnos,errors,max_ns,name,p50_ns,p95_ns,p99_ns,tid,total_ns"

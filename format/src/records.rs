@@ -49,6 +49,12 @@ pub struct Header {
     /// NAMES, podman's name, a Kubernetes container's name); empty when it
     /// has none or is not a container. Chosen by users: untrusted text.
     pub container_name: String,
+    /// How syscalls were traced (1.8+): `ptrace` (stopping the target at
+    /// each call; arguments read from its memory) or `kernel` (the
+    /// `raw_syscalls` tracepoints through perf; raw arguments only). Empty
+    /// in older captures and without `--syscalls`: `ptrace` where
+    /// `Options::syscalls` is set.
+    pub syscall_mode: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

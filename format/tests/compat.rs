@@ -1227,3 +1227,60 @@ fn numeric_deltas_rebuild_the_snapshots() {
     assert_eq!(n.apply(&net(1, 1000)), Some(net(2, 1500)));
     assert_eq!(n.apply(&net(3, 1000)), None);
 }
+
+/// `format-1.8-all-kinds.holter`: `make_fixture` with format 1.8 (the 1.7
+/// body under the 1.5 header with `syscall_mode` "kernel").
+const FIXTURE_1_8_SHA256: &str = "097bd061a9d1a12d786b06b252897eb789a747136dee7ce697e76b2cafecd842";
+
+/// The 1.8 file reads back as written, the syscall mode included; the 1.7
+/// fixture reads with an empty mode (ptrace, where syscalls were traced); a
+/// 1.7 reader decodes every older field of the 1.8 header and ignores the mode.
+#[test]
+fn the_1_8_fixture_reads_back() {
+    let stored = fixture("format-1.8-all-kinds.holter", FIXTURE_1_8_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 8));
+    let records: Vec<Record> = r.by_ref().collect();
+    let (_, expected) = common::capture_with(common::header_1_8(), common::body_1_7, 1, 0);
+    assert_eq!(records, expected);
+    assert!(
+        matches!(&records[0], Record::Header(h) if h.syscall_mode == "kernel" && h.options.syscalls)
+    );
+    assert!(r.is_complete());
+
+    let old = fixture("format-1.7-all-kinds.holter", FIXTURE_1_7_SHA256);
+    let first = Reader::new(&old[..]).unwrap().next().unwrap();
+    assert!(
+        matches!(&first, Record::Header(h) if h.syscall_mode.is_empty() && h.runtime == "docker")
+    );
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Header17 {
+        host: Host,
+        agent_version: String,
+        target: Target,
+        options: Options,
+        clock: ClockPair,
+        unwind: String,
+        stack_bytes: u32,
+        runtime: String,
+        container_name: String,
+    }
+    let raw = raw_records(&stored);
+    let h = common::header_1_8();
+    let read: Header17 = postcard::from_bytes(&raw[0].1).unwrap();
+    assert_eq!(
+        read,
+        Header17 {
+            host: h.host,
+            agent_version: h.agent_version,
+            target: h.target,
+            options: h.options,
+            clock: h.clock,
+            unwind: h.unwind,
+            stack_bytes: h.stack_bytes,
+            runtime: h.runtime,
+            container_name: h.container_name,
+        }
+    );
+}

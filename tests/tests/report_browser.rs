@@ -61,6 +61,7 @@ fn capture(path: &Path) {
         stack_bytes: 0,
         runtime: "docker".into(),
         container_name: "web-1".into(),
+        syscall_mode: "ptrace".into(),
     };
     let file = std::fs::File::create(path).unwrap();
     let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();
@@ -467,6 +468,7 @@ fn hostile_capture(path: &Path) {
         stack_bytes: 0,
         runtime: p(2),
         container_name: p(3),
+        syscall_mode: p(4),
     };
     let file = std::fs::File::create(path).unwrap();
     let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();

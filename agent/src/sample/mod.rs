@@ -260,7 +260,7 @@ fn rescan_v1(dir: &std::path::Path, armed: &mut Armed, state: &mut State) -> any
 }
 
 /// Whether a process descends from one whose events its fork inherited.
-fn has_followed_ancestor(pid: u32, covered: &std::collections::HashSet<u32>) -> bool {
+pub(crate) fn has_followed_ancestor(pid: u32, covered: &std::collections::HashSet<u32>) -> bool {
     let mut p = pid;
     for _ in 0..64 {
         match crate::procfs::read_stat(p) {

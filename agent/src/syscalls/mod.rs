@@ -10,10 +10,16 @@
 //! counted when it returns: `exit_group` and a call cut by the end of the
 //! capture are not.
 
+mod counts;
 mod follow;
+mod kernel;
+mod pair;
 mod ptrace;
 mod summary;
+mod tracefs;
 mod tracer;
+
+pub use kernel::KernelCollector;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,13 +1,14 @@
 //! The tracer's state machine: which threads are traced, where each is in its
 //! current syscall, and what each ptrace stop means. Lives on one thread.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io;
 
 use anyhow::anyhow;
-use holter_format::syscall_names::{syscall_name, Arch};
+use holter_format::syscall_names::Arch;
 use holter_format::{Exit, Syscall, SyscallTotal};
 
+use super::counts::{self, Count};
 use super::follow::Follower;
 use super::ptrace::{self, Stop, SyscallInfo};
 use super::summary::{self, FdCache, Table, Tracee, MAX_NR};
@@ -32,26 +33,6 @@ struct ThreadState {
     summary: Option<String>,
     /// The call is a 32-bit one (`int 0x80`): `nr` is in the i386 table.
     compat: bool,
-}
-
-#[derive(Default, Clone)]
-struct Count {
-    calls: u64,
-    errors: u64,
-    total_ns: u64,
-    /// errno → calls.
-    errnos: BTreeMap<u32, u64>,
-}
-
-impl Count {
-    fn add(&mut self, ret: i64, duration: u64) {
-        self.calls += 1;
-        self.total_ns = self.total_ns.saturating_add(duration);
-        if (-4095..=-1).contains(&ret) {
-            self.errors += 1;
-            *self.errnos.entry((-ret) as u32).or_default() += 1;
-        }
-    }
 }
 
 /// The tracee as seen through process_vm_readv and /proc.
@@ -452,37 +433,7 @@ impl Tracer {
     /// The per-syscall totals, including calls the filter left unrecorded;
     /// 32-bit calls under the i386 ABI.
     pub fn totals(&self) -> Vec<SyscallTotal> {
-        let time_ns = monotonic_ns();
-        let native = std::env::consts::ARCH;
-        let compat = self.compat_counts.iter().enumerate().map(|(nr, c)| {
-            (
-                Arch::I386.name(),
-                nr,
-                syscall_name(Arch::I386, nr as u32),
-                c,
-            )
-        });
-        self.counts
-            .iter()
-            .enumerate()
-            .map(|(nr, c)| (native, nr, self.table.names[nr], c))
-            .chain(compat)
-            .filter(|(_, _, _, c)| c.calls > 0)
-            .map(|(abi, nr, name, c)| {
-                let mut errnos: Vec<(u32, u64)> = c.errnos.iter().map(|(&e, &n)| (e, n)).collect();
-                errnos.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                SyscallTotal {
-                    time_ns,
-                    abi: abi.to_string(),
-                    nr: nr as u32,
-                    name: name.map_or_else(|| format!("syscall_{nr}"), str::to_string),
-                    calls: c.calls,
-                    errors: c.errors,
-                    total_ns: c.total_ns,
-                    errnos,
-                }
-            })
-            .collect()
+        counts::totals(&self.table, &self.counts, &self.compat_counts)
     }
 
     /// Sends the pending Syscall records.

@@ -41,6 +41,7 @@ pub fn header() -> Header {
         stack_bytes: 0,
         runtime: String::new(),
         container_name: String::new(),
+        syscall_mode: String::new(),
     }
 }
 
@@ -218,6 +219,15 @@ pub fn header_1_5() -> Header {
         container_name: "web-1".into(),
         ..header_1_2()
     }
+}
+
+/// The Header of format 1.8: [`header_1_5`] with syscalls traced by the
+/// kernel's tracepoints.
+pub fn header_1_8() -> Header {
+    let mut h = header_1_5();
+    h.options.syscalls = true;
+    h.syscall_mode = "kernel".into();
+    h
 }
 
 /// One record of every kind of format 1.2: [`body`] and a Stack known to be whole.
