@@ -17,8 +17,13 @@ pub const REFRESH: Duration = Duration::from_millis(250);
 pub struct Counts {
     pub samples: u64,
     pub syscalls: u64,
-    /// Times the cgroups were read and network snapshots taken.
+    /// Cgroup snapshots: times the target's cgroup directories were read (as
+    /// `holter info` counts them: one per time, whatever the directories).
     pub snapshots: u64,
+    /// Network snapshots.
+    pub net: u64,
+    /// Time of the last cgroup record counted.
+    last_cgroup_ns: Option<u64>,
     /// Events the collectors could not record (from their `Lost` records).
     pub lost: u64,
 }
@@ -29,11 +34,16 @@ impl Counts {
             Record::Sample(_) => self.samples += 1,
             Record::SampleBatch(b) => self.samples += b.len() as u64,
             Record::Syscall(_) => self.syscalls += 1,
-            Record::CgroupSnapshot(_)
-            | Record::CgroupDelta(_)
-            | Record::CgroupNumDelta(_)
-            | Record::NetSnapshot(_)
-            | Record::NetDelta(_) => self.snapshots += 1,
+            // One collector writes every directory of a snapshot in a row, all at one time.
+            Record::CgroupSnapshot(holter_format::CgroupSnapshot { time_ns, .. })
+            | Record::CgroupDelta(holter_format::CgroupDelta { time_ns, .. })
+            | Record::CgroupNumDelta(holter_format::CgroupNumDelta { time_ns, .. })
+                if self.last_cgroup_ns != Some(*time_ns) =>
+            {
+                self.last_cgroup_ns = Some(*time_ns);
+                self.snapshots += 1;
+            }
+            Record::NetSnapshot(_) | Record::NetDelta(_) => self.net += 1,
             Record::Lost(l) => self.lost += l.count,
             _ => {}
         }
@@ -130,7 +140,7 @@ pub fn line(elapsed: Duration, duration: Option<Duration>, c: &Counts, bytes: u6
         None => clock(elapsed),
     };
     format!(
-        "recording {time}  samples {}  syscalls {}  snapshots {}  lost {}  {}  (Ctrl-C stops)",
+        "recording {time}  samples {}  syscalls {}  cgroup snapshots {}  lost {}  {}  (Ctrl-C stops)",
         c.samples,
         c.syscalls,
         c.snapshots,
@@ -142,11 +152,12 @@ pub fn line(elapsed: Duration, duration: Option<Duration>, c: &Counts, bytes: u6
 /// The last line: where the capture is and what it holds.
 pub fn summary(path: &str, bytes: u64, elapsed: Duration, c: &Counts, reason: &str) -> String {
     format!(
-        "holter-agent: wrote {path} ({}, {} samples, {} syscalls, {} snapshots, {} lost; {:.1} s, ended by {reason})",
+        "holter-agent: wrote {path} ({}, {} samples, {} syscalls, {} cgroup snapshots, {} network snapshots, {} lost; {:.1} s, ended by {reason})",
         human_bytes(bytes),
         c.samples,
         c.syscalls,
         c.snapshots,
+        c.net,
         c.lost,
         elapsed.as_secs_f64()
     )
@@ -179,13 +190,27 @@ mod tests {
         );
         assert_eq!(
             line(Duration::from_millis(72_400), Some(Duration::from_secs(90)), &c, 1536),
-            "recording 1:12/1:30  samples 2  syscalls 0  snapshots 0  lost 7  1.5 KiB  (Ctrl-C stops)"
+            "recording 1:12/1:30  samples 2  syscalls 0  cgroup snapshots 0  lost 7  1.5 KiB  (Ctrl-C stops)"
         );
         assert_eq!(
             summary("a.holter", 3 << 20, Duration::from_millis(2500), &c, "duration"),
-            "holter-agent: wrote a.holter (3.0 MiB, 2 samples, 0 syscalls, 0 snapshots, 7 lost; 2.5 s, ended by duration)"
+            "holter-agent: wrote a.holter (3.0 MiB, 2 samples, 0 syscalls, 0 cgroup snapshots, 0 network snapshots, 7 lost; 2.5 s, ended by duration)"
         );
         assert_eq!(human_bytes(1000), "1000 B");
+        // A cgroup snapshot of three directories (a full one and two deltas) counts once.
+        let mut c = Counts::default();
+        for t in [5, 5, 5, 9, 9, 9] {
+            c.note(&Record::CgroupSnapshot(holter_format::CgroupSnapshot {
+                time_ns: t,
+                ..Default::default()
+            }));
+        }
+        c.note(&Record::CgroupDelta(holter_format::CgroupDelta {
+            time_ns: 12,
+            ..Default::default()
+        }));
+        c.note(&Record::NetSnapshot(Default::default()));
+        assert_eq!((c.snapshots, c.net), (3, 1));
     }
 
     #[test]

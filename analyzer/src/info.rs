@@ -43,7 +43,8 @@ pub fn to_json(c: &Capture) -> Value {
         "samples": c.samples.len(),
         "stacks": c.stacks.len(),
         "syscalls": c.syscalls.len(),
-        "cgroup_snapshots": c.cgroup_snapshots.len(),
+        "cgroup_snapshots": c.cgroup_snapshot_count(),
+        "cgroup_directories": c.cgroup_directories(),
         "net_snapshots": c.net_snapshots.len(),
         "processes": c.processes.len(),
         "threads": c.threads.len(),
@@ -130,10 +131,23 @@ pub fn doc(c: &Capture) -> Doc {
             c.samples.len(),
             c.lost("samples"),
             c.syscalls.len(),
-            c.cgroup_snapshots.len(),
+            c.cgroup_snapshot_count(),
             c.net_snapshots.len()
         ),
     ));
+    let dirs = c.cgroup_directories();
+    if !dirs.is_empty() {
+        // What one cgroup snapshot reads.
+        v.push(Fact::new(
+            "snapshot",
+            format!(
+                "each cgroup snapshot reads {} director{}: {}",
+                dirs.len(),
+                if dirs.len() == 1 { "y" } else { "ies" },
+                dirs.join(", ")
+            ),
+        ));
+    }
     v.push(Fact::new(
         "",
         format!(

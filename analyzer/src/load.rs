@@ -501,6 +501,36 @@ impl Capture {
     }
 
     /// Lost events of one kind (`samples`, `syscalls`, ...).
+    /// Cgroup snapshots: how many times the target's cgroup directories
+    /// were read (one snapshot reads each of its directories once, at one
+    /// time: on v1 one record per controller hierarchy). The one count that
+    /// `info`, the report and the agent's summary give.
+    pub fn cgroup_snapshot_count(&self) -> u64 {
+        self.cgroup_snapshots
+            .iter()
+            .map(|s| s.time_ns)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64
+    }
+
+    /// The cgroup directories the snapshots read (`v2 /docker/ID`,
+    /// `v1 cpu,cpuacct /docker/ID`), in the order first read.
+    pub fn cgroup_directories(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in &self.cgroup_snapshots {
+            let d = crate::cgroups::Source {
+                path: s.path.clone(),
+                version: s.version,
+                controller: s.controller.clone(),
+            }
+            .describe();
+            if !v.contains(&d) {
+                v.push(d);
+            }
+        }
+        v
+    }
+
     pub fn lost(&self, kind: &str) -> u64 {
         self.lost
             .iter()

@@ -163,7 +163,7 @@ fn html_has_every_section_with_its_numbers() {
             "10 recorded, 4 lost (28.6%)",
             "85.0%",
             "3 recorded of 12 counted (25.0%), 7 lost",
-            "3 cgroup, 2 network",
+            "3 cgroup (each reading 3 directories), 2 network",
             // Syscalls: the table and slowest calls of holter syscalls.
             "<td class=\"mono\">read</td><td class=\"n\">3</td><td class=\"n\">0</td><td class=\"n\">6.0us</td><td class=\"n\">2.0us</td>",
             "<td class=\"mono\">write</td><td class=\"n\">9</td>",

@@ -57,6 +57,8 @@ pub struct Memory {
     pub end_ns: u64,
     pub samples: Vec<Point>,
     pub verdict: String,
+    /// Which cgroup directory each figure was read from: `usage`, `limit`, `pressure`.
+    pub sources: std::collections::BTreeMap<&'static str, String>,
 }
 
 fn usage(t: &Tick, v: u8) -> Option<u64> {
@@ -182,6 +184,25 @@ pub fn from_series(series: &Series) -> Memory {
         oom_events: events("oom"),
         oom_kills: total(series, |t| oom_kills(t, v)),
         major_faults: total(series, major_faults),
+        sources: [
+            (
+                "usage",
+                series.source_of(&["memory.current", "memory.usage_in_bytes"]),
+            ),
+            (
+                "limit",
+                series.source_of(&["memory.max", "memory.limit_in_bytes"]),
+            ),
+            (
+                "pressure",
+                pressure
+                    .as_ref()
+                    .and_then(|_| series.source_of(&["memory.pressure"])),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect(),
         pressure,
         start_ns,
         end_ns,
@@ -343,9 +364,12 @@ pub fn doc(m: &Memory) -> Vec<Block> {
                 p.some_avg10_max,
                 p.full_pct.map_or("-".into(), |f| format!("{f:.1}%"))
             ),
-            None => "not available (no memory.pressure: cgroup v1, or PSI disabled)".into(),
+            None => "not available (no memory.pressure in the capture: no cgroup2 directory was recorded, or PSI is disabled)".into(),
         },
     ));
+    if !m.sources.is_empty() {
+        facts.push(Fact::new("read from", super::describe_sources(&m.sources)));
+    }
     let mut blocks = vec![Block::Verdict(m.verdict.clone()), Block::Facts(facts)];
     if m.samples.len() > 1 {
         let secs = |ns: u64| ns.saturating_sub(m.start_ns) as f64 / 1e9;

@@ -53,13 +53,50 @@ impl Tick {
     }
 }
 
-/// The snapshots of a capture as one time series.
+/// Where a file of a [`Series`] was read: its cgroup directory, version and
+/// (v1) hierarchy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    pub path: String,
+    pub version: u8,
+    pub controller: String,
+}
+
+impl Source {
+    /// `v1 cpu /docker/ID`, `v2 /docker/ID`: for reports (escaped by the renderer).
+    pub fn describe(&self) -> String {
+        if self.controller.is_empty() {
+            format!("v{} {}", self.version, self.path)
+        } else {
+            format!("v{} {} {}", self.version, self.controller, self.path)
+        }
+    }
+}
+
+/// The files whose limits and counters decide which cgroup version a
+/// series reads first (where the controllers are).
+const CONTROLLER_FILES: &[&str] = &[
+    "cpu.max",
+    "cpu.cfs_quota_us",
+    "memory.max",
+    "memory.limit_in_bytes",
+];
+
+/// The snapshots of a capture as one time series, every cgroup version it
+/// holds merged: the version where the controllers are (their limit files)
+/// gives every file it has; the others add the files it never has (on a
+/// hybrid layout, the cgroup2 directory's `*.pressure` and `cgroup.events`
+/// beside the v1 controllers). A file name is always read from one version,
+/// so `cpu.stat` of v1 and of v2 are never mixed.
 #[derive(Debug, Clone, Default)]
 pub struct Series {
+    /// The version of the controllers' files.
     pub version: u8,
     pub ticks: Vec<Tick>,
     /// File name → the cgroup path it was read from.
     pub paths: BTreeMap<String, String>,
+    /// File name → where it was read.
+    pub sources: BTreeMap<String, Source>,
 }
 
 impl Series {
@@ -70,18 +107,33 @@ impl Series {
             .ok_or_else(|| ReportError::NoSnapshots {
                 path: c.path.display().to_string(),
             })?;
-        let version = first.version;
-        let mut snaps: Vec<_> = c
-            .cgroup_snapshots
+        Ok(Series::from_snapshots(&c.cgroup_snapshots, first.version))
+    }
+
+    /// The series of `snaps`; `fallback`: the version read first when no
+    /// snapshot holds a controller's limit file.
+    pub fn from_snapshots(snaps: &[holter_format::CgroupSnapshot], fallback: u8) -> Series {
+        let version = snaps
+            .iter()
+            .find(|s| {
+                s.files
+                    .iter()
+                    .any(|(n, _)| CONTROLLER_FILES.contains(&n.as_str()))
+            })
+            .map_or(fallback, |s| s.version);
+        let own: std::collections::BTreeSet<&str> = snaps
             .iter()
             .filter(|s| s.version == version)
+            .flat_map(|s| s.files.iter().map(|(n, _)| n.as_str()))
             .collect();
-        snaps.sort_by_key(|s| s.time_ns);
+        let mut sorted: Vec<_> = snaps.iter().collect();
+        // The controllers' version first at each time, so its files win.
+        sorted.sort_by_key(|s| (s.time_ns, s.version != version));
         let mut series = Series {
             version,
             ..Series::default()
         };
-        for s in snaps {
+        for s in sorted {
             if series.ticks.last().is_none_or(|t| t.time_ns != s.time_ns) {
                 series.ticks.push(Tick {
                     time_ns: s.time_ns,
@@ -90,14 +142,28 @@ impl Series {
             }
             let tick = series.ticks.last_mut().expect("pushed above");
             for (name, content) in &s.files {
+                if s.version != version && own.contains(name.as_str()) {
+                    continue;
+                }
+                if tick.files.contains_key(name) {
+                    continue;
+                }
                 tick.files.insert(name.clone(), content.clone());
                 series
                     .paths
                     .entry(name.clone())
                     .or_insert_with(|| s.path.clone());
+                series
+                    .sources
+                    .entry(name.clone())
+                    .or_insert_with(|| Source {
+                        path: s.path.clone(),
+                        version: s.version,
+                        controller: s.controller.clone(),
+                    });
             }
         }
-        Ok(series)
+        series
     }
 
     /// The path of the cgroup the first of these files came from.
@@ -109,10 +175,35 @@ impl Series {
             .unwrap_or_default()
     }
 
+    /// Where the first of these files the series has was read (`v1 cpu /docker/ID`).
+    pub fn source_of(&self, files: &[&str]) -> Option<String> {
+        files
+            .iter()
+            .find_map(|f| self.sources.get(*f))
+            .map(Source::describe)
+    }
+
     /// Consecutive pairs of ticks.
     pub fn pairs(&self) -> impl Iterator<Item = (&Tick, &Tick)> {
         self.ticks.iter().zip(self.ticks.iter().skip(1))
     }
+}
+
+/// `quota, periods: v1 cpu /docker/ID; pressure: v2 /docker/ID`: the
+/// figures of a report grouped by the directory they were read from.
+pub fn describe_sources(sources: &BTreeMap<&'static str, String>) -> String {
+    let mut by_dir: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (figure, dir) in sources {
+        match by_dir.iter_mut().find(|(d, _)| d == dir) {
+            Some((_, v)) => v.push(figure),
+            None => by_dir.push((dir, vec![figure])),
+        }
+    }
+    by_dir
+        .iter()
+        .map(|(d, f)| format!("{}: {d}", f.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The growth of a counter between two readings; `None` when either is
@@ -184,6 +275,97 @@ mod tests {
         // 10→15 (+5), 15→2 (reset: gap), 2→6 (+4).
         assert_eq!(total(&s, |t| t.number("x")), Some(9));
         assert_eq!(total(&s, |t| t.number("y")), None);
+    }
+
+    /// A hybrid layout (this project's VM, docker's cgroupfs driver): v1 cpu
+    /// and cpuacct hold the quota and counters, the cgroup2 directory only
+    /// its core files (its own `cpu.stat` without throttling) and PSI.
+    #[test]
+    fn every_version_is_read_and_each_file_from_one() {
+        use holter_format::CgroupSnapshot;
+        let snap = |t: u64, version: u8, controller: &str, files: &[(&str, &str)]| CgroupSnapshot {
+            time_ns: t,
+            path: "/docker/abc".into(),
+            version,
+            controller: controller.into(),
+            files: files
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.to_string()))
+                .collect(),
+        };
+        let mut snaps = Vec::new();
+        for (i, t) in [0u64, 1_000_000_000].into_iter().enumerate() {
+            let k = i as u64;
+            // The v2 directory comes first, as the agent reads it first.
+            snaps.push(snap(
+                t,
+                2,
+                "",
+                &[
+                    ("cpu.stat", &format!("usage_usec {}\n", 999 * k)),
+                    (
+                        "cpu.pressure",
+                        &format!(
+                            "some avg10=1.00 avg60=0.00 avg300=0.00 total={}\n",
+                            250_000 * k
+                        ),
+                    ),
+                ],
+            ));
+            snaps.push(snap(
+                t,
+                1,
+                "cpu",
+                &[
+                    (
+                        "cpu.stat",
+                        &format!(
+                            "nr_periods {}\nnr_throttled {}\nthrottled_time {}\n",
+                            10 * k,
+                            9 * k,
+                            700_000_000 * k
+                        ),
+                    ),
+                    ("cpu.cfs_quota_us", "20000\n"),
+                    ("cpu.cfs_period_us", "100000\n"),
+                ],
+            ));
+            snaps.push(snap(
+                t,
+                1,
+                "cpuacct",
+                &[("cpuacct.usage", &(200_000_000 * k).to_string())],
+            ));
+        }
+        let series = Series::from_snapshots(&snaps, 2);
+        assert_eq!(series.version, 1, "the controllers' version");
+        assert_eq!(
+            series.ticks.len(),
+            2,
+            "one tick per time, all versions merged"
+        );
+        assert_eq!(
+            series.source_of(&["cpu.stat"]).unwrap(),
+            "v1 cpu /docker/abc"
+        );
+        assert_eq!(
+            series.source_of(&["cpu.pressure"]).unwrap(),
+            "v2 /docker/abc"
+        );
+        let t = throttling::from_series(&series);
+        assert_eq!(
+            (t.periods, t.throttled_periods, t.throttled_ns),
+            (10, 9, 700_000_000)
+        );
+        assert_eq!(t.usage_cores_avg, Some(0.2));
+        assert_eq!(
+            t.cpu_pressure_pct,
+            Some(25.0),
+            "PSI of the cgroup2 directory"
+        );
+        assert_eq!(t.sources["pressure"], "v2 /docker/abc");
+        assert_eq!(t.sources["usage"], "v1 cpuacct /docker/abc");
+        assert_eq!(describe_sources(&t.sources), "periods, quota: v1 cpu /docker/abc; pressure: v2 /docker/abc; usage: v1 cpuacct /docker/abc");
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct Throttling {
     pub gaps: usize,
     pub intervals: Vec<Interval>,
     pub verdict: String,
+    /// Which cgroup directory each figure was read from (`v1 cpu /docker/ID`,
+    /// `v2 /docker/ID`): `quota`, `periods`, `usage`, `pressure`.
+    pub sources: std::collections::BTreeMap<&'static str, String>,
     /// Whether the snapshots hold the quota files at all (`cpu.max`, `cpu.cfs_quota_us`).
     #[serde(skip)]
     pub quota_known: bool,
@@ -182,6 +185,25 @@ pub fn from_series(series: &Series) -> Throttling {
         intervals,
         verdict: String::new(),
         quota_known: last.is_some(),
+        sources: [
+            ("quota", series.source_of(&["cpu.max", "cpu.cfs_quota_us"])),
+            ("periods", series.source_of(&["cpu.stat"])),
+            (
+                "usage",
+                series.source_of(if v == 2 {
+                    &["cpu.stat"]
+                } else {
+                    &["cpuacct.usage"]
+                }),
+            ),
+            (
+                "pressure",
+                cpu_pressure_pct.and_then(|_| series.source_of(&["cpu.pressure"])),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect(),
     };
     t.verdict = verdict(&t);
     t
@@ -265,6 +287,9 @@ pub fn doc(t: &Throttling) -> Vec<Block> {
             Cell::text(format!("tasks waited for a CPU {p:.1}% of the time")).alarm(p >= 10.0),
         ));
     }
+    if !t.sources.is_empty() {
+        facts.push(Fact::new("read from", super::describe_sources(&t.sources)));
+    }
     if t.gaps > 0 {
         facts.push(Fact::new(
             "gaps",
@@ -344,6 +369,7 @@ mod tests {
                 mk(3_000_000_000, 12, 10, 750_000_000, 210_000_000),
             ],
             paths: [("cpu.stat".to_string(), "/box".to_string())].into(),
+            ..Series::default()
         };
         let t = from_series(&series);
         assert_eq!(t.cgroup, "/box");
@@ -388,7 +414,7 @@ mod tests {
         let series = Series {
             version: 2,
             ticks: vec![mk(0, 0), mk(500_000_000, 250_000)],
-            paths: Default::default(),
+            ..Series::default()
         };
         let t = from_series(&series);
         assert_eq!(t.quota_cores, None);

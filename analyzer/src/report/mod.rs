@@ -75,6 +75,8 @@ pub struct Quality {
     pub lost_syscalls: u64,
     /// Times the cgroups were read (v1: one snapshot per controller each time).
     pub cgroup_snapshots: u64,
+    /// Directories each cgroup snapshot reads.
+    pub cgroup_directories: u64,
     pub net_snapshots: u64,
     /// Records of kinds newer than this holter, skipped.
     pub unknown_records: u64,
@@ -120,12 +122,8 @@ pub fn build<'c>(capture: &'c Capture, opts: &Options) -> Result<Report<'c>, Sym
         syscalls_recorded: capture.syscalls.len() as u64,
         syscalls_counted: counted,
         lost_syscalls: capture.lost("syscalls"),
-        cgroup_snapshots: capture
-            .cgroup_snapshots
-            .iter()
-            .map(|s| s.time_ns)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len() as u64,
+        cgroup_snapshots: capture.cgroup_snapshot_count(),
+        cgroup_directories: capture.cgroup_directories().len() as u64,
         net_snapshots: capture.net_snapshots.len() as u64,
         unknown_records: capture.unknown_records,
         warnings: capture.warnings.len() as u64,
@@ -506,7 +504,10 @@ fn quality(r: &Report) -> Vec<Fact> {
         ),
         Fact::new(
             "snapshots",
-            format!("{} cgroup, {} network", q.cgroup_snapshots, q.net_snapshots),
+            format!(
+                "{} cgroup (each reading {} directories), {} network",
+                q.cgroup_snapshots, q.cgroup_directories, q.net_snapshots
+            ),
         ),
         Fact::new("warnings", Cell::from(q.warnings).alarm(q.warnings > 0)),
     ];
