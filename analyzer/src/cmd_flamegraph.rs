@@ -31,8 +31,11 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
         from_secs: args.from,
         to_secs: args.to,
     };
-    let symbolizer = Symbolizer::new(&capture, args.debuginfo.as_deref())?;
+    let symbolizer = Symbolizer::with_options(&capture, &args.debug.options())?;
     let folded = fold(&capture, &filter, &symbolizer)?;
+    for e in symbolizer.debug_errors() {
+        eprintln!("holter: warning: {}", holter::escape::terminal(&e));
+    }
     if folded.quality.samples == 0 {
         bail!(
             "{}: no sample matches {} (the capture has {} samples over {:.3} s; see `holter info`)",

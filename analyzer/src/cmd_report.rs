@@ -12,8 +12,9 @@ use crate::{ReportArgs, ReportFormat};
 
 pub(crate) fn run(args: ReportArgs, budget: Option<u64>) -> anyhow::Result<()> {
     let capture = Capture::load_with_budget(&args.file, budget)?;
+    let debug = args.debug.options();
     let opts = Options {
-        debuginfo: args.debuginfo.as_deref(),
+        debug: Some(&debug),
         svg: args.format == ReportFormat::Html,
         ..Options::default()
     };

@@ -65,7 +65,7 @@ enum Command {
     },
     /// Draw a flame graph (SVG) or print folded stacks, symbolized from the capture alone.
     #[command(
-        after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug   # adds file:line and inlined frames"
+        after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug --lines   # debug files of ./debug first, file:line added"
     )]
     Flamegraph(FlamegraphArgs),
     /// Syscall latency table (like `strace -c -w`, with percentiles) and the slowest calls.
@@ -110,9 +110,8 @@ pub(crate) struct ReportArgs {
     /// HTML (one page, flame graph included, no network) or Markdown (tables, top stacks).
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub(crate) format: ReportFormat,
-    /// A directory of debug files, found by build-id, for file:line and inlined frames.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) debuginfo: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) debug: DebugArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -149,9 +148,36 @@ pub(crate) struct FlamegraphArgs {
     /// SVG title (default: the capture's file name and target).
     #[arg(long, value_name = "TEXT")]
     pub(crate) title: Option<String>,
-    /// A directory of debug files, found by build-id, for file:line and inlined frames.
+    #[command(flatten)]
+    pub(crate) debug: DebugArgs,
+}
+
+/// Where debug files come from, and whether frames show file:line.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DebugArgs {
+    /// A directory of debug files, found by build-id (or by path, or any ELF
+    /// file under it with that build-id); repeatable, looked in first.
     #[arg(long, value_name = "DIR")]
-    pub(crate) debuginfo: Option<PathBuf>,
+    pub(crate) debuginfo: Vec<PathBuf>,
+    /// Do not look in /usr/lib/debug, ~/.debug nor the debuginfod servers of
+    /// DEBUGINFOD_URLS (only in --debuginfo directories).
+    #[arg(long)]
+    pub(crate) no_system_debuginfo: bool,
+    /// Add `(file.c:LINE)` to frames named from debug files (one box per
+    /// line instead of per function).
+    #[arg(long)]
+    pub(crate) lines: bool,
+}
+
+impl DebugArgs {
+    pub(crate) fn options(&self) -> holter::symbolize::DebugOptions {
+        let mut o = holter::symbolize::DebugOptions::from_env(self.debuginfo.clone(), self.lines);
+        if self.no_system_debuginfo {
+            o.system = false;
+            o.debuginfod_urls.clear();
+        }
+        o
+    }
 }
 
 fn seconds(s: &str) -> Result<f64, String> {

@@ -253,14 +253,44 @@ fn cli_debuginfo() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("inline.holter");
     write_capture(&path, &capture_records(&f, true));
-    let o = holter(&[
-        "flamegraph",
-        path.to_str().unwrap(),
-        "--folded",
+    let empty = tempfile::tempdir().unwrap();
+    // Repeatable: a directory without the file, then one with it. By
+    // default, one box per function, the inlined `mix` a frame of its own.
+    let fold = |extra: &[&str]| {
+        let mut args = vec!["flamegraph", path.to_str().unwrap(), "--folded"];
+        args.extend_from_slice(extra);
+        let o = holter(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("100.0% of frames symbolized"),
+            "{}",
+            stderr(&o)
+        );
+        stdout(&o)
+    };
+    let elf = elf_dir();
+    let dirs = [
         "--debuginfo",
-        elf_dir().to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+        empty.path().to_str().unwrap(),
+        "--debuginfo",
+        elf.to_str().unwrap(),
+    ];
+    let by_function = fold(&dirs);
+    let n = f.compute.1 - f.compute.0;
+    let mut lines: Vec<(&str, u64)> = by_function
+        .lines()
+        .map(|l| {
+            let (s, c) = l.rsplit_once(' ').unwrap();
+            (s, c.parse().unwrap())
+        })
+        .collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{by_function}");
+    assert_eq!(lines[0].0, "inline;main;compute");
+    assert_eq!(lines[1].0, "inline;main;compute;mix");
+    assert_eq!(lines[0].1 + lines[1].1, n);
+    // --lines: file:line on every frame, one box per line.
+    let with_lines = fold(&[&dirs[..], &["--lines"]].concat());
     let want = format!(
         "inline;main (inline.c:{});compute (inline.c:{});mix (inline.c:{}) ",
         line_of("CALL_COMPUTE"),
@@ -268,15 +298,10 @@ fn cli_debuginfo() {
         line_of("MIX")
     );
     assert!(
-        stdout(&o).lines().any(|l| l.starts_with(&want)),
-        "{}",
-        stdout(&o)
+        with_lines.lines().any(|l| l.starts_with(&want)),
+        "{with_lines}"
     );
-    assert!(
-        stderr(&o).contains("100.0% of frames symbolized"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(with_lines.lines().count() > 2, "{with_lines}");
     let o = holter(&[
         "flamegraph",
         path.to_str().unwrap(),
@@ -289,4 +314,38 @@ fn cli_debuginfo() {
         "{}",
         stderr(&o)
     );
+}
+
+/// perf's build-id cache (`~/.debug/.build-id/ab/cdef…/debug`) and the
+/// by-path layout of `/usr/lib/debug` (`DIR/usr/local/bin/inline.debug`),
+/// without scanning: the directories holter looks in by default.
+#[test]
+fn system_layouts_by_build_id_and_by_path() {
+    use holter::symbolize::DebugDir;
+    let f = fixture();
+    let h = hex(&f.build_id);
+    let cache = tempfile::tempdir().unwrap();
+    let sub = cache.path().join(".build-id").join(&h[..2]).join(&h[2..]);
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(elf_dir().join("inline.debug"), sub.join("debug")).unwrap();
+    let d = DebugDir::system(cache.path()).unwrap();
+    assert_eq!(d.find(&f.build_id, "/x"), Some(sub.join("debug")));
+    let by_path = tempfile::tempdir().unwrap();
+    let at = by_path.path().join("usr/local/bin");
+    std::fs::create_dir_all(&at).unwrap();
+    std::fs::copy(elf_dir().join("inline.debug"), at.join("inline.debug")).unwrap();
+    let d = DebugDir::system(by_path.path()).unwrap();
+    assert_eq!(
+        d.find(&f.build_id, "/usr/local/bin/inline"),
+        Some(at.join("inline.debug"))
+    );
+    // Not elsewhere, and never through `..` (a capture's path is untrusted).
+    assert_eq!(d.find(&f.build_id, "/usr/local/bin/other"), None);
+    assert_eq!(d.find(&f.build_id, "/usr/../usr/local/bin/inline"), None);
+    assert_eq!(
+        d.find(&[1, 2, 3], "/usr/local/bin/inline"),
+        None,
+        "another build-id"
+    );
+    assert!(DebugDir::system(&cache.path().join("missing")).is_none());
 }

@@ -524,3 +524,210 @@ fn stripped_xz_is_named_by_function_start_as_perf_groups_it() {
         perf.len()
     );
 }
+
+/// `holter flamegraph --folded` with more arguments and environment.
+fn folded_with(capture: &Path, args: &[&str], env: &[(&str, &Path)]) -> Vec<(String, u64)> {
+    let mut cmd = Command::new(bin("holter"));
+    cmd.args(["flamegraph", capture.to_str().unwrap(), "--folded"])
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let text = ok_stdout(
+        "holter flamegraph --folded",
+        &run("holter flamegraph", &mut cmd, Duration::from_secs(120)),
+    );
+    text.lines()
+        .map(|line| {
+            let (stack, count) = line.rsplit_once(' ').expect("`stack COUNT` lines");
+            (stack.to_string(), count.parse().expect("a count"))
+        })
+        .collect()
+}
+
+/// Records `program args` at 999 Hz into `file`.
+fn record(file: &Path, program: &Path, args: &[&str]) {
+    let mut argv = vec![
+        "record",
+        "--frequency",
+        "999",
+        "-o",
+        file.to_str().unwrap(),
+        "--",
+        program.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(args);
+    ok_stdout(
+        "holter-agent record",
+        &agent_with_timeout(&argv, Duration::from_secs(60)),
+    );
+}
+
+fn samples_with(stacks: &[(String, u64)], frame: &str) -> u64 {
+    stacks
+        .iter()
+        .filter(|(s, _)| s.split(';').any(|f| f == frame))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// libc6-dbg installed: libc's local functions (stripped from its `.symtab`)
+/// are named from `/usr/lib/debug/.build-id` by default, as perf names them
+/// (`__libc_start_call_main` under `__libc_start_main_impl`); not with
+/// `--no-system-debuginfo`.
+#[test]
+fn libc_is_named_from_usr_lib_debug_by_default() {
+    let test = "libc_is_named_from_usr_lib_debug_by_default";
+    if !require_privileged(test) {
+        return;
+    }
+    if !Path::new("/usr/lib/debug/.build-id").is_dir() {
+        skip(
+            test,
+            "libc6-dbg is not installed (scripts/deps.sh installs it)",
+        );
+        return;
+    }
+    let w = compile_workload("calltree");
+    let dir = scratch("names-libc-dbg");
+    let file = dir.path().join("c.holter");
+    record(&file, &w.path, &["1"]);
+    let home: &Path = dir.path();
+    let by_default = folded_with(&file, &[], &[("HOME", home)]);
+    let samples: u64 = by_default.iter().map(|(_, n)| n).sum();
+    let named = samples_with(&by_default, "__libc_start_call_main");
+    assert!(
+        named * 10 >= samples * 9,
+        "{named} of {samples} stacks hold __libc_start_call_main: {:?}",
+        &by_default[..by_default.len().min(3)]
+    );
+    assert!(
+        by_default
+            .iter()
+            .any(|(s, _)| s
+                .contains("__libc_start_main_impl;__libc_start_call_main;main;work_a;burn")),
+        "{by_default:?}"
+    );
+    let capture_only = folded_with(&file, &["--no-system-debuginfo"], &[("HOME", home)]);
+    assert_eq!(samples_with(&capture_only, "__libc_start_call_main"), 0);
+}
+
+/// A real `debuginfod` serving a directory with the debug file of a
+/// stripped workload: `DEBUGINFOD_URLS` names its functions (and, with
+/// `--lines`, its source lines), the file is kept in the cache, and a
+/// second run needs no server.
+#[test]
+fn debug_files_come_from_a_real_debuginfod() {
+    let test = "debug_files_come_from_a_real_debuginfod";
+    if !require_tools(
+        test,
+        &["debuginfod", "objcopy", "strip", "readelf"],
+        "debuginfod binutils",
+    ) {
+        return;
+    }
+    let w = compile_workload("calltree");
+    let dir = scratch("names-debuginfod");
+    let srv = dir.path().join("srv");
+    std::fs::create_dir_all(&srv).unwrap();
+    let debug = srv.join("calltree.debug");
+    tool(
+        "objcopy --only-keep-debug",
+        Command::new("objcopy")
+            .arg("--only-keep-debug")
+            .arg(&w.path)
+            .arg(&debug),
+    );
+    let stripped = dir.path().join("calltree");
+    std::fs::copy(&w.path, &stripped).unwrap();
+    tool(
+        "strip --strip-all",
+        Command::new("strip").arg("--strip-all").arg(&stripped),
+    );
+    let file = dir.path().join("d.holter");
+    record(&file, &stripped, &["1"]);
+    let notes = tool(
+        "readelf -n",
+        Command::new("readelf").arg("-n").arg(&stripped),
+    );
+    let build_id = notes
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .expect("a build-id")
+        .trim()
+        .to_string();
+    // The server, on a free port, with its database in the scratch directory.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut server = Proc::start(
+        "debuginfod",
+        Command::new("debuginfod")
+            .arg("-F")
+            .arg(&srv)
+            .args(["-p", &port.to_string(), "-d"])
+            .arg(dir.path().join("db.sqlite")),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    // Ready once it has indexed the directory and answers for the build-id
+    // (it refuses HEAD: a GET whose status line is enough).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = std::net::TcpStream::connect(("127.0.0.1", port)).ok().and_then(|mut s| {
+            use std::io::{Read, Write};
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            write!(
+                s,
+                "GET /buildid/{build_id}/debuginfo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            )
+            .ok()?;
+            let mut status = [0u8; 12];
+            s.read_exact(&mut status).ok()?;
+            Some(status.ends_with(b" 200"))
+        });
+        if got == Some(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && server.try_wait().is_none(),
+            "debuginfod did not serve {build_id} within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let home = dir.path().join("home");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&home).unwrap();
+    let urls = std::ffi::OsString::from(&url);
+    let env: [(&str, &Path); 3] = [
+        ("HOME", &home),
+        ("HOLTER_DEBUGINFOD_CACHE", &cache),
+        ("DEBUGINFOD_URLS", Path::new(&urls)),
+    ];
+    let without = folded_with(&file, &[], &env[..2]);
+    assert_eq!(samples_with(&without, "burn"), 0, "stripped: {without:?}");
+    let with = folded_with(&file, &[], &env);
+    let samples: u64 = with.iter().map(|(_, n)| n).sum();
+    let burn = samples_with(&with, "burn");
+    assert!(
+        burn * 10 >= samples * 8,
+        "{burn} of {samples} samples in burn, named from debuginfod: {with:?}"
+    );
+    assert!(
+        with.iter().any(|(s, _)| s.contains(";main;work_a;burn")),
+        "{with:?}"
+    );
+    assert!(
+        cache.join(format!("{build_id}.debug")).is_file(),
+        "kept in the cache"
+    );
+    server.kill();
+    // The cache answers; --lines adds the source lines of calltree.c.
+    let lines = folded_with(&file, &["--lines"], &env);
+    assert!(
+        lines
+            .iter()
+            .any(|(s, _)| s.split(';').any(|f| f.starts_with("burn (calltree.c:"))),
+        "{lines:?}"
+    );
+}

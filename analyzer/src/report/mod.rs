@@ -9,8 +9,6 @@
 
 mod text;
 
-use std::path::Path;
-
 use crate::cgroups::{memory, network, throttling};
 use crate::doc::{self, code, num, t, Block, Cell, Doc, Fact, Inline, Table};
 use crate::filter::Filter;
@@ -25,8 +23,8 @@ pub type Section<T> = Result<T, String>;
 
 #[derive(Debug, Clone)]
 pub struct Options<'p> {
-    /// Debug files by build-id, for file:line and inlined frames.
-    pub debuginfo: Option<&'p Path>,
+    /// Where debug files are looked for (none: the capture's names only).
+    pub debug: Option<&'p crate::symbolize::DebugOptions>,
     /// How many of the hottest stacks and functions to list.
     pub top: usize,
     /// Draw the SVG flame graph (the Markdown report does without).
@@ -36,7 +34,7 @@ pub struct Options<'p> {
 impl Default for Options<'_> {
     fn default() -> Self {
         Options {
-            debuginfo: None,
+            debug: None,
             top: 10,
             svg: true,
         }
@@ -215,7 +213,10 @@ fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> 
             "no samples: the capture was recorded with --no-samples".to_string()
         }));
     }
-    let sym = Symbolizer::new(c, opts.debuginfo)?;
+    let sym = match opts.debug {
+        Some(d) => Symbolizer::with_options(c, d)?,
+        None => Symbolizer::new(c, None)?,
+    };
     let folded = match flamegraph::fold(c, &Filter::default(), &sym) {
         Ok(f) => f,
         // The other sections may still fit: say why this one is missing.

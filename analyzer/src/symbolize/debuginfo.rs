@@ -1,34 +1,143 @@
-//! `--debuginfo DIR`: debug files found by build-id, read with `addr2line`.
+//! Debug files found by build-id, read with `addr2line`.
 //!
-//! A debug file for build-id `abcdef…` is, in this order:
-//! `DIR/.build-id/ab/cdef….debug`, `DIR/abcdef….debug`, or any ELF file under
-//! `DIR` whose build-id note matches (the directory is scanned once, on the
-//! first miss).
+//! Looked for, in this order: in each `--debuginfo DIR`, then in
+//! `/usr/lib/debug` and `~/.debug` (as perf does), then from the debuginfod
+//! servers of `DEBUGINFOD_URLS` ([`super::debuginfod`]). In a directory, the
+//! debug file for build-id `abcdef…` of a binary at `/usr/lib/x.so` is
+//! `DIR/.build-id/ab/cdef….debug`, `DIR/.build-id/ab/cdef…/debug` or
+//! `…/elf` (perf's build-id cache), `DIR/abcdef….debug`, `DIR/usr/lib/x.so.debug`
+//! or `DIR/usr/lib/x.so` (by path); for a `--debuginfo DIR`, also any ELF file
+//! under it whose build-id note matches (the directory is scanned once, on the
+//! first miss). Whatever the way, only a file whose build-id is the binary's is used.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
 use addr2line::Loader;
 use holter_format::Segment;
-use object::{Object as _, ObjectSection as _, ObjectSegment as _};
+use holter_format::Symbol;
+use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _, SymbolKind};
 
-use super::SymbolizeError;
+use super::debuginfod::Debuginfod;
+use super::{SymbolTable, SymbolizeError};
 
 /// Hex spelling of a build-id.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where debug files are looked for, and how frames are named from them.
+#[derive(Debug, Clone, Default)]
+pub struct DebugOptions {
+    /// `--debuginfo DIR`, in order (each scanned for build-ids on a miss).
+    pub dirs: Vec<PathBuf>,
+    /// Also `/usr/lib/debug` and `~/.debug`.
+    pub system: bool,
+    /// Debuginfod servers (`DEBUGINFOD_URLS`, space-separated).
+    pub debuginfod_urls: Vec<String>,
+    /// Where files from debuginfod are kept (default: the user's cache
+    /// directory, `holter/debuginfod`).
+    pub cache: Option<PathBuf>,
+    /// Add ` (file.c:LINE)` to frames named from debug files (`--lines`).
+    pub lines: bool,
+}
+
+impl DebugOptions {
+    /// What the command line gives: the `--debuginfo` directories, the
+    /// system directories, `DEBUGINFOD_URLS` from the environment.
+    pub fn from_env(dirs: Vec<PathBuf>, lines: bool) -> DebugOptions {
+        DebugOptions {
+            dirs,
+            system: true,
+            debuginfod_urls: std::env::var("DEBUGINFOD_URLS")
+                .map(|v| v.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+            cache: None,
+            lines,
+        }
+    }
+
+    /// Only `dir` (when given), with file:line: the library's
+    /// [`super::Symbolizer::new`].
+    pub fn only(dir: Option<&Path>) -> DebugOptions {
+        DebugOptions {
+            dirs: dir.map(Path::to_path_buf).into_iter().collect(),
+            lines: true,
+            ..DebugOptions::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty() && !self.system && self.debuginfod_urls.is_empty()
+    }
+}
+
+/// Every place a debug file may be found.
+#[derive(Debug)]
+pub struct DebugSources {
+    dirs: Vec<DebugDir>,
+    debuginfod: Option<Debuginfod>,
+}
+
+impl DebugSources {
+    pub fn new(opts: &DebugOptions) -> Result<DebugSources, SymbolizeError> {
+        let mut dirs = opts
+            .dirs
+            .iter()
+            .map(|d| DebugDir::new(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        if opts.system {
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let system = [
+                Some(PathBuf::from("/usr/lib/debug")),
+                home.map(|h| h.join(".debug")),
+            ];
+            dirs.extend(
+                system
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| DebugDir::system(&d)),
+            );
+        }
+        let debuginfod = (!opts.debuginfod_urls.is_empty())
+            .then(|| Debuginfod::new(opts.debuginfod_urls.clone(), opts.cache.clone()));
+        Ok(DebugSources { dirs, debuginfod })
+    }
+
+    /// What went wrong while fetching from debuginfod.
+    pub fn errors(&self) -> Vec<String> {
+        self.debuginfod
+            .as_ref()
+            .map(Debuginfod::errors)
+            .unwrap_or_default()
+    }
+
+    /// The debug file of a binary (its build-id, and its path for the
+    /// by-path layouts), from the first place that has it.
+    pub fn find(&self, build_id: &[u8], path: &str) -> Option<PathBuf> {
+        if build_id.is_empty() {
+            return None;
+        }
+        self.dirs
+            .iter()
+            .find_map(|d| d.find(build_id, path))
+            .or_else(|| self.debuginfod.as_ref()?.find(build_id))
+    }
+}
+
 #[derive(Debug)]
 pub struct DebugDir {
     root: PathBuf,
+    /// Whether every ELF file under it is looked at on a miss.
+    scan: bool,
     scanned: OnceLock<HashMap<Vec<u8>, PathBuf>>,
 }
 
 impl DebugDir {
+    /// A directory the user gave: it must exist, and is scanned on a miss.
     pub fn new(root: &Path) -> Result<DebugDir, SymbolizeError> {
         if !root.is_dir() {
             return Err(SymbolizeError::DebugDir {
@@ -37,33 +146,74 @@ impl DebugDir {
         }
         Ok(DebugDir {
             root: root.to_path_buf(),
+            scan: true,
             scanned: OnceLock::new(),
         })
     }
 
-    /// The debug file for a build-id, if the directory has one.
-    pub fn find(&self, build_id: &[u8]) -> Option<PathBuf> {
+    /// A directory looked in by default (`/usr/lib/debug`): only its
+    /// build-id and by-path layouts, none when it does not exist.
+    pub fn system(root: &Path) -> Option<DebugDir> {
+        root.is_dir().then(|| DebugDir {
+            root: root.to_path_buf(),
+            scan: false,
+            scanned: OnceLock::new(),
+        })
+    }
+
+    /// The debug file for a build-id, if the directory has one. `path` is
+    /// the binary's path in the capture (untrusted: only a plain absolute
+    /// path is joined, never one with `..`).
+    pub fn find(&self, build_id: &[u8], path: &str) -> Option<PathBuf> {
         if build_id.is_empty() {
             return None;
         }
         let h = hex(build_id);
-        let candidates = [
-            self.root
-                .join(".build-id")
-                .join(&h[..2.min(h.len())])
-                .join(format!("{}.debug", &h[2.min(h.len())..])),
+        let (head, rest) = h.split_at(2.min(h.len()));
+        let by_id = self.root.join(".build-id").join(head);
+        let mut candidates = vec![
+            by_id.join(format!("{rest}.debug")),
+            by_id.join(rest).join("debug"),
+            by_id.join(rest).join("elf"),
+            by_id.join(rest),
             self.root.join(format!("{h}.debug")),
         ];
+        if let Some(rel) = plain_relative(path) {
+            let mut with_debug = rel.as_os_str().to_owned();
+            with_debug.push(".debug");
+            candidates.push(self.root.join(with_debug));
+            candidates.push(self.root.join(rel));
+        }
         for c in candidates {
             if c.is_file() && elf_build_id(&c).as_deref() == Some(build_id) {
                 return Some(c);
             }
+        }
+        if !self.scan {
+            return None;
         }
         self.scanned
             .get_or_init(|| scan(&self.root))
             .get(build_id)
             .cloned()
     }
+}
+
+/// An absolute path made of plain components, relative to `/`.
+fn plain_relative(path: &str) -> Option<PathBuf> {
+    let p = Path::new(path);
+    if !p.is_absolute() || path.contains('\0') {
+        return None;
+    }
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(n) => out.push(n),
+            _ => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
 }
 
 /// Build-ids of every ELF file under `root` (symlinks not followed); where
@@ -160,6 +310,9 @@ pub struct SourceFrame {
 /// An opened debug file.
 pub struct DebugFile {
     loader: Loader,
+    /// Its own function symbols (`.symtab`, with local functions a stripped
+    /// binary lacks), sized: an address past a symbol's end is not its.
+    symbols: SymbolTable,
 }
 
 impl DebugFile {
@@ -168,12 +321,29 @@ impl DebugFile {
             path: path.to_path_buf(),
             error: e.to_string(),
         })?;
-        Ok(DebugFile { loader })
+        let symbols = std::fs::read(path)
+            .ok()
+            .and_then(|data| {
+                let obj = object::File::parse(&*data).ok()?;
+                let syms: Vec<Symbol> = obj
+                    .symbols()
+                    .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.size() > 0)
+                    .filter_map(|s| {
+                        Some(Symbol {
+                            start: s.address(),
+                            size: s.size(),
+                            name: s.name().ok()?.to_string(),
+                        })
+                    })
+                    .collect();
+                Some(SymbolTable::new(&syms))
+            })
+            .unwrap_or_default();
+        Ok(DebugFile { loader, symbols })
     }
 
-    /// Frames at an ELF virtual address, outermost first (the function that
-    /// holds the address, then the ones inlined into it). Where the file has
-    /// no DWARF for the address, its symbol table gives one frame.
+    /// Frames at an ELF virtual address from DWARF, outermost first (the
+    /// function that holds the address, then the ones inlined into it).
     pub fn frames(&self, svma: u64) -> Vec<SourceFrame> {
         let mut out = Vec::new();
         if let Ok(mut iter) = self.loader.find_frames(svma) {
@@ -194,16 +364,12 @@ impl DebugFile {
                 });
             }
         }
-        if out.is_empty() {
-            if let Some(name) = self.loader.find_symbol(svma) {
-                out.push(SourceFrame {
-                    function: Some(name.to_owned()),
-                    file: None,
-                    line: None,
-                });
-            }
-        }
         out.reverse();
         out
+    }
+
+    /// The function symbol of the file that contains `svma`, if any.
+    pub fn symbol(&self, svma: u64) -> Option<&str> {
+        self.symbols.lookup(svma)
     }
 }

@@ -2,14 +2,19 @@
 //!
 //! Order of sources: the capture's own tables (`BinarySymbols` through the
 //! process's mappings), then JIT symbols of the process, then, for kernel
-//! addresses, `KernelSymbols`. With `--debuginfo DIR`, debug files found by
-//! build-id add file:line and inlined frames. An address no source names is
-//! shown as `module+0xFILE_OFFSET` (or `[unknown]` outside any mapping).
+//! addresses, `KernelSymbols`. Debug files found by build-id
+//! ([`DebugOptions`]: `--debuginfo DIR`, `/usr/lib/debug`, `~/.debug`,
+//! debuginfod) name the function holding an address and the functions
+//! inlined into it, one frame each (and file:line with `--lines`). Code no
+//! symbol names is shown as `module!fn@0xSTART` where the capture knows its
+//! function's start, else as `module+0xFILE_OFFSET` (or `[unknown]` outside
+//! any mapping).
 //!
 //! Each table is built once per build-id (or path, for files without one),
 //! and distinct addresses are resolved in parallel.
 
 mod debuginfo;
+pub mod debuginfod;
 mod demangle;
 mod maps;
 mod table;
@@ -22,7 +27,9 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::load::Capture;
-pub use debuginfo::{elf_build_id, hex, DebugDir, DebugFile, SourceFrame};
+pub use debuginfo::{
+    elf_build_id, hex, DebugDir, DebugFile, DebugOptions, DebugSources, SourceFrame,
+};
 pub use demangle::demangle;
 pub use maps::{epoch_in, MapIndex};
 pub use table::{file_offset_to_vaddr, SymbolTable};
@@ -65,6 +72,8 @@ pub struct Resolved {
 #[derive(Debug)]
 struct Binary {
     build_id: Vec<u8>,
+    /// The path of its first record or mapping (for by-path debug files).
+    path: String,
     segments: Vec<Segment>,
     table: SymbolTable,
     /// Functions no symbol names (from the file's FDEs), named `fn@0xSTART`.
@@ -79,12 +88,22 @@ pub struct Symbolizer<'c> {
     map_binary: Vec<Option<u32>>,
     kernel: SymbolTable,
     jit: HashMap<u32, SymbolTable>,
-    debug: Option<DebugDir>,
+    debug: Option<DebugSources>,
+    lines: bool,
 }
 
 impl<'c> Symbolizer<'c> {
+    /// Names from the capture, and from the debug files of `debuginfo`
+    /// (that directory only) with file:line.
     pub fn new(capture: &'c Capture, debuginfo: Option<&Path>) -> Result<Self, SymbolizeError> {
-        let debug = debuginfo.map(DebugDir::new).transpose()?;
+        Symbolizer::with_options(capture, &DebugOptions::only(debuginfo))
+    }
+
+    /// Names from the capture, and from debug files as `opts` says.
+    pub fn with_options(capture: &'c Capture, opts: &DebugOptions) -> Result<Self, SymbolizeError> {
+        let debug = (!opts.is_empty())
+            .then(|| DebugSources::new(opts))
+            .transpose()?;
         let mut binaries: Vec<Binary> = Vec::new();
         let mut by_id: HashMap<&[u8], u32> = HashMap::new();
         let mut by_path: HashMap<&str, u32> = HashMap::new();
@@ -112,6 +131,7 @@ impl<'c> Symbolizer<'c> {
             }
             binaries.push(Binary {
                 build_id: b.build_id.clone(),
+                path: b.path.clone(),
                 segments: b.segments.clone(),
                 table: SymbolTable::default(),
                 unnamed: SymbolTable::default(),
@@ -148,7 +168,16 @@ impl<'c> Symbolizer<'c> {
             kernel: SymbolTable::new(&capture.kernel_symbols),
             jit,
             debug,
+            lines: opts.lines,
         })
+    }
+
+    /// What went wrong while fetching debug files (debuginfod), to show as warnings.
+    pub fn debug_errors(&self) -> Vec<String> {
+        self.debug
+            .as_ref()
+            .map(DebugSources::errors)
+            .unwrap_or_default()
     }
 
     pub fn maps(&self) -> &MapIndex {
@@ -215,7 +244,7 @@ impl<'c> Symbolizer<'c> {
     }
 
     /// Replaces the names of mapped locations whose binary has a debug file.
-    fn add_debuginfo(&self, debug: &DebugDir, locs: &[Loc], out: &mut [Resolved]) {
+    fn add_debuginfo(&self, debug: &DebugSources, locs: &[Loc], out: &mut [Resolved]) {
         let mut groups: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, l) in locs.iter().enumerate() {
             if let Loc::Mapped { map, .. } = l {
@@ -226,7 +255,10 @@ impl<'c> Symbolizer<'c> {
         }
         let jobs: Vec<(PathBuf, u32, Vec<usize>)> = groups
             .into_iter()
-            .filter_map(|(b, idx)| Some((debug.find(&self.binaries[b as usize].build_id)?, b, idx)))
+            .filter_map(|(b, idx)| {
+                let bin = &self.binaries[b as usize];
+                Some((debug.find(&bin.build_id, &bin.path)?, b, idx))
+            })
             .collect();
         let results: Vec<(usize, Resolved)> = jobs
             .into_par_iter()
@@ -262,12 +294,18 @@ impl<'c> Symbolizer<'c> {
                 };
                 let m = self.mapping(map);
                 let svma = file_offset_to_vaddr(segments, file_offset(m, addr))?;
-                let fallback = b.table.lookup(svma);
-                let frames: Vec<String> = file
+                // The debug file's own symbols (local functions included)
+                // name a frame DWARF leaves unnamed, else the capture's.
+                let own = file.symbol(svma);
+                let fallback = own.or_else(|| b.table.lookup(svma));
+                let mut frames: Vec<String> = file
                     .frames(svma)
                     .iter()
-                    .filter_map(|f| source_frame_name(f, fallback))
+                    .filter_map(|f| source_frame_name(f, fallback, self.lines))
                     .collect();
+                if frames.is_empty() {
+                    frames.extend(own.map(|n| demangle(n).into_owned()));
+                }
                 (!frames.is_empty()).then_some((
                     i,
                     Resolved {
@@ -280,9 +318,13 @@ impl<'c> Symbolizer<'c> {
     }
 }
 
-/// `function (file.c:12)`, the function demangled, the file by its name only.
-fn source_frame_name(f: &SourceFrame, fallback: Option<&str>) -> Option<String> {
+/// The function demangled; with `lines`, `function (file.c:12)`, the file
+/// by its name only.
+fn source_frame_name(f: &SourceFrame, fallback: Option<&str>, lines: bool) -> Option<String> {
     let name = demangle(f.function.as_deref().or(fallback)?).into_owned();
+    if !lines {
+        return Some(name);
+    }
     Some(match (&f.file, f.line) {
         (Some(file), Some(line)) => format!("{name} ({}:{line})", module_name(file)),
         (Some(file), None) => format!("{name} ({})", module_name(file)),
@@ -327,6 +369,7 @@ fn binary_of<'m>(
         Some(id) if !id.is_empty() => Some(*by_id.entry(id).or_insert_with(|| {
             binaries.push(Binary {
                 build_id: id.to_vec(),
+                path: m.path.clone(),
                 segments: Vec::new(),
                 table: SymbolTable::default(),
                 unnamed: SymbolTable::default(),
