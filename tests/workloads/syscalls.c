@@ -1,12 +1,13 @@
 /* Workload of exactly known syscalls, for tests/tests/syscalls.rs.
  *
- *   syscalls counts N M K [now|wait [FILE]]
+ *   syscalls counts N M K [now|wait [FILE [SLEEP_NS]]]
  *                                N getpid, M openat of a missing path (ENOENT),
  *                                K nanosleep of 20 ms, then exit 0. Unless
  *                                `now`, it first waits for SIGUSR2 (so a tracer
  *                                can attach before the counted calls). With
  *                                FILE (opened before the wait), it writes there
  *                                the duration of each sleep as it measured it, in ns.
+ *                                SLEEP_NS: the length of each sleep (default 20 ms).
  *   syscalls signals N           counts SIGUSR1 in a handler, printing the
  *                                count after each; exits after N.
  *   syscalls threads T           T threads calling getpid + nanosleep(10 ms) forever.
@@ -41,7 +42,7 @@ static long now_ns(void)
     return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-static int counts(long n, long m, long k, int now, const char *file)
+static int counts(long n, long m, long k, int now, const char *file, long sleep)
 {
     int out = file ? open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
     if (!now) {
@@ -59,7 +60,7 @@ static int counts(long n, long m, long k, int now, const char *file)
     long took[64];
     for (long i = 0; i < k; i++) {
         long t0 = now_ns();
-        sleep_ns(20 * 1000 * 1000L);
+        sleep_ns(sleep);
         if (i < 64)
             took[i] = now_ns() - t0;
     }
@@ -170,7 +171,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 5 && strcmp(argv[1], "counts") == 0)
         return counts(atol(argv[2]), atol(argv[3]), atol(argv[4]),
-                      argc > 5 && strcmp(argv[5], "now") == 0, argc > 6 ? argv[6] : NULL);
+                      argc > 5 && strcmp(argv[5], "now") == 0, argc > 6 ? argv[6] : NULL,
+                      argc > 7 ? atol(argv[7]) : 20 * 1000 * 1000L);
     if (argc == 3 && strcmp(argv[1], "signals") == 0)
         return signals(atol(argv[2]));
     if (argc == 3 && strcmp(argv[1], "threads") == 0)
