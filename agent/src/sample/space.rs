@@ -17,6 +17,9 @@ pub struct Map {
     pub file: Option<Arc<BinarySymbols>>,
     /// The file's unwind sections (DWARF mode only).
     pub unwind: Option<Arc<crate::unwind::Sections>>,
+    /// Its file is being read on a reader thread: until then samples in it
+    /// are unwound by frame pointers (and counted).
+    pub loading: bool,
 }
 
 #[derive(Default)]
@@ -74,6 +77,31 @@ impl Spaces {
         self.bump(pid);
     }
 
+    /// The file of the mapping of `pid` at `start` was read (`file` set) or
+    /// given up on (`None`): no longer loading. False if that mapping is gone.
+    pub fn set_file(
+        &mut self,
+        pid: u32,
+        start: u64,
+        file: Option<Arc<BinarySymbols>>,
+        unwind: Option<Arc<crate::unwind::Sections>>,
+    ) -> bool {
+        let Some(m) = self
+            .by_pid
+            .get_mut(&pid)
+            .and_then(|maps| maps.iter_mut().find(|m| m.start == start))
+        else {
+            return false;
+        };
+        m.loading = false;
+        if file.is_some() {
+            m.file = file;
+            m.unwind = unwind;
+        }
+        self.bump(pid);
+        true
+    }
+
     pub fn remove(&mut self, pid: u32) {
         self.by_pid.remove(&pid);
         self.versions.remove(&pid);
@@ -97,6 +125,7 @@ mod tests {
             pgoff: 0,
             file: None,
             unwind: None,
+            loading: false,
         }
     }
 

@@ -4,6 +4,9 @@
 //! (interned stacks, batches of samples); [`State`] routes each event to them
 //! and keeps the records in the order they are to be written.
 
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
 use holter_format::{Lost, Record, Sample};
 
 use super::batch::Batcher;
@@ -16,6 +19,11 @@ use crate::unwind::process::Unwinders;
 use crate::unwind::Mode;
 
 const PROT_EXEC: u32 = 4;
+/// DWARF mode: the longest a sample waits for the unwind tables of its
+/// process's files being read; then it is unwound by frame pointers there.
+pub const HOLD: Duration = Duration::from_millis(1000);
+/// The most stack bytes held by the samples waiting so.
+pub const MAX_HELD_BYTES: usize = 16 << 20;
 
 pub struct State {
     pub batch: Batcher,
@@ -26,6 +34,10 @@ pub struct State {
     /// frame-pointer chain is the user stack).
     pub unwind: Option<Unwinders>,
     user: Vec<u64>,
+    /// DWARF mode: samples of processes with a file still being read, held
+    /// (at most [`HOLD`], [`MAX_HELD_BYTES`]) until its unwind table is known.
+    held: VecDeque<(Instant, Event)>,
+    held_bytes: usize,
     /// Records to send, in order.
     pub out: Vec<Record>,
 }
@@ -41,6 +53,8 @@ impl State {
             lost: 0,
             unwind: (mode == Mode::Dwarf).then(Unwinders::default),
             user: Vec::new(),
+            held: VecDeque::new(),
+            held_bytes: 0,
             out: Vec::new(),
         }
     }
@@ -51,6 +65,57 @@ impl State {
     }
 
     pub fn handle(&mut self, event: Event) {
+        // A process's mappings change, or it ends: its held samples first.
+        match &event {
+            Event::Sample { pid, stack, .. } if self.unwind.is_some() => {
+                if !self.symbols.spaces.knows(*pid) {
+                    self.symbols
+                        .scan_process(*pid, crate::clock::monotonic_ns(), &mut self.out);
+                }
+                if self.held_bytes + stack.len() <= MAX_HELD_BYTES
+                    && self.symbols.spaces.maps(*pid).iter().any(|m| m.loading)
+                {
+                    self.held_bytes += stack.len();
+                    self.held.push_back((Instant::now(), event));
+                    return;
+                }
+            }
+            Event::Mmap2 { pid, .. }
+            | Event::Comm { pid, .. }
+            | Event::Fork { pid, .. }
+            | Event::Exit { pid, .. } => self.release_held(Some(*pid), true),
+            _ => {}
+        }
+        self.record(event);
+    }
+
+    /// Unwinds the held samples of `pid` (all if `None`) whose process no
+    /// longer waits for a file, or all of them if `now`, or those held
+    /// longer than [`HOLD`].
+    fn release_held(&mut self, pid: Option<u32>, now: bool) {
+        if self.held.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut self.held);
+        for (since, e) in held {
+            let Event::Sample { pid: p, stack, .. } = &e else {
+                continue;
+            };
+            let mine = pid.is_none_or(|x| x == *p);
+            let go = mine
+                && (now
+                    || since.elapsed() >= HOLD
+                    || !self.symbols.spaces.maps(*p).iter().any(|m| m.loading));
+            if go {
+                self.held_bytes -= stack.len();
+                self.record(e);
+            } else {
+                self.held.push_back((since, e));
+            }
+        }
+    }
+
+    fn record(&mut self, event: Event) {
         let out = &mut self.out;
         match event {
             Event::Sample {
@@ -77,6 +142,16 @@ impl State {
                             &kernel_user,
                             &mut self.user,
                         );
+                        // Frames in a file still being read were unwound by
+                        // frame pointers there (the sampler never waits for it).
+                        let spaces = &self.symbols.spaces;
+                        if self
+                            .user
+                            .iter()
+                            .any(|&a| spaces.find(pid, a).is_some_and(|m| m.loading))
+                        {
+                            u.stats.table_pending += 1;
+                        }
                         self.batch.stack_parts(kernel, &self.user, root, out)
                     }
                     None => self.batch.stack(&callchain, out),
@@ -170,8 +245,9 @@ impl State {
     /// After each drain: processes that exited in the previous round are
     /// forgotten (samples from other CPUs' rings may come a round late).
     pub fn end_round(&mut self, now: u64) -> u64 {
-        self.batch.end_round(now, &mut self.out);
         self.symbols.end_round(now, &mut self.out);
+        self.release_held(None, false);
+        self.batch.end_round(now, &mut self.out);
         for pid in std::mem::take(&mut self.tasks.exited) {
             self.symbols.forget(pid);
         }
@@ -196,6 +272,10 @@ impl State {
 
     /// The last samples and the symbols not yet written.
     pub fn finish(&mut self) {
+        // The files being read are waited for (a bounded time) before the
+        // held samples are unwound, with their tables if they came.
+        self.symbols.wait_files(&mut self.out);
+        self.release_held(None, true);
         self.flush_samples();
         self.symbols.finish(&mut self.out);
     }
@@ -341,5 +421,214 @@ mod tests {
         // The child inherited the parent's mapping until it exited.
         assert!(!s.symbols.spaces.knows(4_000_002));
         assert!(s.symbols.spaces.find(4_000_001, 0x1800).is_some());
+    }
+
+    fn mmap_dev_ino(
+        pid: u32,
+        addr: u64,
+        len: u64,
+        (maj, min, ino): (u32, u32, u64),
+        path: &str,
+    ) -> Event {
+        Event::Mmap2 {
+            pid,
+            tid: pid,
+            addr,
+            len,
+            pgoff: 0,
+            file: FileId::DevIno { maj, min, ino },
+            prot: 5,
+            path: path.into(),
+            time: 5,
+        }
+    }
+
+    fn dwarf_sample(pid: u32, ip: u64, time: u64) -> Event {
+        Event::Sample {
+            pid,
+            tid: pid,
+            time,
+            cpu: 0,
+            period: 1,
+            callchain: vec![-512i64 as u64, ip],
+            regs: Some(crate::unwind::Regs {
+                ip,
+                sp: 0x7000,
+                fp: 0,
+                lr: 0,
+            }),
+            stack: Vec::new(),
+        }
+    }
+
+    fn warnings(out: &[Record]) -> Vec<String> {
+        out.iter()
+            .filter_map(|r| match r {
+                Record::Warning(w) => Some(w.message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A mapped file whose read never returns (a hung FUSE or NFS file):
+    /// the sampler's thread never waits for it. Samples keep being
+    /// recorded, those in the file unwound by frame pointers and counted;
+    /// after a while a warning names the file; the end waits a bounded time
+    /// and names it again.
+    #[test]
+    fn the_sampler_keeps_going_while_a_mapped_file_hangs() {
+        use std::sync::{Arc, Condvar, Mutex};
+        use std::time::{Duration, Instant};
+        let release = Arc::new((Mutex::new(false), Condvar::new()));
+        let held = release.clone();
+        let reader: crate::symbols::loader::ReadFn = Arc::new(move |_, at, _| {
+            let (lock, cv) = &*held;
+            let mut go = lock.lock().unwrap();
+            while !*go {
+                go = cv.wait(go).unwrap();
+            }
+            Err(crate::symbols::files::Failure::Unreachable(format!(
+                "{} hung",
+                at[0].path
+            )))
+        });
+        let mut s = State::new(false, Mode::Dwarf);
+        s.symbols = Symbolizer::with_reader(crate::redact::Redact::new(false), reader);
+        s.symbols.files.want_unwind = true;
+        let pid = 4_000_100;
+        let t0 = Instant::now();
+        s.handle(mmap_dev_ino(
+            pid,
+            0x1000,
+            0x1000,
+            (0, 99, 77),
+            "/fuse/slow/libhang.so",
+        ));
+        let mut samples = 0u64;
+        let mut slowest = Duration::ZERO;
+        let mut time = 10;
+        while t0.elapsed() < crate::symbols::loader::SLOW + Duration::from_millis(500) {
+            let round = Instant::now();
+            for _ in 0..10 {
+                time += 1;
+                s.handle(dwarf_sample(pid, 0x1010, time));
+                samples += 1;
+            }
+            s.end_round(time);
+            slowest = slowest.max(round.elapsed());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            slowest < Duration::from_millis(200),
+            "a round took {slowest:?}"
+        );
+        // Held a bounded time, not until the file is read.
+        assert!(s.held.len() < samples as usize / 2, "{} held", s.held.len());
+        let w = warnings(&s.out);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("reading /fuse/slow/libhang.so for its symbols has taken"),
+            "{w:?}"
+        );
+        let end = Instant::now();
+        s.finish();
+        assert!(
+            end.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            end.elapsed()
+        );
+        let w = warnings(&s.out);
+        assert!(
+            w.iter().any(|m| m.starts_with(
+                "no symbols for /fuse/slow/libhang.so (pid 4000100): still being read"
+            )),
+            "{w:?}"
+        );
+        let u = s.unwind.as_ref().unwrap();
+        assert_eq!(
+            u.stats.table_pending, samples,
+            "every sample unwound by frame pointers in the file is counted"
+        );
+        s.flush_samples();
+        let recorded: usize = s
+            .out
+            .iter()
+            .filter_map(|r| match r {
+                Record::SampleBatch(b) => Some(b.samples().count()),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(recorded as u64, samples);
+        // The mapping record held back for the build-id is written without it.
+        assert!(s.out.iter().any(|r| matches!(r, Record::Mapping(m)
+            if m.pid == pid && m.start == 0x1000 && m.build_id.is_none())));
+        *release.0.lock().unwrap() = true;
+        release.1.notify_all();
+    }
+
+    /// A mapped file read on the reader thread: its mapping record is
+    /// written with the file's build-id, the samples hit in it before it
+    /// was read are named, and later ones find its symbols and unwind table.
+    #[test]
+    fn a_file_read_later_completes_its_mapping_and_samples() {
+        use std::os::unix::fs::MetadataExt;
+        use std::time::{Duration, Instant};
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let exe = exe.to_str().unwrap().to_string();
+        let line = crate::symbols::maps::parse_executable(&maps)
+            .into_iter()
+            .find(|m| m.path == exe)
+            .unwrap();
+        let meta = std::fs::metadata(&exe).unwrap();
+        assert_eq!(meta.ino(), line.inode);
+        let me = std::process::id();
+        let mut s = State::new(false, Mode::Dwarf);
+        let mut mmap = mmap_dev_ino(
+            me,
+            line.start,
+            line.end - line.start,
+            (line.dev.0, line.dev.1, line.inode),
+            &exe,
+        );
+        if let Event::Mmap2 { pgoff, .. } = &mut mmap {
+            *pgoff = line.pgoff;
+        }
+        s.handle(mmap);
+        assert!(s
+            .symbols
+            .spaces
+            .find(me, line.start)
+            .is_some_and(|m| m.loading));
+        assert!(
+            !s.out.iter().any(|r| matches!(r, Record::Mapping(_))),
+            "held back"
+        );
+        // A sample in a function of this binary, before the file is read.
+        let ip = a_file_read_later_completes_its_mapping_and_samples as *const () as u64;
+        s.handle(dwarf_sample(me, ip, 10));
+        let t0 = Instant::now();
+        let mut time = 1_000_000_000;
+        while s.symbols.spaces.find(me, ip).is_some_and(|m| m.loading) {
+            assert!(t0.elapsed() < Duration::from_secs(20), "never read");
+            std::thread::sleep(Duration::from_millis(10));
+            time += 1;
+            s.end_round(time);
+        }
+        let m = s.symbols.spaces.find(me, ip).unwrap();
+        assert!(m.file.is_some() && m.unwind.is_some());
+        s.end_round(time + 2_000_000_000);
+        let mapping = s.out.iter().find_map(|r| match r {
+            Record::Mapping(m) if m.pid == me => Some(m.clone()),
+            _ => None,
+        });
+        let build_id = crate::symbols::elf::build_id(&std::fs::read(&exe).unwrap()).unwrap();
+        assert_eq!(mapping.unwrap().build_id, Some(build_id));
+        let named = s.out.iter().any(|r| {
+            matches!(r, Record::BinarySymbols(b)
+            if b.symbols.iter().any(|x| x.name.contains("a_file_read_later_completes")))
+        });
+        assert!(named, "the sample taken before the file was read is named");
+        assert!(!s.symbols.spaces.find(me, ip).unwrap().loading);
     }
 }

@@ -15,6 +15,7 @@ use crate::host::open::Root;
 use crate::host::proc::Proc;
 use crate::redact::Redact;
 use crate::symbols::files::{self, FileCache, FileKey, Locator};
+use crate::symbols::loader::{Loader, ReadFn};
 use crate::symbols::{hits, kallsyms, perfmap};
 
 /// Distinct (pid, stack) pairs remembered as already looked up.
@@ -26,8 +27,10 @@ const SYMBOLS_NS: u64 = 1_000_000_000;
 pub const MAX_PERF_MAP: u64 = 64 << 20;
 /// The most other live processes tried for one file at a time.
 const MAX_OTHER_PROCESSES: usize = 4;
-/// How long the end of a capture waits for the last JIT maps.
-const JIT_WAIT: Duration = Duration::from_millis(500);
+/// How long the end of a capture waits for the last JIT maps and mapped files.
+const END_WAIT: Duration = Duration::from_millis(500);
+/// The most mapping records held back for their file's build-id.
+const MAX_WAITING: usize = 1 << 16;
 
 /// A new executable mapping, as the kernel or `/proc/PID/maps` told it.
 pub struct NewMapping {
@@ -69,18 +72,14 @@ pub struct Symbolizer {
     jit_reader: Option<JitReader>,
     /// Root directories of the processes, opened when first needed and
     /// kept while they live (`None`: could not be opened).
-    roots: HashMap<u32, Option<Root>>,
+    roots: HashMap<u32, Option<Arc<Root>>>,
     /// Each process's pid in its own pid namespace (the `N` of its
     /// `/tmp/perf-N.map`), read while it lives.
     ns_pids: HashMap<u32, u32>,
-    /// The `/tmp` directory of each process that ran anonymous code, opened
-    /// under its root while it lives: its perf map is read through it after
-    /// it exits, even once its mount namespace (and a tmpfs on /tmp) is gone.
-    tmps: HashMap<u32, Root>,
     /// Processes with JIT samples that exited: their maps were read for the last time.
     jit_gone: HashSet<u32>,
     /// The agent's own root, for files of processes in its mount namespace.
-    host_root: Option<Option<Root>>,
+    host_root: Option<Option<Arc<Root>>>,
     /// The agent's mount namespace (inode of /proc/self/ns/mnt).
     own_mnt: Option<Option<u64>>,
     /// Whether each process shares the agent's mount namespace: read while
@@ -98,6 +97,16 @@ pub struct Symbolizer {
     host_tried: HashSet<FileKey>,
     /// Files not read yet, with the offsets the samples hit in them.
     pending: HashMap<FileKey, Pending>,
+    /// Reads the mapped files away from the sampling thread.
+    loader: Loader,
+    /// Files the loader's queue had no room for: asked again next round.
+    unasked: BTreeSet<FileKey>,
+    /// Mapping records held back until their file's build-id is known
+    /// (written when it is read, or without it when that fails).
+    waiting: HashMap<FileKey, Vec<Mapping>>,
+    waiting_count: usize,
+    /// When the end stops waiting for files (set by the first wait).
+    end_deadline: Option<Instant>,
 }
 
 /// One mapping of a file by a live process.
@@ -112,6 +121,9 @@ struct LiveMap {
 struct Pending {
     path: String,
     pid: u32,
+    /// The mapping of `pid` it was first seen in.
+    start: u64,
+    end: u64,
     /// Whether a process mapping it shares the agent's mount namespace.
     host_view: bool,
     offsets: BTreeSet<u64>,
@@ -148,6 +160,15 @@ impl Symbolizer {
     pub fn new(redact: Redact) -> Symbolizer {
         Symbolizer {
             redact,
+            ..Symbolizer::default()
+        }
+    }
+
+    /// A symbolizer whose mapped files are read by `read` (tests: a slow file).
+    pub fn with_reader(redact: Redact, read: ReadFn) -> Symbolizer {
+        Symbolizer {
+            redact,
+            loader: Loader::new(read),
             ..Symbolizer::default()
         }
     }
@@ -193,7 +214,18 @@ impl Symbolizer {
             kernel_build_id,
             time_ns,
         } = m;
-        let file = if files::is_file_path(&path) {
+        let mut mapping = Mapping {
+            time_ns,
+            pid,
+            start,
+            end,
+            pgoff,
+            path: self.redact.path(&path),
+            build_id: kernel_build_id.filter(|b| !b.is_empty()),
+        };
+        let mut file = None;
+        let mut loading = false;
+        if files::is_file_path(&path) {
             self.keep_root(pid);
             let host_view = self.in_host_mnt(pid);
             if !matches!(key, FileKey::Path(..)) {
@@ -207,46 +239,50 @@ impl Symbolizer {
                 );
                 self.keys_of.entry(pid).or_default().insert(key.clone());
             }
-            match self.load(&key, pid, host_view, Some((start, end, &path))) {
-                Ok(b) => {
-                    self.resolved(&key, b.clone());
-                    Some(b)
+            let known = self.files.lookup(&key);
+            if !matches!(known, Some(Ok(_))) {
+                self.unresolved
+                    .entry(pid)
+                    .or_default()
+                    .insert(start, key.clone());
+                let p = self.pending.entry(key.clone()).or_insert_with(|| Pending {
+                    path: path.clone(),
+                    pid,
+                    start,
+                    end,
+                    host_view,
+                    offsets: BTreeSet::new(),
+                    error: String::new(),
+                    time_ns,
+                });
+                p.host_view |= host_view;
+            }
+            match known {
+                Some(Ok(b)) => file = Some(b),
+                Some(Err(e)) => {
+                    if let Some(p) = self.pending.get_mut(&key) {
+                        p.error = e.to_string();
+                    }
                 }
-                Err(e) => {
-                    self.unresolved
-                        .entry(pid)
-                        .or_default()
-                        .insert(start, key.clone());
-                    let p = self.pending.entry(key.clone()).or_insert_with(|| Pending {
-                        path: path.clone(),
-                        pid,
-                        host_view,
-                        offsets: BTreeSet::new(),
-                        error: String::new(),
-                        time_ns,
-                    });
-                    p.host_view |= host_view;
-                    p.error = e.to_string();
-                    None
+                None => {
+                    self.ask(&key, Some((pid, start, end, &path)));
+                    loading = self.loader.in_flight(&key) || self.unasked.contains(&key);
                 }
             }
-        } else {
-            None
-        };
-        let build_id = kernel_build_id.filter(|b| !b.is_empty()).or_else(|| {
-            file.as_ref()
+        }
+        if mapping.build_id.is_none() {
+            mapping.build_id = file
+                .as_ref()
                 .map(|f| f.build_id.clone())
-                .filter(|b| !b.is_empty())
-        });
-        out.push(Record::Mapping(Mapping {
-            time_ns,
-            pid,
-            start,
-            end,
-            pgoff,
-            path: self.redact.path(&path),
-            build_id,
-        }));
+                .filter(|b| !b.is_empty());
+        }
+        if loading && mapping.build_id.is_none() && self.waiting_count < MAX_WAITING {
+            // Written once the file is read, with its build-id.
+            self.waiting.entry(key.clone()).or_default().push(mapping);
+            self.waiting_count += 1;
+        } else {
+            out.push(Record::Mapping(mapping));
+        }
         let unwind = file.as_ref().and_then(|f| self.files.unwind_sections(f));
         self.spaces.insert(
             pid,
@@ -256,6 +292,7 @@ impl Symbolizer {
                 pgoff,
                 file,
                 unwind,
+                loading,
             },
         );
     }
@@ -328,10 +365,12 @@ impl Symbolizer {
                     if let std::collections::btree_map::Entry::Vacant(e) = self.jit.entry(pid) {
                         e.insert(Vec::new());
                         self.keep_root(pid);
+                        // Its /tmp is opened (a lookup in the container's
+                        // file system) and kept by the reader thread.
                         if let Some(Some(root)) = self.roots.get(&pid) {
-                            if let Ok(tmp) = root.subdir("/tmp") {
-                                self.tmps.insert(pid, tmp);
-                            }
+                            let root = root.clone();
+                            let reader = self.jit_reader.get_or_insert_with(JitReader::start);
+                            reader.keep(pid, root);
                         }
                     }
                 }
@@ -339,11 +378,13 @@ impl Symbolizer {
         }
     }
 
-    /// Writes the symbols hit since the last time, once every [`SYMBOLS_NS`].
+    /// Takes the files read since the last round; writes the symbols hit
+    /// since the last time, once every [`SYMBOLS_NS`].
     pub fn end_round(&mut self, now: u64, out: &mut Vec<Record>) {
+        self.pump(out);
         if now.saturating_sub(self.last_symbols_ns) >= SYMBOLS_NS {
             self.last_symbols_ns = now;
-            self.retry_pending();
+            self.retry_pending(out);
             self.write_symbols(out);
         }
     }
@@ -352,7 +393,7 @@ impl Symbolizer {
     /// while it lives: both are needed after it exits (its perf map).
     fn keep_root(&mut self, pid: u32) {
         if !self.roots.contains_key(&pid) {
-            let root = Root::of_process(pid).ok();
+            let root = Root::of_process(pid).ok().map(Arc::new);
             if root.is_some() {
                 if let Some(n) = Proc::node().status(pid).ok().and_then(|s| s.ns_pid) {
                     self.ns_pids.insert(pid, n);
@@ -397,26 +438,33 @@ impl Symbolizer {
         h
     }
 
-    /// Reads the file behind `key`: from the mapping just made (its
-    /// map_files entry, its path in its root), from any live process mapping
-    /// the same file, then from the agent's own view if a process that
-    /// mapped it shares the agent's mount namespace.
-    fn load(
-        &mut self,
-        key: &FileKey,
-        pid: u32,
-        host_view: bool,
-        this: Option<(u64, u64, &str)>,
-    ) -> files::Loaded {
-        if let Some(done) = self.files.settled(key) {
-            return done.clone();
+    /// Asks the reader threads for the file behind `key` (never waits):
+    /// from the mapping just made (its map_files entry, its path in its
+    /// root), from any live process mapping the same file, then from the
+    /// agent's own view if a process that mapped it shares the agent's mount
+    /// namespace. A file the queue has no room for is asked again next round.
+    fn ask(&mut self, key: &FileKey, this: Option<(u32, u64, u64, &str)>) {
+        if self.loader.in_flight(key) || self.files.lookup(key).is_some() {
+            return;
         }
+        let Some(p) = self.pending.get(key) else {
+            return;
+        };
+        let (pid, host_view) = (p.pid, p.host_view);
+        // Asked again later: the mapping it was first seen in, while its process lives.
+        let first = this
+            .map(|(p, s, e, path)| (p, s, e, path.to_string()))
+            .or_else(|| {
+                self.roots
+                    .contains_key(&p.pid)
+                    .then(|| (p.pid, p.start, p.end, p.path.clone()))
+            });
         let others: Vec<(u32, LiveMap)> = self
             .live
             .get(key)
             .map(|m| {
                 m.iter()
-                    .filter(|(p, _)| this.is_none() || **p != pid)
+                    .filter(|(p, _)| first.as_ref().is_none_or(|f| **p != f.0))
                     .take(MAX_OTHER_PROCESSES)
                     .map(|(p, l)| (*p, l.clone()))
                     .collect()
@@ -425,48 +473,135 @@ impl Symbolizer {
         let host_view =
             host_view && !matches!(key, FileKey::Path(..)) && self.host_tried.insert(key.clone());
         if host_view && self.host_root.is_none() {
-            self.host_root = Some(Root::at(std::path::Path::new("/")).ok());
+            self.host_root = Some(Root::at(std::path::Path::new("/")).ok().map(Arc::new));
         }
+        let root_of = |pid: u32| self.roots.get(&pid).cloned().flatten();
         let mut at = Vec::new();
-        if let Some((start, end, path)) = this {
+        if let Some((pid, start, end, path)) = &first {
             at.push(Locator {
-                pid,
-                root: self.roots.get(&pid).and_then(Option::as_ref),
-                path,
-                start,
-                end,
+                pid: *pid,
+                root: root_of(*pid),
+                path: path.clone(),
+                start: *start,
+                end: *end,
                 map_files: true,
             });
         }
         for (p, l) in &others {
             at.push(Locator {
                 pid: *p,
-                root: self.roots.get(p).and_then(Option::as_ref),
-                path: &l.path,
+                root: root_of(*p),
+                path: l.path.clone(),
                 start: l.start,
                 end: l.end,
                 map_files: true,
             });
         }
-        let host_path = this
-            .map(|t| t.2.to_string())
-            .or_else(|| self.pending.get(key).map(|p| p.path.clone()));
-        if let (true, Some(path)) = (host_view, host_path.as_deref()) {
+        let host_path = first
+            .as_ref()
+            .map(|f| f.3.clone())
+            .unwrap_or_else(|| self.pending[key].path.clone());
+        if host_view {
             at.push(Locator {
                 pid,
-                root: self.host_root.as_ref().and_then(Option::as_ref),
-                path,
+                root: self.host_root.clone().flatten(),
+                path: host_path,
                 start: 0,
                 end: 0,
                 map_files: false,
             });
         }
-        self.files.get_or_load(key.clone(), &at)
+        if self.loader.ask(key, at, self.files.want_unwind) {
+            self.unasked.remove(key);
+        } else {
+            if host_view {
+                self.host_tried.remove(key);
+            }
+            self.unasked.insert(key.clone());
+        }
+    }
+
+    /// Takes the files read since the last round, reports the ones slow to
+    /// read, and asks again for those the queue had no room for.
+    fn pump(&mut self, out: &mut Vec<Record>) {
+        for (key, read) in self.loader.take() {
+            self.settle(key, read, out);
+        }
+        for (path, took) in self.loader.slow(Instant::now()) {
+            let path = self.redact.path(&path);
+            out.push(Record::Warning(holter_format::Warning {
+                time_ns: crate::clock::monotonic_ns(),
+                message: format!(
+                    "reading {path} for its symbols has taken {:.1} s (a slow or hung file system?): \
+                     sampling goes on, its frames are unwound by frame pointers until it is read",
+                    took.as_secs_f64()
+                ),
+            }));
+        }
+        let unasked: Vec<FileKey> = self.unasked.iter().cloned().collect();
+        for key in unasked {
+            if !self.pending.contains_key(&key) {
+                self.unasked.remove(&key);
+                continue;
+            }
+            self.ask(&key, None);
+            if self.unasked.contains(&key) {
+                break; // still full
+            }
+        }
+    }
+
+    /// One answer of the reader threads: the file's symbols are kept (and
+    /// its mappings, samples and held-back records completed), or the
+    /// failure is noted for the warning at the end.
+    fn settle(&mut self, key: FileKey, read: files::Read, out: &mut Vec<Record>) {
+        let path = self
+            .pending
+            .get(&key)
+            .map_or_else(String::new, |p| p.path.clone());
+        match self.files.store(key.clone(), &path, read) {
+            Ok(file) => self.resolved(&key, file, out),
+            Err(e) => {
+                if let Some(p) = self.pending.get_mut(&key) {
+                    p.error = e.to_string();
+                }
+                self.release_waiting(&key, None, out);
+                self.set_maps(&key, None, false);
+            }
+        }
+    }
+
+    /// Writes the mapping records held back for `key`'s build-id.
+    fn release_waiting(&mut self, key: &FileKey, build_id: Option<&[u8]>, out: &mut Vec<Record>) {
+        for mut m in self.waiting.remove(key).unwrap_or_default() {
+            self.waiting_count -= 1;
+            if m.build_id.is_none() {
+                m.build_id = build_id.filter(|b| !b.is_empty()).map(<[u8]>::to_vec);
+            }
+            out.push(Record::Mapping(m));
+        }
+    }
+
+    /// The mappings of `key` no longer wait for it: given its file (and
+    /// unwind sections) when read; forgotten as unresolved if `done`.
+    fn set_maps(&mut self, key: &FileKey, file: Option<&Arc<BinarySymbols>>, done: bool) {
+        let unwind = file.and_then(|f| self.files.unwind_sections(f));
+        for (pid, maps) in self.unresolved.iter_mut() {
+            maps.retain(|start, k| {
+                if k != key {
+                    return true;
+                }
+                self.spaces
+                    .set_file(*pid, *start, file.cloned(), unwind.clone());
+                !done
+            });
+        }
+        self.unresolved.retain(|_, m| !m.is_empty());
     }
 
     /// Files hit but not read yet are tried again through the processes
     /// alive now and the agent's view; what they hit moves to `hit`.
-    fn retry_pending(&mut self) {
+    fn retry_pending(&mut self, out: &mut Vec<Record>) {
         let keys: Vec<FileKey> = self
             .pending
             .iter()
@@ -474,23 +609,21 @@ impl Symbolizer {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            let (pid, host_view) = {
-                let p = &self.pending[&key];
-                (p.pid, p.host_view)
-            };
-            match self.load(&key, pid, host_view, None) {
-                Ok(file) => self.resolved(&key, file),
-                Err(e) => {
-                    if let Some(p) = self.pending.get_mut(&key) {
-                        p.error = e.to_string();
-                    }
-                }
+            match self.files.lookup(&key) {
+                Some(Ok(file)) => self.resolved(&key, file, out),
+                Some(Err(_)) => {}
+                None => self.ask(&key, None),
             }
         }
     }
 
-    /// The file behind `key` is read: the offsets hit while it was not move to `hit`.
-    fn resolved(&mut self, key: &FileKey, file: Arc<BinarySymbols>) {
+    /// The file behind `key` is read: its mappings get it (their held-back
+    /// records are written with its build-id), and the offsets hit while it
+    /// was not move to `hit`.
+    fn resolved(&mut self, key: &FileKey, file: Arc<BinarySymbols>, out: &mut Vec<Record>) {
+        self.release_waiting(key, Some(&file.build_id), out);
+        self.set_maps(key, Some(&file), true);
+        self.unasked.remove(key);
         let Some(p) = self.pending.remove(key) else {
             return;
         };
@@ -530,16 +663,13 @@ impl Symbolizer {
     pub fn forget(&mut self, pid: u32) {
         self.spaces.remove(pid);
         let root = self.roots.remove(&pid).flatten();
-        let tmp = self.tmps.remove(&pid);
         let ns_pid = self.ns_pids.remove(&pid);
         // A process that ran anonymous code: its perf map, perhaps written
         // at exit (-XX:+DumpPerfMapAtExit), is read once more through the
-        // root handle kept while it lived.
+        // /tmp or root handle kept while it lived.
         if self.jit.contains_key(&pid) && self.jit_gone.insert(pid) {
-            if let Some(last) = last_read(tmp, root, ns_pid.unwrap_or(pid)) {
-                let reader = self.jit_reader.get_or_insert_with(JitReader::start);
-                reader.ask_last(pid, last);
-            }
+            let reader = self.jit_reader.get_or_insert_with(JitReader::start);
+            reader.ask_last(pid, root, ns_pid.unwrap_or(pid));
         }
         self.unresolved.remove(&pid);
         self.host_mnt.remove(&pid);
@@ -607,6 +737,24 @@ impl Symbolizer {
         }
     }
 
+    /// At the end: the files hit and not read yet are asked for once more,
+    /// and the answers waited for, at most [`END_WAIT`] from the first call
+    /// (shared with the last JIT maps). Returns that deadline.
+    pub fn wait_files(&mut self, out: &mut Vec<Record>) -> Instant {
+        if let Some(d) = self.end_deadline {
+            return d;
+        }
+        let deadline = Instant::now() + END_WAIT;
+        self.end_deadline = Some(deadline);
+        self.finishing = true;
+        self.pump(out);
+        self.retry_pending(out);
+        for (key, read) in self.loader.wait(deadline) {
+            self.settle(key, read, out);
+        }
+        deadline
+    }
+
     /// The symbols not yet written and the last JIT maps.
     pub fn finish(&mut self, out: &mut Vec<Record>) {
         // The last read of every JIT map, through the roots kept (a process
@@ -624,17 +772,36 @@ impl Symbolizer {
                 self.jit_gone.insert(pid);
                 let ns_pid = self.ns_pids.get(&pid).copied().unwrap_or(pid);
                 let root = self.roots.remove(&pid).flatten();
-                match last_read(self.tmps.remove(&pid), root, ns_pid) {
-                    Some(last) => reader.ask_last(pid, last),
-                    None => reader.ask(pid),
-                }
+                reader.ask_last(pid, root, ns_pid);
             }
         }
+        let deadline = self.wait_files(out);
         if let Some(reader) = &mut self.jit_reader {
-            reader.wait(&mut self.jit, Instant::now() + JIT_WAIT);
+            reader.wait(&mut self.jit, deadline);
         }
-        self.finishing = true;
-        self.retry_pending();
+        for (key, read) in self.loader.wait(deadline) {
+            self.settle(key, read, out);
+        }
+        let slow: HashSet<FileKey> = self
+            .pending
+            .keys()
+            .filter(|k| self.loader.in_flight(k))
+            .cloned()
+            .collect();
+        for p in self.pending.values_mut() {
+            if p.error.is_empty() {
+                p.error = "not read yet".into();
+            }
+        }
+        for key in &slow {
+            if let Some(p) = self.pending.get_mut(key) {
+                p.error = "still being read at the end (a slow or hung file system?)".into();
+            }
+        }
+        let held: Vec<FileKey> = self.waiting.keys().cloned().collect();
+        for key in held {
+            self.release_waiting(&key, None, out);
+        }
         // One warning per file hit that no process nor the agent's view could read.
         let mut unread: Vec<&Pending> = self
             .pending
@@ -679,30 +846,16 @@ struct JitReader {
 enum JitRequest {
     /// A live process: its root opened (and kept) by the reader.
     Live(u32),
-    /// An exited process, through the handles kept while it lived.
-    Last { pid: u32, last: LastRead },
-}
-
-/// Where the perf map of an exited process is read: a directory handle
-/// kept while it lived and the map's path under it.
-struct LastRead {
-    dir: Root,
-    path: String,
-}
-
-/// Its `/tmp` if it was opened, else its root.
-fn last_read(tmp: Option<Root>, root: Option<Root>, ns_pid: u32) -> Option<LastRead> {
-    match (tmp, root) {
-        (Some(dir), _) => Some(LastRead {
-            dir,
-            path: format!("perf-{ns_pid}.map"),
-        }),
-        (None, Some(dir)) => Some(LastRead {
-            dir,
-            path: format!("/tmp/perf-{ns_pid}.map"),
-        }),
-        (None, None) => None,
-    }
+    /// A process that ran anonymous code: its `/tmp`, opened under its
+    /// root, is kept for the last read of its map.
+    Keep { pid: u32, root: Arc<Root> },
+    /// An exited process (or the end): read through its kept `/tmp`, else
+    /// its root, else as a live one.
+    Last {
+        pid: u32,
+        root: Option<Arc<Root>>,
+        ns_pid: u32,
+    },
 }
 
 impl JitReader {
@@ -713,25 +866,40 @@ impl JitReader {
             .name("holter-jit-maps".into())
             .spawn(move || {
                 let mut roots: HashMap<u32, Option<(Root, u32)>> = HashMap::new();
+                let mut tmps: HashMap<u32, Root> = HashMap::new();
+                let live = |roots: &mut HashMap<u32, Option<(Root, u32)>>, pid: u32| {
+                    let kept = roots.entry(pid).or_insert_with(|| {
+                        let root = Root::of_process(pid).ok()?;
+                        let ns_pid = Proc::node().status(pid).ok()?.ns_pid.unwrap_or(pid);
+                        Some((root, ns_pid))
+                    });
+                    let symbols = kept
+                        .as_ref()
+                        .and_then(|(r, n)| read_jit_map(r, &format!("/tmp/perf-{n}.map")));
+                    if symbols.is_none() && Root::of_process(pid).is_err() {
+                        roots.remove(&pid);
+                    }
+                    symbols
+                };
                 for request in requests {
                     let (pid, symbols) = match request {
-                        JitRequest::Live(pid) => {
-                            let kept = roots.entry(pid).or_insert_with(|| {
-                                let root = Root::of_process(pid).ok()?;
-                                let ns_pid = Proc::node().status(pid).ok()?.ns_pid.unwrap_or(pid);
-                                Some((root, ns_pid))
-                            });
-                            let symbols = kept
-                                .as_ref()
-                                .and_then(|(r, n)| read_jit_map(r, &format!("/tmp/perf-{n}.map")));
-                            if symbols.is_none() && Root::of_process(pid).is_err() {
-                                roots.remove(&pid);
+                        JitRequest::Live(pid) => (pid, live(&mut roots, pid)),
+                        JitRequest::Keep { pid, root } => {
+                            if let Ok(tmp) = root.subdir("/tmp") {
+                                tmps.insert(pid, tmp);
                             }
-                            (pid, symbols)
+                            continue;
                         }
-                        JitRequest::Last { pid, last } => {
+                        JitRequest::Last { pid, root, ns_pid } => {
                             roots.remove(&pid);
-                            (pid, read_jit_map(&last.dir, &last.path))
+                            let symbols = match (tmps.remove(&pid), root) {
+                                (Some(tmp), _) => read_jit_map(&tmp, &format!("perf-{ns_pid}.map")),
+                                (None, Some(root)) => {
+                                    read_jit_map(&root, &format!("/tmp/perf-{ns_pid}.map"))
+                                }
+                                (None, None) => live(&mut roots, pid),
+                            };
+                            (pid, symbols)
                         }
                     };
                     if answer.send((pid, symbols)).is_err() {
@@ -756,14 +924,23 @@ impl JitReader {
         }
     }
 
+    /// Keeps the `/tmp` of a process that ran anonymous code (no answer).
+    fn keep(&mut self, pid: u32, root: Arc<Root>) {
+        let _ = self.ask.send(JitRequest::Keep { pid, root });
+    }
+
     fn ask(&mut self, pid: u32) {
         if !self.asked.contains_key(&pid) && self.ask.send(JitRequest::Live(pid)).is_ok() {
             self.asked.insert(pid, 1);
         }
     }
 
-    fn ask_last(&mut self, pid: u32, last: LastRead) {
-        if self.ask.send(JitRequest::Last { pid, last }).is_ok() {
+    fn ask_last(&mut self, pid: u32, root: Option<Arc<Root>>, ns_pid: u32) {
+        if self
+            .ask
+            .send(JitRequest::Last { pid, root, ns_pid })
+            .is_ok()
+        {
             *self.asked.entry(pid).or_default() += 1;
         }
     }

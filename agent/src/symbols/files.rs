@@ -27,7 +27,7 @@ use crate::unwind::Sections;
 const MAX_FILE: u64 = 2 << 30;
 
 /// How the kernel identifies a mapped file.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileKey {
     BuildId(Vec<u8>),
     /// (major, minor, inode).
@@ -36,13 +36,14 @@ pub enum FileKey {
     Path(u32, String),
 }
 
-/// Where one mapping of the file can be read.
+/// Where one mapping of the file can be read (owned: it is handed to the
+/// reader thread, [`super::loader`]).
 #[derive(Debug, Clone)]
-pub struct Locator<'a> {
+pub struct Locator {
     pub pid: u32,
     /// The process's root directory, where it could be opened.
-    pub root: Option<&'a Root>,
-    pub path: &'a str,
+    pub root: Option<Arc<Root>>,
+    pub path: String,
     pub start: u64,
     pub end: u64,
     /// Whether `/proc/PID/map_files/START-END` is tried first (not for the
@@ -65,6 +66,9 @@ pub fn is_file_path(path: &str) -> bool {
 
 pub type Loaded = Result<Arc<BinarySymbols>, SymbolError>;
 
+/// What one read of a file gave: its symbols and unwind sections, or why not.
+pub type Read = Result<(BinarySymbols, Option<Sections>), Failure>;
+
 #[derive(Default)]
 pub struct FileCache {
     entries: HashMap<FileKey, Loaded>,
@@ -86,54 +90,62 @@ fn unwind_key(b: &BinarySymbols) -> Vec<u8> {
 
 impl FileCache {
     /// The symbols of the file behind `key`, read once, from the first of
-    /// `at` that opens the very file mapped. A file that is not ELF is
-    /// remembered as a failure; one that no locator could open is not (a
-    /// later process mapping it, or another locator, may).
+    /// `at` that opens the very file mapped, on this thread ([`read_any`]
+    /// then [`FileCache::store`]; the sampler reads on a thread of its own).
     pub fn get_or_load(&mut self, key: FileKey, at: &[Locator]) -> Loaded {
-        if let Some(hit) = self.entries.get(&key) {
-            return hit.clone();
+        if let Some(hit) = self.lookup(&key) {
+            return hit;
         }
-        if let FileKey::BuildId(id) = &key {
+        let path = at.first().map_or_else(String::new, |l| l.path.clone());
+        let read = read_any(&key, at, self.want_unwind);
+        self.store(key, &path, read)
+    }
+
+    /// What is known of `key` already: read (by key or build-id), or a lasting failure.
+    pub fn lookup(&self, key: &FileKey) -> Option<Loaded> {
+        if let Some(hit) = self.entries.get(key) {
+            return Some(hit.clone());
+        }
+        if let FileKey::BuildId(id) = key {
             if let Some(b) = self.by_build_id.get(id) {
-                return Ok(b.clone());
+                return Some(Ok(b.clone()));
             }
         }
-        let mut tried = Vec::new();
-        for loc in at {
-            match load(&key, loc, self.want_unwind) {
-                Ok((b, sections)) => {
-                    let b = Arc::new(b);
-                    if let Some(s) = sections {
-                        self.unwind
-                            .entry(unwind_key(&b))
-                            .or_insert_with(|| Arc::new(s));
-                    }
-                    let b = if b.build_id.is_empty() {
-                        b
-                    } else {
-                        self.by_build_id
-                            .entry(b.build_id.clone())
-                            .or_insert_with(|| b.clone())
-                            .clone()
-                    };
-                    self.entries.insert(key, Ok(b.clone()));
-                    return Ok(b);
+        None
+    }
+
+    /// Keeps the outcome of one read of `key` (from [`read_any`]): symbols
+    /// and unwind sections (one copy per build-id), or a lasting failure (a
+    /// file that is not ELF). A file no locator could open is not kept.
+    pub fn store(&mut self, key: FileKey, path: &str, read: Read) -> Loaded {
+        match read {
+            Ok((b, sections)) => {
+                let b = Arc::new(b);
+                if let Some(s) = sections {
+                    self.unwind
+                        .entry(unwind_key(&b))
+                        .or_insert_with(|| Arc::new(s));
                 }
-                Err(Failure::NotElf(e)) => {
-                    self.entries.insert(key, Err(e.clone()));
-                    return Err(e);
-                }
-                Err(Failure::Unreachable(reason)) => tried.push(reason),
+                let b = if b.build_id.is_empty() {
+                    b
+                } else {
+                    self.by_build_id
+                        .entry(b.build_id.clone())
+                        .or_insert_with(|| b.clone())
+                        .clone()
+                };
+                self.entries.insert(key, Ok(b.clone()));
+                Ok(b)
             }
+            Err(Failure::NotElf(e)) => {
+                self.entries.insert(key, Err(e.clone()));
+                Err(e)
+            }
+            Err(Failure::Unreachable(reason)) => Err(SymbolError::Read {
+                path: path.to_string(),
+                reason,
+            }),
         }
-        Err(SymbolError::Read {
-            path: at.first().map_or_else(String::new, |l| l.path.to_string()),
-            reason: if tried.is_empty() {
-                "nowhere to read it from".into()
-            } else {
-                tried.join("; ")
-            },
-        })
     }
 
     /// Whether the file behind `key` was read (or found not to be ELF).
@@ -156,8 +168,28 @@ impl FileCache {
     }
 }
 
-/// Why one locator gave no symbols.
-enum Failure {
+/// The first of `at` that opens the very file `key` names, read and parsed
+/// (ELF symbols, and unwind sections if `want_unwind`). Blocking file I/O:
+/// never on the sampler's thread.
+pub fn read_any(key: &FileKey, at: &[Locator], want_unwind: bool) -> Read {
+    let mut tried = Vec::new();
+    for loc in at {
+        match load(key, loc, want_unwind) {
+            Ok(done) => return Ok(done),
+            Err(Failure::NotElf(e)) => return Err(Failure::NotElf(e)),
+            Err(Failure::Unreachable(reason)) => tried.push(reason),
+        }
+    }
+    Err(Failure::Unreachable(if tried.is_empty() {
+        "nowhere to read it from".into()
+    } else {
+        tried.join("; ")
+    }))
+}
+
+/// Why a file gave no symbols.
+#[derive(Debug, Clone)]
+pub enum Failure {
     /// Not opened, or not the file mapped: another locator may do.
     Unreachable(String),
     /// The very file mapped, and not an ELF file that can be read.
@@ -169,7 +201,7 @@ fn load(
     at: &Locator,
     want_unwind: bool,
 ) -> Result<(BinarySymbols, Option<Sections>), Failure> {
-    let (path, _deleted) = clean_path(at.path);
+    let (path, _deleted) = clean_path(&at.path);
     let mut tried = Vec::new();
     let mut found = None;
     if at.map_files {
@@ -184,7 +216,7 @@ fn load(
     }
     if found.is_none() {
         // A path the process chose: resolved inside its root, never outside.
-        match at.root.map(|r| r.open(path)) {
+        match at.root.as_deref().map(|r| r.open(path)) {
             Some(Ok(f)) => found = Some(f),
             Some(Err(e)) => tried.push(format!("{path} in the root of pid {}: {e}", at.pid)),
             None => tried.push(format!("{path}: the root of pid {} is gone", at.pid)),
@@ -207,7 +239,7 @@ fn load(
         Err(Failure::NotElf(e)) => {
             tried.push(format!("{}: {e}", file.path));
             Err(Failure::NotElf(SymbolError::Read {
-                path: at.path.to_string(),
+                path: at.path.clone(),
                 reason: tried.join("; "),
             }))
         }
@@ -272,11 +304,11 @@ mod tests {
     #[test]
     fn cache_reads_once() {
         let (me, line) = own_executable();
-        let root = Root::of_process(me).unwrap();
+        let root = Arc::new(Root::of_process(me).unwrap());
         let at = Locator {
             pid: me,
-            root: Some(&root),
-            path: &line.path,
+            root: Some(root.clone()),
+            path: line.path.clone(),
             start: line.start,
             end: line.end,
             map_files: true,
@@ -297,19 +329,19 @@ mod tests {
     #[test]
     fn an_exited_process_does_not_poison_the_file() {
         let (me, line) = own_executable();
-        let root = Root::of_process(me).unwrap();
+        let root = Arc::new(Root::of_process(me).unwrap());
         let key = FileKey::DevIno(line.dev.0, line.dev.1, line.inode);
         let gone = Locator {
             pid: u32::MAX - 1,
             root: None,
-            path: &line.path,
+            path: line.path.clone(),
             start: line.start,
             end: line.end,
             map_files: true,
         };
         let live = Locator {
             pid: me,
-            root: Some(&root),
+            root: Some(root.clone()),
             ..gone.clone()
         };
         let mut cache = FileCache::default();
@@ -326,11 +358,11 @@ mod tests {
         let mut fresh = FileCache::default();
         assert!(fresh.get_or_load(key.clone(), &[gone, live]).is_ok());
         // The agent's own view (no map_files), checked by device and inode.
-        let host = Root::at(std::path::Path::new("/")).unwrap();
+        let host = Arc::new(Root::at(std::path::Path::new("/")).unwrap());
         let own = Locator {
             pid: u32::MAX - 1,
-            root: Some(&host),
-            path: &line.path,
+            root: Some(host.clone()),
+            path: line.path.clone(),
             start: 0,
             end: 0,
             map_files: false,
@@ -352,11 +384,11 @@ mod tests {
         let m = std::fs::metadata(&path).unwrap();
         let (maj, min) = (libc::major(m.dev()), libc::minor(m.dev()));
         let key = FileKey::DevIno(maj, min, m.ino());
-        let host = Root::at(std::path::Path::new("/")).unwrap();
+        let host = Arc::new(Root::at(std::path::Path::new("/")).unwrap());
         let at = Locator {
             pid: std::process::id(),
-            root: Some(&host),
-            path: path.to_str().unwrap(),
+            root: Some(host.clone()),
+            path: path.to_str().unwrap().to_string(),
             start: 0,
             end: 0,
             map_files: false,

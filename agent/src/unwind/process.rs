@@ -17,6 +17,9 @@ pub struct Stats {
     pub too_deep: u64,
     /// Samples without user registers (kernel threads, or in the kernel only).
     pub no_regs: u64,
+    /// Samples with a frame in a mapped file whose unwind table was still
+    /// being read (on the reader thread): unwound there by frame pointers.
+    pub table_pending: u64,
 }
 
 impl Stats {
@@ -29,6 +32,7 @@ impl Stats {
             ("unwind:loop", self.loops),
             ("unwind:too-deep", self.too_deep),
             ("unwind:no-user-regs", self.no_regs),
+            ("unwind:table-pending", self.table_pending),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
