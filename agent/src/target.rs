@@ -2,7 +2,6 @@
 //! processes and cgroups.
 
 use std::ffi::CString;
-use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -216,7 +215,9 @@ pub fn by_pod(
 
 /// The processes of a cgroup directory (v1 or v2).
 pub fn cgroup_procs(dir: &Path) -> std::io::Result<Vec<u32>> {
-    let text = fs::read_to_string(dir.join("cgroup.procs"))?;
+    let path = dir.join("cgroup.procs");
+    let text = crate::host::node::read_text(&path.to_string_lossy())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut pids: Vec<u32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
     pids.sort_unstable();
     pids.dedup();

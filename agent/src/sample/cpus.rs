@@ -2,7 +2,7 @@
 
 /// Online CPUs, from `/sys/devices/system/cpu/online` (e.g. `0-3,6`).
 pub fn online() -> Vec<u32> {
-    std::fs::read_to_string("/sys/devices/system/cpu/online")
+    crate::host::node::read_text("/sys/devices/system/cpu/online")
         .ok()
         .and_then(|s| parse_list(&s))
         .unwrap_or_else(|| {

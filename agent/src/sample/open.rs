@@ -45,7 +45,7 @@ fn classify(e: io::Error, what: impl FnOnce() -> String) -> OpenError {
         },
         Some(libc::EACCES) | Some(libc::EPERM) => OpenError::Permission {
             cause: e,
-            paranoid: std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+            paranoid: crate::host::node::read_text("/proc/sys/kernel/perf_event_paranoid")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),
         },

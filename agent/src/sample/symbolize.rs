@@ -141,7 +141,7 @@ struct Hits {
 }
 
 fn load_kallsyms() -> Result<Vec<kallsyms::KernelSymbol>, String> {
-    std::fs::read_to_string("/proc/kallsyms")
+    crate::host::node::read_text("/proc/kallsyms")
         .map(|text| kallsyms::parse(&text))
         .map_err(|e| e.to_string())
 }
