@@ -261,6 +261,7 @@ mod tests {
                     path: at[0].path.clone(),
                     segments: Vec::new(),
                     symbols: Vec::new(),
+                    unnamed: Vec::new(),
                 },
                 None,
             ))
