@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap as HashMap;
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 use crate::filter::{Filter, Matcher, Names};
 use crate::load::Capture;
 use crate::symbolize::{epoch_in, Loc, Resolved, Symbolizer};
+use holter_format::Stack;
 
 /// Return addresses above this are perf context markers, not frames.
 const CONTEXT_MARKER: u64 = 0xffff_ffff_ffff_f000;
@@ -104,6 +105,10 @@ struct Group {
     epoch: u32,
 }
 
+/// One line of a fold: the group standing for it, its location ids, where
+/// its kernel frames start, its samples and its stack.
+type Line<'c> = (Group, Vec<u32>, usize, u64, Option<&'c Stack>);
+
 /// What step 1 of [`fold`] keeps per process.
 struct PidInfo<'a> {
     /// (since, process name id), by time.
@@ -184,14 +189,15 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
             .entry(u64::from(ctx) << 32 | u64::from(s.stack_id))
             .or_default() += 1;
     }
-    let groups: Vec<(Group, u64)> = counts
+    // Each group with its stack, looked up once.
+    let groups: Vec<(Group, u64, Option<&Stack>)> = counts
         .into_iter()
         .map(|(key, n)| {
             let g = Group {
                 stack_id: key as u32,
                 ..contexts[(key >> 32) as usize]
             };
-            (g, n)
+            (g, n, capture.stacks.get(&g.stack_id))
         })
         .collect();
 
@@ -200,7 +206,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
     // Every group locates each frame of its stack: bound their number.
     let frames: u64 = groups
         .iter()
-        .filter_map(|(g, _)| capture.stacks.get(&g.stack_id))
+        .filter_map(|(_, _, st)| *st)
         .map(|st| (st.user.len() + st.kernel.len()) as u64)
         .sum();
     let need = frames.saturating_mul(LOCATED_FRAME_BYTES);
@@ -209,15 +215,14 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
     }
 
     // 2. The locations of every group's frames, root first, interned to
-    // dense ids (std's hasher: addresses defeat Fx). User frames are found
-    // in their process's mappings all at once (see `MapIndex::find_many`).
+    // dense ids. User frames are found in their process's mappings all at
+    // once (see `MapIndex::find_many`). (Every table here hashes with std's
+    // keyed hasher: pids, stack ids and addresses come from the capture, and
+    // an unkeyed hash would let a crafted one make every key collide.)
     let mut queries: Vec<(u32, u32, u64)> = groups
         .par_iter()
-        .flat_map_iter(|(g, _)| {
-            let user = capture
-                .stacks
-                .get(&g.stack_id)
-                .map_or(&[][..], |st| &st.user);
+        .flat_map_iter(|(g, _, st)| {
+            let user = st.map_or(&[][..], |st| &st.user);
             user_addrs(user).map(move |a| (g.pid, g.epoch, a))
         })
         .collect();
@@ -239,23 +244,22 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
     // neither their locations nor their lines are held once per group, and
     // only a run of equal (name, stack) needs a table of its location lists.
     let mut groups = groups;
-    groups.par_sort_unstable_by_key(|(g, _)| (g.comm, g.stack_id, g.pid, g.epoch));
+    groups.par_sort_unstable_by_key(|(g, _, _)| (g.comm, g.stack_id, g.pid, g.epoch));
     let mut ids: std::collections::HashMap<Loc, u32> = std::collections::HashMap::new();
     let mut distinct: Vec<Loc> = Vec::new();
-    // (group standing for the line, location ids, where kernel frames start, samples).
-    let mut lines_of: Vec<(Group, Vec<u32>, usize, u64)> = Vec::new();
+    let mut lines_of: Vec<Line> = Vec::new();
     // The current run of equal (name, stack): its location lists -> line.
     let mut run: HashMap<Vec<u32>, u32> = HashMap::default();
     const CHUNK: usize = 1 << 16;
     for (c, chunk) in groups.chunks(CHUNK).enumerate() {
         let located: Vec<(Vec<Loc>, usize)> = chunk
             .par_iter()
-            .map(|(g, _)| match capture.stacks.get(&g.stack_id) {
+            .map(|(g, _, st)| match st {
                 Some(st) => stack_locs(&user_loc, *g, &st.user, &st.kernel),
                 None => (Vec::new(), 0),
             })
             .collect();
-        for (k, ((g, count), (locs, kernel_from))) in chunk.iter().zip(located).enumerate() {
+        for (k, ((g, count, st), (locs, kernel_from))) in chunk.iter().zip(located).enumerate() {
             let locs: Vec<u32> = locs
                 .into_iter()
                 .map(|l| {
@@ -269,21 +273,21 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
             let same_run = |i: usize| {
                 groups
                     .get(i)
-                    .is_some_and(|(o, _)| (o.comm, o.stack_id) == (g.comm, g.stack_id))
+                    .is_some_and(|(o, _, _)| (o.comm, o.stack_id) == (g.comm, g.stack_id))
             };
             if at == 0 || !same_run(at - 1) {
                 run.clear();
             }
             if !same_run(at + 1) && run.is_empty() {
                 // Alone with its name and stack: nothing to merge with.
-                lines_of.push((*g, locs, kernel_from, *count));
+                lines_of.push((*g, locs, kernel_from, *count, *st));
                 continue;
             }
             match run.get(&locs) {
                 Some(&i) => lines_of[i as usize].3 += count,
                 None => {
                     run.insert(locs.clone(), lines_of.len() as u32);
-                    lines_of.push((*g, locs, kernel_from, *count));
+                    lines_of.push((*g, locs, kernel_from, *count, *st));
                 }
             }
         }
@@ -299,7 +303,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
     // 4. Build the lines, once their size is known to fit.
     let need: u64 = lines_of
         .par_iter()
-        .map(|(g, locs, _, _)| {
+        .map(|(g, locs, _, _, _)| {
             let names: u64 = locs
                 .iter()
                 .flat_map(|l| &resolved[*l as usize].frames)
@@ -313,16 +317,16 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
     }
     let lines: Vec<(String, u64, u64, Option<bool>)> = lines_of
         .par_iter()
-        .map(|(g, locs, kernel_from, _)| {
+        .map(|(g, locs, kernel_from, _, st)| {
             let mut line = String::new();
             push_frame(&mut line, &comms[g.comm as usize], "");
-            if !capture.stacks.contains_key(&g.stack_id) {
+            if st.is_none() {
                 line.push_str(";[missing stack]");
             }
             let mut symbolized = 0;
             // The outermost user frame (root first), its outermost function.
             let rooted = (*kernel_from > 0).then(|| {
-                capture.stacks.get(&g.stack_id).is_some_and(|s| s.root)
+                st.is_some_and(|s| s.root)
                     || resolved[locs[0] as usize]
                         .frames
                         .first()
@@ -348,7 +352,8 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
         },
         ..Folded::default()
     };
-    for ((_, _, _, count), (line, frames, symbolized, rooted)) in lines_of.iter().zip(lines) {
+    let mut counted: Vec<(String, u64)> = Vec::with_capacity(lines.len());
+    for ((_, _, _, count, _), (line, frames, symbolized, rooted)) in lines_of.iter().zip(lines) {
         let q = &mut folded.quality;
         if let Some(r) = rooted {
             q.user_stacks += count;
@@ -357,8 +362,20 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
         q.samples += count;
         q.frames += frames * count;
         q.symbolized_frames += symbolized * count;
-        *folded.stacks.entry(line).or_default() += count;
+        counted.push((line, *count));
     }
+    drop(lines_of);
+    // Sorted in parallel, equal lines merged in place, then built in bulk:
+    // inserting a million lines one by one costs twenty string comparisons each.
+    counted.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    counted.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 += later.1;
+        }
+        same
+    });
+    folded.stacks = counted.into_iter().collect();
     Ok(folded)
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use holter_format::Mapping;
-use rustc_hash::FxHashMap as HashMap;
+use std::collections::HashMap;
 
 #[derive(Debug, Default)]
 struct PidMaps {
