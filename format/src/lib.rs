@@ -10,6 +10,7 @@
 //! footer is read as incomplete, never rejected. See [`Writer`] and [`Reader`].
 
 mod compat;
+pub mod elf;
 mod error;
 pub mod numdelta;
 mod reader;

@@ -6,12 +6,10 @@ use std::collections::BTreeSet;
 
 use holter_format::{BinarySymbols, Symbol};
 
-/// The ELF virtual address of a file offset, through the loadable segments.
+/// The ELF virtual address of a file offset, through the loadable segments
+/// (the mapping the analyzer applies too: [`holter_format::elf`]).
 pub fn vaddr(b: &BinarySymbols, file_offset: u64) -> Option<u64> {
-    b.segments
-        .iter()
-        .find(|s| file_offset >= s.file_offset && file_offset < s.file_offset + s.filesz)
-        .map(|s| file_offset - s.file_offset + s.vaddr)
+    holter_format::elf::file_offset_to_vaddr(&b.segments, file_offset)
 }
 
 /// The symbols of `b` that contain the hit file offsets. A symbol without a

@@ -4,7 +4,7 @@
 //! `JitSymbols`) or from a debug file. A symbol of size 0 extends up to the
 //! next symbol's start.
 
-use holter_format::{Segment, Symbol};
+use holter_format::Symbol;
 
 /// Symbols sorted by start, each with a resolved end.
 #[derive(Debug, Default)]
@@ -70,17 +70,14 @@ impl SymbolTable {
     }
 }
 
-/// ELF virtual address of a file offset, through the PT_LOAD segments.
-pub fn file_offset_to_vaddr(segments: &[Segment], file_offset: u64) -> Option<u64> {
-    segments
-        .iter()
-        .find(|s| file_offset >= s.file_offset && file_offset - s.file_offset < s.filesz)
-        .map(|s| (file_offset - s.file_offset).wrapping_add(s.vaddr))
-}
+/// ELF virtual address of a file offset, through the PT_LOAD segments: the
+/// agent's mapping too ([`holter_format::elf`]).
+pub use holter_format::elf::file_offset_to_vaddr;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use holter_format::Segment;
 
     fn sym(start: u64, size: u64, name: &str) -> Symbol {
         Symbol {
