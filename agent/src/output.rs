@@ -120,6 +120,41 @@ impl Output {
         })
     }
 
+    /// Replaces the finished capture, `file` (this output's descriptor, read
+    /// from its start), by what `rewrite` writes into a new file beside it
+    /// (made as every capture file is), renamed over it once synced. On any
+    /// error the capture stays as written and the new file is removed; the
+    /// rename is skipped when the name no longer holds this capture.
+    pub fn rewrite<T>(
+        &self,
+        file: &mut File,
+        rewrite: impl FnOnce(&mut File, &mut File) -> io::Result<T>,
+    ) -> io::Result<T> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::fs::MetadataExt;
+        let at = self.writing_to().to_path_buf();
+        let (mut new, tmp) =
+            create_temp(&self.path).map_err(|e| io::Error::other(e.to_string()))?;
+        let result = (|| {
+            file.seek(SeekFrom::Start(0))?;
+            let done = rewrite(file, &mut new)?;
+            new.sync_all()?;
+            let (there, ours) = (std::fs::symlink_metadata(&at)?, file.metadata()?);
+            if (there.dev(), there.ino()) != (ours.dev(), ours.ino()) {
+                return Err(io::Error::other(format!(
+                    "{} no longer holds this capture",
+                    at.display()
+                )));
+            }
+            std::fs::rename(&tmp, &at)?;
+            Ok(done)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Where the capture is being written now.
     pub fn writing_to(&self) -> &Path {
         self.pending.as_deref().unwrap_or(&self.path)
@@ -149,7 +184,7 @@ fn create_temp(path: &Path) -> Result<(File, PathBuf), OutputError> {
         let fd = unsafe {
             libc::open(
                 c.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
                 0o600 as libc::c_uint,
             )
         };
@@ -308,5 +343,39 @@ mod tests {
         let e = out.commit().unwrap_err();
         assert!(e.to_string().contains("kept as"), "{e}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    /// A finished capture rewritten: the new file takes the name (and the
+    /// place of a --force'd old one at commit), the old one and the temporary
+    /// are gone; a failed rewrite leaves the capture as written.
+    #[test]
+    fn a_rewrite_replaces_the_capture_or_leaves_it() {
+        use std::io::{Read, Write};
+        for force in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.holter");
+            if force {
+                std::fs::write(&path, b"old").unwrap();
+            }
+            let (mut file, out) = create(&path, force).unwrap();
+            file.write_all(b"written").unwrap();
+            let n = out
+                .rewrite(&mut file, |src, dst| {
+                    let mut s = String::new();
+                    src.read_to_string(&mut s)?;
+                    dst.write_all(s.to_uppercase().as_bytes())?;
+                    Ok(s.len())
+                })
+                .unwrap();
+            assert_eq!(n, 7);
+            let err = out.rewrite(&mut file, |_, dst| {
+                dst.write_all(b"half")?;
+                Err::<(), _>(io::Error::other("boom"))
+            });
+            assert!(err.is_err());
+            out.commit().unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"WRITTEN");
+            assert_eq!(entries(dir.path()), ["c.holter"], "force {force}");
+        }
     }
 }

@@ -324,14 +324,30 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         l.reap();
     }
     let records = writer.counts().values().sum::<u64>() + 1;
+    // The footer's frame included.
+    let frames = writer.frames_written() + 1;
     let out = writer.finish(Footer {
         end_ns: monotonic_ns(),
         end_wall_ns: crate::clock::wall_ns(),
         reason: reason.clone(),
         counts: Vec::new(),
     })?;
-    let bytes = out.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
-    drop(out);
+    let mut file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let bytes = match repack(&output, &mut file, frames) {
+        Ok(Some(n)) => n,
+        Ok(None) => file.metadata().map(|m| m.len()).unwrap_or(0),
+        Err(e) => {
+            eprintln!(
+                "holter-agent: warning: {}: not repacked into larger frames ({e}); kept as written",
+                args.output.display()
+            );
+            file.metadata().map(|m| m.len()).unwrap_or(0)
+        }
+    };
+    drop(file);
     output.commit()?;
     if let Some(why) = failure {
         bail!(
@@ -346,6 +362,48 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         counts: status.counts,
         elapsed: status.elapsed(),
     })
+}
+
+/// Captures up to this size are repacked when closed (repacking needs a
+/// second copy on disk)...
+const REPACK_MAX: u64 = 64 << 20;
+/// ... when their frames are this small on average: larger ones gain little
+/// (a capture of syscalls flushes frames of 100 KiB and more each second).
+const REPACK_FRAME_MAX: u64 = 32 << 10;
+/// Captures up to this size are repacked at zstd's strongest usual level
+/// (19: a fraction of a second for them); larger ones at the writer's.
+const REPACK_STRONG_MAX: u64 = 256 << 10;
+
+/// Rewrites the closed capture in frames of up to 1 MiB instead of one a
+/// second (`holter_format::repack`: the same records, read the same by every
+/// reader, smaller: each small frame was compressed without the others'
+/// context). Returns its new size; `None` when it was left as it was
+/// (`frames`: how many the writer wrote).
+fn repack(
+    output: &crate::output::Output,
+    file: &mut File,
+    frames: u64,
+) -> std::io::Result<Option<u64>> {
+    let len = file.metadata()?.len();
+    if len > REPACK_MAX || frames < 3 || len / frames > REPACK_FRAME_MAX {
+        return Ok(None);
+    }
+    let opts = WriterOptions::default();
+    let level = if len <= REPACK_STRONG_MAX {
+        19
+    } else {
+        opts.level
+    };
+    let done = output.rewrite(file, |src, dst| {
+        holter_format::repack(
+            std::io::BufReader::new(src),
+            BufWriter::new(dst),
+            opts.flush_bytes,
+            level,
+        )
+        .map_err(std::io::Error::other)
+    })?;
+    Ok(Some(done.bytes_out))
 }
 
 fn write_process(

@@ -15,6 +15,7 @@ mod error;
 pub mod numdelta;
 mod reader;
 mod records;
+mod repack;
 pub mod syscall_names;
 mod syscall_tables;
 mod writer;
@@ -22,6 +23,7 @@ mod writer;
 pub use error::Error;
 pub use reader::{weight, Budget, OverBudget, Reader};
 pub use records::*;
+pub use repack::{repack, RepackError, Repacked};
 pub use writer::{Writer, WriterOptions};
 
 /// The first eight bytes of every capture.

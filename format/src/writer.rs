@@ -35,6 +35,7 @@ pub struct Writer<W: Write> {
     bytes_written: u64,
     /// Uncompressed bytes of the frames written so far, for [`Writer::estimated_len`].
     raw_flushed: u64,
+    frames: u64,
 }
 
 impl<W: Write> Writer<W> {
@@ -51,6 +52,7 @@ impl<W: Write> Writer<W> {
             counts: BTreeMap::new(),
             bytes_written: crate::PREAMBLE_LEN as u64,
             raw_flushed: 0,
+            frames: 0,
         };
         w.write(&Record::Header(Box::new(header)))?;
         w.flush()?;
@@ -108,6 +110,7 @@ impl<W: Write> Writer<W> {
         self.out.flush()?;
         self.bytes_written += 8 + payload.len() as u64;
         self.raw_flushed += self.batch.len() as u64;
+        self.frames += 1;
         self.batch.clear();
         Ok(())
     }
@@ -115,6 +118,11 @@ impl<W: Write> Writer<W> {
     /// Bytes written to the output so far (pending records not included).
     pub fn bytes_written(&self) -> u64 {
         self.bytes_written
+    }
+
+    /// Frames written so far.
+    pub fn frames_written(&self) -> u64 {
+        self.frames
     }
 
     /// Bytes of records waiting for the next frame, before compression.

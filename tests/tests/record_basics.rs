@@ -280,3 +280,84 @@ fn an_existing_capture_is_kept_unless_force() {
         "an overwritten capture is 0600 too (the old file was 0644)"
     );
 }
+
+/// The frames of a file, by their length fields: (offset, length).
+fn frames_of(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut at = holter_format::PREAMBLE_LEN;
+    let mut out = Vec::new();
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        out.push((at, len));
+        at += 8 + len;
+    }
+    out
+}
+
+/// A capture of a quiet target flushes a small frame every second; once
+/// closed it is repacked: the header's frame, then one frame of everything
+/// else, every record as written (the footer counts them), nothing left
+/// beside it, permissions kept.
+#[test]
+fn a_closed_capture_is_repacked_into_large_frames() {
+    if !require_privileged("a_closed_capture_is_repacked_into_large_frames") {
+        return;
+    }
+    let c = Container::start(Cgroup::new("repack"), &["sleep", "30"]);
+    let pid = c.workload_pid("sleep").to_string();
+    let dir = scratch("repack");
+    let file = dir.path().join("r.holter");
+    let f = file.to_str().unwrap();
+    ok_stdout(
+        "agent",
+        &agent(&[
+            "record",
+            "--pid",
+            &pid,
+            "--duration",
+            "3500ms",
+            "--interval",
+            "500ms",
+            "-o",
+            f,
+        ]),
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    let frames = frames_of(&bytes);
+    assert_eq!(
+        frames.len(),
+        2,
+        "header, then one frame (not one a second): {frames:?}"
+    );
+    assert_eq!(frames[1].0 + 8 + frames[1].1, bytes.len());
+    let mut reader = holter_format::Reader::new(&bytes[..]).unwrap();
+    let records: Vec<holter_format::Record> = reader.by_ref().collect();
+    assert!(reader.is_complete() && reader.warnings().is_empty());
+    let Some(holter_format::Record::Footer(footer)) = records.last() else {
+        panic!("no footer")
+    };
+    let written: u64 = footer.counts.iter().map(|(_, n)| n).sum();
+    assert_eq!(written as usize, records.len() - 1, "every record kept");
+    let snapshots = records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                holter_format::Record::CgroupSnapshot(_) | holter_format::Record::CgroupNumDelta(_)
+            )
+        })
+        .count();
+    assert!(
+        snapshots >= 6,
+        "{snapshots} cgroup snapshots in 3.5 s at 500 ms"
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["r.holter"], "no temporary file left");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}

@@ -1,0 +1,230 @@
+//! Rewriting a finished capture into fewer, larger frames.
+//!
+//! The agent flushes a frame every second, so that a capture cut by
+//! `kill -9` keeps all but its last second. Each frame is compressed on its
+//! own, so the small ones compress poorly: what repeats from one second to
+//! the next (stacks, snapshot file names, sample columns) is paid again in
+//! every frame. Once the capture is closed, [`repack`] rewrites it with the
+//! same records in the same order, in frames of up to `flush_bytes`: the
+//! same file for every reader (the framing is unchanged), smaller.
+//!
+//! The first frame (the header) is copied as it is. Any damage (a cut frame,
+//! a bad checksum, a frame that does not decompress) is an error: the caller
+//! keeps the capture as written.
+
+use std::io::{Read, Write};
+
+use crate::{MAGIC, MAX_FRAME, MAX_PAYLOAD, PREAMBLE_LEN};
+
+/// What [`repack`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Repacked {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepackError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a capture this version can repack (bad magic or version)")]
+    NotACapture,
+    #[error("frame {index} at offset {offset}: {what}; not repacked")]
+    Damaged {
+        index: u64,
+        offset: u64,
+        what: &'static str,
+    },
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` at a clean end of input
+/// (nothing read), an error when the input ends inside.
+fn read_exact_or_end(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match src.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Copies the capture `src` to `dst` with its frames after the first merged
+/// into frames of up to `flush_bytes` of records (a frame that is larger on
+/// its own stays whole), compressed at zstd `level`.
+pub fn repack(
+    mut src: impl Read,
+    mut dst: impl Write,
+    flush_bytes: usize,
+    level: i32,
+) -> Result<Repacked, RepackError> {
+    let mut pre = [0u8; PREAMBLE_LEN];
+    if !read_exact_or_end(&mut src, &mut pre)? || pre[..MAGIC.len()] != MAGIC {
+        return Err(RepackError::NotACapture);
+    }
+    let major = u16::from_le_bytes([pre[8], pre[9]]);
+    if major != crate::VERSION_MAJOR {
+        return Err(RepackError::NotACapture);
+    }
+    dst.write_all(&pre)?;
+    let mut stats = Repacked {
+        bytes_in: PREAMBLE_LEN as u64,
+        bytes_out: PREAMBLE_LEN as u64,
+        ..Repacked::default()
+    };
+    let mut batch: Vec<u8> = Vec::new();
+    let mut frame = Vec::new();
+    let write_frame =
+        |dst: &mut dyn Write, payload: &[u8], stats: &mut Repacked| -> std::io::Result<()> {
+            let z = zstd::bulk::compress(payload, level)?;
+            dst.write_all(&(z.len() as u32).to_le_bytes())?;
+            dst.write_all(&crc32c::crc32c(&z).to_le_bytes())?;
+            dst.write_all(&z)?;
+            stats.frames_out += 1;
+            stats.bytes_out += 8 + z.len() as u64;
+            Ok(())
+        };
+    loop {
+        let offset = stats.bytes_in;
+        let index = stats.frames_in;
+        let damaged = |what| RepackError::Damaged {
+            index,
+            offset,
+            what,
+        };
+        let mut head = [0u8; 8];
+        match read_exact_or_end(&mut src, &mut head) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => return Err(damaged("cut inside its header")),
+        }
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len == 0 || len > MAX_FRAME {
+            return Err(damaged("bad length"));
+        }
+        frame.resize(len as usize, 0);
+        if !matches!(read_exact_or_end(&mut src, &mut frame), Ok(true)) {
+            return Err(damaged("cut"));
+        }
+        if crc32c::crc32c(&frame) != crc {
+            return Err(damaged("bad checksum"));
+        }
+        stats.frames_in += 1;
+        stats.bytes_in += 8 + len as u64;
+        if index == 0 {
+            // The header's frame, as it was.
+            dst.write_all(&head)?;
+            dst.write_all(&frame)?;
+            stats.frames_out += 1;
+            stats.bytes_out += 8 + len as u64;
+            continue;
+        }
+        let payload = zstd::bulk::decompress(&frame, MAX_PAYLOAD)
+            .map_err(|_| damaged("does not decompress"))?;
+        if !batch.is_empty() && batch.len() + payload.len() > flush_bytes {
+            write_frame(&mut dst, &batch, &mut stats)?;
+            batch.clear();
+        }
+        batch.extend_from_slice(&payload);
+    }
+    if !batch.is_empty() {
+        write_frame(&mut dst, &batch, &mut stats)?;
+    }
+    dst.flush()?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Footer, Header, Reader, Record, Sample, Warning, Writer, WriterOptions};
+
+    fn capture(frames: usize) -> (Vec<u8>, Vec<Record>) {
+        let mut w = Writer::new(Vec::new(), Header::default(), WriterOptions::default()).unwrap();
+        for i in 0..frames {
+            for j in 0..50u64 {
+                w.write(&Record::Sample(Sample {
+                    time_ns: i as u64 * 1000 + j,
+                    pid: 7,
+                    tid: 7,
+                    cpu: 1,
+                    stack_id: (j % 5) as u32,
+                    period: 10_101_010,
+                }))
+                .unwrap();
+            }
+            w.write(&Record::Warning(Warning {
+                time_ns: i as u64,
+                message: format!("second {i}"),
+            }))
+            .unwrap();
+            w.flush().unwrap();
+        }
+        let bytes = w.finish(Footer::default()).unwrap();
+        let records = Reader::new(&bytes[..]).unwrap().collect();
+        (bytes, records)
+    }
+
+    /// The same records in the same order, in fewer frames and fewer bytes.
+    #[test]
+    fn repacked_captures_read_the_same_and_are_smaller() {
+        let (bytes, records) = capture(30);
+        let mut out = Vec::new();
+        let st = repack(&bytes[..], &mut out, 1 << 20, 3).unwrap();
+        assert_eq!(st.frames_in, 32, "header, 30 seconds, footer");
+        assert_eq!(st.frames_out, 2, "header, then everything else");
+        assert_eq!(st.bytes_in, bytes.len() as u64);
+        assert_eq!(st.bytes_out, out.len() as u64);
+        assert!(
+            out.len() * 3 < bytes.len() * 2,
+            "{} vs {}",
+            out.len(),
+            bytes.len()
+        );
+        let mut r = Reader::new(&out[..]).unwrap();
+        let again: Vec<Record> = r.by_ref().collect();
+        assert_eq!(again, records);
+        assert!(r.is_complete() && r.warnings().is_empty());
+        // Frames are bounded by flush_bytes.
+        let mut small = Vec::new();
+        let st = repack(&bytes[..], &mut small, 2000, 3).unwrap();
+        assert!(st.frames_out > 2 && st.frames_out < 32, "{st:?}");
+        assert_eq!(
+            Reader::new(&small[..]).unwrap().collect::<Vec<_>>(),
+            records
+        );
+    }
+
+    /// A damaged or cut capture is refused, never half-repacked silently.
+    #[test]
+    fn damage_is_an_error() {
+        let (bytes, _) = capture(3);
+        let mut cut = bytes.clone();
+        cut.truncate(bytes.len() - 3);
+        assert!(matches!(
+            repack(&cut[..], Vec::new(), 1 << 20, 3),
+            Err(RepackError::Damaged { what: "cut", .. })
+        ));
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        assert!(matches!(
+            repack(&bad[..], Vec::new(), 1 << 20, 3),
+            Err(RepackError::Damaged {
+                what: "bad checksum",
+                ..
+            })
+        ));
+        assert!(matches!(
+            repack(&b"not a capture"[..], Vec::new(), 1 << 20, 3),
+            Err(RepackError::NotACapture)
+        ));
+    }
+}
