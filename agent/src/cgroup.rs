@@ -29,6 +29,8 @@ pub const V2_FILES: &[&str] = &[
     "io.stat",
     "pids.current",
     "pids.max",
+    "cgroup.freeze",
+    "cgroup.events",
 ];
 
 /// The files a snapshot reads in a v1 hierarchy, by controller.
@@ -49,6 +51,7 @@ pub fn v1_files(controller: &str) -> &'static [&'static str] {
             "blkio.throttle.io_service_bytes",
         ],
         "pids" => &["pids.current", "pids.max"],
+        "freezer" => &["freezer.state"],
         _ => &[],
     }
 }

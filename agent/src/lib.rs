@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod collect;
 pub mod container;
+pub mod freezer;
 pub mod host;
 pub mod ns;
 pub mod output;

@@ -17,6 +17,9 @@ use crate::ns::{self, Helper};
 /// that a frame lost to damage costs at most this many snapshots.
 const FULL_EVERY: u32 = 20;
 
+/// Said when the first snapshot finds the target frozen.
+pub const FROZEN_AT_START: &str = "the target is frozen (paused: `docker pause`, `podman pause` or the cgroup freezer): nothing of it runs, so no samples or syscalls are recorded while it stays frozen; unpause it to record it";
+
 /// Longest sleep between two looks at `ctx.stopping()`.
 const NAP: Duration = Duration::from_millis(50);
 
@@ -92,15 +95,21 @@ impl Collector for CgroupCollector {
         let redact = crate::redact::Redact::new(ctx.settings.redact);
         let mut previous: Vec<Option<CgroupSnapshot>> = vec![None; snapshotters.len()];
         let mut ticks = 0u32;
+        let started = monotonic_ns();
+        // Since when the target is frozen, as the last snapshot said.
+        let mut frozen_since: Option<u64> = None;
         let mut tick = || {
             let now = monotonic_ns();
             let full = ticks % FULL_EVERY == 0;
+            let first = ticks == 0;
             ticks = ticks.wrapping_add(1);
-            snapshotters
+            let mut frozen = false;
+            let sent = snapshotters
                 .iter_mut()
                 .zip(previous.iter_mut())
                 .all(|(s, previous)| {
                     let mut snap = s.snapshot(now);
+                    frozen |= crate::freezer::frozen_in(&snap.files).unwrap_or(false);
                     snap.path = redact.cgroup_path(&snap.path);
                     let record = match previous.as_ref() {
                         Some(base) if !full => Record::from(CgroupNumDelta::between(base, &snap)),
@@ -108,7 +117,31 @@ impl Collector for CgroupCollector {
                     };
                     *previous = Some(snap);
                     ctx.emit(record)
-                })
+                });
+            let at = |t: u64| t.saturating_sub(started) as f64 / 1e9;
+            match (frozen, frozen_since) {
+                (true, None) if first => {
+                    frozen_since = Some(now);
+                    ctx.warn(FROZEN_AT_START);
+                }
+                (true, None) => {
+                    frozen_since = Some(now);
+                    ctx.warn(format!(
+                        "the target was frozen at +{:.1} s (paused: `docker pause`, `podman pause` or the cgroup freezer): nothing of it runs, so nothing is sampled or traced while it stays frozen",
+                        at(now)
+                    ));
+                }
+                (false, Some(since)) => {
+                    frozen_since = None;
+                    ctx.warn(format!(
+                        "the target was thawed at +{:.1} s, after {:.1} s frozen",
+                        at(now),
+                        (now - since) as f64 / 1e9
+                    ));
+                }
+                _ => {}
+            }
+            sent
         };
         // The first snapshot before a launched command runs: the baseline.
         tick();

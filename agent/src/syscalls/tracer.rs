@@ -378,6 +378,26 @@ impl Tracer {
         for &tid in &pending {
             let _ = ptrace::interrupt(tid);
         }
+        // A frozen thread cannot stop to be detached until it is thawed:
+        // waiting would only hold the capture's end. The kernel detaches it
+        // when the agent exits, a moment after the capture is written.
+        let proc = crate::host::proc::Proc::node();
+        let hierarchies = proc.self_mountinfo();
+        let frozen: Vec<u32> = pending
+            .iter()
+            .copied()
+            .filter(|&tid| crate::freezer::task_frozen(&proc, &hierarchies, tid))
+            .collect();
+        if !frozen.is_empty() {
+            for tid in &frozen {
+                pending.remove(tid);
+                self.threads.remove(tid);
+            }
+            self.ctx.warn(format!(
+                "syscalls: {} thread(s) of the target are frozen and cannot stop to be detached; not waited for: the kernel releases them when the agent exits",
+                frozen.len()
+            ));
+        }
         let start = std::time::Instant::now();
         let mut fallback_done = false;
         while !pending.is_empty() && start.elapsed() < patience {

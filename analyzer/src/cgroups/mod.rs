@@ -206,6 +206,34 @@ pub fn describe_sources(sources: &BTreeMap<&'static str, String>) -> String {
         .join("; ")
 }
 
+/// Whether a tick's cgroups were frozen (`docker pause`, the freezer): v1
+/// `freezer.state` FROZEN or FREEZING, cgroup2 `cgroup.events` `frozen 1`;
+/// `None` when the tick holds neither file.
+pub fn frozen(t: &Tick) -> Option<bool> {
+    let v1 = t
+        .file("freezer.state")
+        .map(|s| matches!(s.trim(), "FROZEN" | "FREEZING"));
+    let v2 = t
+        .file("cgroup.events")
+        .map(|s| s.lines().any(|l| l.split_whitespace().eq(["frozen", "1"])));
+    match (v1, v2) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
+    }
+}
+
+/// Time the target spent frozen: the intervals that start frozen; `None`
+/// when no snapshot says whether it was.
+pub fn frozen_ns(series: &Series) -> Option<u64> {
+    series.ticks.iter().any(|t| frozen(t).is_some()).then(|| {
+        series
+            .pairs()
+            .filter(|(a, _)| frozen(a) == Some(true))
+            .map(|(a, b)| b.time_ns.saturating_sub(a.time_ns))
+            .fold(0, u64::saturating_add)
+    })
+}
+
 /// The growth of a counter between two readings; `None` when either is
 /// missing or it went backwards.
 pub fn delta(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -366,6 +394,63 @@ mod tests {
         assert_eq!(t.sources["pressure"], "v2 /docker/abc");
         assert_eq!(t.sources["usage"], "v1 cpuacct /docker/abc");
         assert_eq!(describe_sources(&t.sources), "periods, quota: v1 cpu /docker/abc; pressure: v2 /docker/abc; usage: v1 cpuacct /docker/abc");
+    }
+
+    /// A container paused for two of its three intervals (v1 freezer), then
+    /// one frozen by cgroup2 only: the frozen time and the report's line.
+    #[test]
+    fn frozen_time_from_either_freezer() {
+        let mk = |t: u64, state: &str, events: &str| {
+            let mut tick = Tick {
+                time_ns: t * 1_000_000_000,
+                ..Tick::default()
+            };
+            tick.files
+                .insert("freezer.state".into(), format!("{state}\n"));
+            tick.files.insert(
+                "cgroup.events".into(),
+                format!("populated 1\nfrozen {events}\n"),
+            );
+            tick.files.insert(
+                "cpu.stat".into(),
+                "nr_periods 0\nnr_throttled 0\nthrottled_time 0\n".into(),
+            );
+            tick
+        };
+        let series = Series {
+            version: 1,
+            ticks: vec![
+                mk(0, "THAWED", "0"),
+                mk(1, "FROZEN", "0"),
+                mk(2, "FREEZING", "0"),
+                mk(3, "THAWED", "1"),
+                mk(4, "THAWED", "0"),
+            ],
+            ..Series::default()
+        };
+        assert_eq!(frozen_ns(&series), Some(3_000_000_000));
+        let t = throttling::from_series(&series);
+        assert_eq!(t.frozen_s, Some(3.0));
+        assert!(
+            t.verdict
+                .starts_with("Frozen for 3.0 s of 4.0 s: nothing ran"),
+            "{}",
+            t.verdict
+        );
+        let text = crate::doc::text::render(&{
+            let mut d = crate::doc::Doc::new();
+            for b in throttling::doc(&t) {
+                d.push(b);
+            }
+            d
+        });
+        assert!(text.contains("frozen for 3.0 s: nothing ran"), "{text}");
+        // Without freezer files: unknown, not "never frozen".
+        let mut bare = series.clone();
+        for t in &mut bare.ticks {
+            t.files.retain(|n, _| n == "cpu.stat");
+        }
+        assert_eq!(frozen_ns(&bare), None);
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct Throttling {
     pub gaps: usize,
     pub intervals: Vec<Interval>,
     pub verdict: String,
+    /// Seconds the target was frozen (paused) during the capture: nothing of
+    /// it ran. `null` when the snapshots do not say (no freezer files).
+    pub frozen_s: Option<f64>,
     /// Which cgroup directory each figure was read from (`v1 cpu /docker/ID`,
     /// `v2 /docker/ID`): `quota`, `periods`, `usage`, `pressure`.
     pub sources: std::collections::BTreeMap<&'static str, String>,
@@ -185,6 +188,7 @@ pub fn from_series(series: &Series) -> Throttling {
         intervals,
         verdict: String::new(),
         quota_known: last.is_some(),
+        frozen_s: super::frozen_ns(series).map(|ns| round(ns as f64 / 1e9, 2)),
         sources: [
             ("quota", series.source_of(&["cpu.max", "cpu.cfs_quota_us"])),
             ("periods", series.source_of(&["cpu.stat"])),
@@ -214,6 +218,12 @@ fn cores(v: Option<f64>) -> String {
 }
 
 fn verdict(t: &Throttling) -> String {
+    let span = t.end_ns.saturating_sub(t.start_ns) as f64 / 1e9;
+    if let Some(f) = t.frozen_s.filter(|&f| f > 0.0 && f * 2.0 >= span) {
+        return format!(
+            "Frozen for {f:.1} s of {span:.1} s: nothing ran (the container was paused: `docker pause`, `podman pause` or the cgroup freezer). Unpause it and record again."
+        );
+    }
     let secs = t.throttled_ns as f64 / 1e9;
     match t.quota_cores {
         None if !t.quota_known => format!(
@@ -285,6 +295,12 @@ pub fn doc(t: &Throttling) -> Vec<Block> {
         facts.push(Fact::new(
             "CPU pressure",
             Cell::text(format!("tasks waited for a CPU {p:.1}% of the time")).alarm(p >= 10.0),
+        ));
+    }
+    if let Some(f) = t.frozen_s.filter(|&f| f > 0.0) {
+        facts.push(Fact::new(
+            "frozen",
+            Cell::text(format!("frozen for {f:.1} s: nothing ran")).alarm(true),
         ));
     }
     if !t.sources.is_empty() {
