@@ -1,13 +1,78 @@
 //! Any byte string read as a capture gives an error or records, never a panic.
 //! Run: `cargo install cargo-fuzz && cd fuzz && cargo +nightly fuzz run reader`
 //! (or with a stable toolchain: `RUSTC_BOOTSTRAP=1 cargo fuzz run reader`).
+//! Seed it with a capture of every format version first:
+//! `mkdir -p corpus/reader && cp ../fixtures/captures/*.holter corpus/reader/`.
+//!
+//! Each input is tried three ways, so the fuzzer reaches past the framing:
+//! 1. as a whole file (preamble, frame lengths, checksums, zstd);
+//! 2. as the decompressed payload of one well-formed frame after a good
+//!    preamble: `kind len body` records of every kind, deltas included,
+//!    decoded and then rebuilt into snapshots as the analyzer does (a delta
+//!    applied to the last snapshot of its kind, hostile edits and all);
+//! 3. split at its first 0xff byte into two texts: the numeric difference of
+//!    the second from the first, when there is one, rebuilds it exactly.
 #![no_main]
 
+use holter_format::*;
 use libfuzzer_sys::fuzz_target;
 
+fn read(file: &[u8]) {
+    let Ok(mut reader) = Reader::new(file) else {
+        return;
+    };
+    let reader = reader.by_ref().take(100_000);
+    let (mut cg, mut net): (Option<CgroupSnapshot>, Option<NetSnapshot>) = (None, None);
+    for record in reader {
+        match record {
+            Record::CgroupSnapshot(s) => cg = Some(s),
+            Record::CgroupDelta(d) => {
+                if let Some(s) = cg.as_ref().and_then(|b| d.apply(b)) {
+                    cg = Some(s);
+                }
+            }
+            Record::CgroupNumDelta(d) => {
+                if let Some(s) = cg.as_ref().and_then(|b| d.apply(b)) {
+                    assert_eq!(s.time_ns, d.time_ns);
+                    cg = Some(s);
+                }
+            }
+            Record::NetSnapshot(s) => net = Some(s),
+            Record::NetDelta(d) => {
+                if let Some(s) = net.as_ref().and_then(|b| d.apply(b)) {
+                    net = Some(s);
+                }
+            }
+            Record::SampleBatch(b) => {
+                for _ in b.samples() {}
+            }
+            r => {
+                let _ = weight(&r);
+            }
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    if let Ok(mut reader) = holter_format::Reader::new(data) {
-        for _ in reader.by_ref() {}
-        let _ = reader.is_complete();
+    read(data);
+
+    let mut file = MAGIC.to_vec();
+    file.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
+    file.extend_from_slice(&VERSION_MINOR.to_le_bytes());
+    if let Ok(z) = zstd::bulk::compress(data, 1) {
+        file.extend_from_slice(&(z.len() as u32).to_le_bytes());
+        file.extend_from_slice(&crc32c::crc32c(&z).to_le_bytes());
+        file.extend_from_slice(&z);
+        read(&file);
+    }
+
+    let cut = data.iter().position(|&b| b == 0xff).unwrap_or(data.len());
+    if let (Ok(old), Ok(new)) = (
+        std::str::from_utf8(&data[..cut]),
+        std::str::from_utf8(data.get(cut + 1..).unwrap_or(&[])),
+    ) {
+        if let Some(edits) = numdelta::diff(old, new) {
+            assert_eq!(numdelta::apply(old, &edits).as_deref(), Some(new));
+        }
     }
 });
