@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Examples:\n  \
       holter-agent record --pid 4242 --duration 10s -o app.holter\n  \
       holter-agent record --container web-1 --syscalls -o ticket-123.holter\n  \
-      holter-agent record --cgroup /sys/fs/cgroup/kubepods/pod1/abc -o node.holter\n  \
+      holter-agent record --cgroup /sys/fs/cgroup/kubepods/pod1/abc --syscalls=kernel -o node.holter\n  \
       holter-agent record --pod shop/web-7d9f --pod-container app -o web.holter\n  \
       holter-agent record --syscalls -o demo.holter -- ./workload --iterations 100\n\n\
       Then, anywhere: holter info app.holter; holter flamegraph app.holter"

@@ -63,7 +63,7 @@ fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 const GETPID: u64 = 20_000;
 const OPENAT: u64 = 300;
-const SLEEPS: u64 = 60;
+const SLEEPS: u64 = 200;
 const SLEEP_NS: u64 = 2_000_000;
 
 /// How the agent finds the workload.
@@ -159,7 +159,27 @@ fn record_counts(by: By) -> [(Value, Value); 2] {
         .collect();
     assert_eq!(own.len() as u64, SLEEPS);
     eprintln!("{by:?}: the workload's own sleeps (ns): {own:?}");
+    no_tracefs_left();
     captures.map(|c| (syscalls(&c), info(&c)))
+}
+
+/// The agent mounts tracefs on a private directory only for reading the
+/// tracepoint ids: nothing of it remains once the agents have ended.
+fn no_tracefs_left() {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains("holter-tracefs"),
+        "a tracefs mount of the agent is left:\n{mounts}"
+    );
+    let left: Vec<String> = std::fs::read_dir("/run")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("holter-tracefs-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "directories left in /run: {left:?}");
 }
 
 fn percentiles(r: &Value, name: &str) -> [u64; 3] {
@@ -220,7 +240,10 @@ fn kernel_mode_counts_exactly_as_ptrace_mode_with_the_same_latencies() {
                 assert_eq!(s["ret"], 0);
             }
         }
-        // The percentiles of the same calls within 10% of ptrace mode's.
+        // The percentiles of the same calls within 10% of ptrace mode's
+        // (nearest rank of 200 sleeps: p99 is the third longest, not the
+        // longest). Under heavy load ptrace's tail grows by the tracer's own
+        // wake-up delay, which the tracee waits out stopped.
         let (k, p) = (
             percentiles(&kernel, "nanosleep"),
             percentiles(&ptrace, "nanosleep"),

@@ -13,6 +13,8 @@
  *   syscalls threads T           T threads calling getpid + nanosleep(10 ms) forever.
  *   syscalls spin ITER           ITER times getpid + nanosleep(1 ms), then exit 0.
  *   syscalls heavy N             N getpid as fast as possible (benchmarks).
+ *   syscalls timed N FILE        the same, then writes the loop's own duration
+ *                                (ns) to FILE: a tracer's start and end are left out.
  *   syscalls execthread N        a second thread execs `syscalls counts N 0 0 now`
  *                                (the exec changes its thread id to the pid).
  *
@@ -57,17 +59,17 @@ static int counts(long n, long m, long k, int now, const char *file, long sleep)
         syscall(SYS_getpid);
     for (long i = 0; i < m; i++)
         syscall(SYS_openat, AT_FDCWD, "/nonexistent/holter-workload", O_RDONLY);
-    long took[64];
+    long took[256];
     for (long i = 0; i < k; i++) {
         long t0 = now_ns();
         sleep_ns(sleep);
-        if (i < 64)
+        if (i < 256)
             took[i] = now_ns() - t0;
     }
     if (out >= 0) {
-        char buf[64 * 24];
+        char buf[256 * 24];
         int len = 0;
-        for (long i = 0; i < k && i < 64; i++)
+        for (long i = 0; i < k && i < 256; i++)
             len += snprintf(buf + len, sizeof buf - len, "%ld\n", took[i]);
         if (write(out, buf, len) != len)
             return 1;
@@ -144,6 +146,18 @@ static int heavy(long n)
     return 0;
 }
 
+static int timed(long n, const char *file)
+{
+    long t0 = now_ns();
+    heavy(n);
+    long ns = now_ns() - t0;
+    FILE *f = fopen(file, "w");
+    if (!f)
+        return 1;
+    fprintf(f, "%ld\n", ns);
+    return fclose(f) != 0;
+}
+
 static char *self_exe;
 static char *exec_n;
 
@@ -181,6 +195,8 @@ int main(int argc, char **argv)
         return spin(atol(argv[2]));
     if (argc == 3 && strcmp(argv[1], "heavy") == 0)
         return heavy(atol(argv[2]));
+    if (argc == 4 && strcmp(argv[1], "timed") == 0)
+        return timed(atol(argv[2]), argv[3]);
     if (argc == 3 && strcmp(argv[1], "execthread") == 0)
         return execthread("/proc/self/exe", argv[2]);
     fprintf(stderr, "usage: syscalls counts N M K [now|wait [FILE]] | signals N | threads T | spin ITER | heavy N | execthread N\n");

@@ -281,9 +281,11 @@ impl Collector for KernelCollector {
             }
             if last_sweep.elapsed() >= SWEEP {
                 last_sweep = Instant::now();
-                reader
-                    .pairer
-                    .sweep(|tid| crate::procfs::pid_dir(tid).exists());
+                let alive = |tid: u32| crate::procfs::pid_dir(tid).exists();
+                reader.pairer.sweep(alive);
+                // Bounded by the live threads: a gone tid is described again
+                // if it is ever reused.
+                reader.threads.retain(|&tid| alive(tid));
             }
         }
         reader.flush();
