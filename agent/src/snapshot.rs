@@ -100,7 +100,7 @@ impl Collector for CgroupCollector {
         let mut frozen_since: Option<u64> = None;
         let mut tick = || {
             let now = monotonic_ns();
-            let full = ticks % FULL_EVERY == 0;
+            let full = ticks.is_multiple_of(FULL_EVERY);
             let first = ticks == 0;
             ticks = ticks.wrapping_add(1);
             let mut frozen = false;
@@ -187,7 +187,7 @@ impl Collector for NetCollector {
         let mut ticks = 0u32;
         let mut tick = || {
             let time_ns = monotonic_ns();
-            let full = ticks % FULL_EVERY == 0;
+            let full = ticks.is_multiple_of(FULL_EVERY);
             ticks = ticks.wrapping_add(1);
             match helper.net() {
                 Ok(net) => {

@@ -55,7 +55,7 @@ fn fixture() -> Fixture {
         .collect();
     let exec = obj
         .segments()
-        .find(|s| matches!(s.flags(), SegmentFlags::Elf { p_flags } if p_flags & 1 != 0))
+        .find(|s| matches!(s.flags(), SegmentFlags::Elf { p_flags, .. } if p_flags.0 & 1 != 0))
         .unwrap();
     let page = |a: u64| a & !0xfff;
     let exec_map = (

@@ -416,7 +416,7 @@ pub(crate) mod fixtures {
     pub fn padded(s: &str) -> Vec<u8> {
         let mut v = s.as_bytes().to_vec();
         v.push(0);
-        while v.len() % 8 != 0 {
+        while !v.len().is_multiple_of(8) {
             v.push(0);
         }
         v
