@@ -35,8 +35,8 @@ pub const VERSION_MAJOR: u16 = 1;
 /// 1.3: [`SyscallTotal`], `Syscall::abi`; 1.4: [`CgroupDelta`];
 /// 1.5: `Header::runtime`, `Header::container_name`; 1.6: `BinarySymbols::unnamed`;
 /// 1.7: [`CgroupNumDelta`], [`NetDelta`]: snapshot counters as numeric differences;
-/// 1.8: `Header::syscall_mode`).
-pub const VERSION_MINOR: u16 = 8;
+/// 1.8: `Header::syscall_mode`; 1.9: `SampleBatch::time_less_period_ns`).
+pub const VERSION_MINOR: u16 = 9;
 /// Largest compressed frame a reader accepts.
 pub const MAX_FRAME: u32 = 64 << 20;
 /// Largest decompressed payload a reader accepts.

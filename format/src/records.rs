@@ -326,9 +326,19 @@ pub struct SampleBatch {
     pub cpu: Vec<u32>,
     pub stack_id: Vec<u32>,
     pub period: Vec<u64>,
+    /// Format 1.9: each sample's time minus the previous one's minus its
+    /// `period` (the first: minus 0 and its period), written instead of
+    /// `time_deltas_ns`, which is then empty. A sampled thread that runs is
+    /// sampled every `period` ns of CPU time, so this is the jitter and the
+    /// time it did not run: smaller numbers than the intervals themselves
+    /// (about a tenth fewer bytes at 999 Hz). A reader older than 1.9 sees an
+    /// empty time column and reads no sample from the batch (fewer, never
+    /// wrong); where both columns are present, `time_deltas_ns` is used.
+    pub time_less_period_ns: Vec<i64>,
 }
 
 impl SampleBatch {
+    /// The batch as formats 1.1 to 1.8 write it (`time_deltas_ns`).
     pub fn from_samples(samples: &[Sample]) -> SampleBatch {
         let mut prev = 0u64;
         SampleBatch {
@@ -345,12 +355,36 @@ impl SampleBatch {
             cpu: samples.iter().map(|s| s.cpu).collect(),
             stack_id: samples.iter().map(|s| s.stack_id).collect(),
             period: samples.iter().map(|s| s.period).collect(),
+            time_less_period_ns: Vec::new(),
+        }
+    }
+
+    /// The batch as format 1.9 writes it (`time_less_period_ns`), read back
+    /// the same by [`SampleBatch::samples`].
+    pub fn from_samples_less_period(samples: &[Sample]) -> SampleBatch {
+        let mut b = SampleBatch::from_samples(samples);
+        b.time_less_period_ns = b
+            .time_deltas_ns
+            .iter()
+            .zip(&b.period)
+            .map(|(&d, &p)| d.wrapping_sub(p as i64))
+            .collect();
+        b.time_deltas_ns.clear();
+        b
+    }
+
+    /// The time column in use: `time_deltas_ns`, else `time_less_period_ns`.
+    fn times(&self) -> (&[i64], bool) {
+        if self.time_deltas_ns.is_empty() {
+            (&self.time_less_period_ns, true)
+        } else {
+            (&self.time_deltas_ns, false)
         }
     }
 
     pub fn len(&self) -> usize {
         [
-            self.time_deltas_ns.len(),
+            self.times().0.len(),
             self.pid.len(),
             self.tid.len(),
             self.cpu.len(),
@@ -369,8 +403,12 @@ impl SampleBatch {
     /// The samples, in order.
     pub fn samples(&self) -> impl Iterator<Item = Sample> + '_ {
         let mut time = 0u64;
+        let (times, less_period) = self.times();
         (0..self.len()).map(move |i| {
-            time = time.wrapping_add(self.time_deltas_ns[i] as u64);
+            time = time.wrapping_add(times[i] as u64);
+            if less_period {
+                time = time.wrapping_add(self.period[i]);
+            }
             Sample {
                 time_ns: time,
                 pid: self.pid[i],

@@ -187,6 +187,7 @@ fn reading_stops_at_the_budget() {
         cpu: vec![0; n],
         stack_id: vec![0; n],
         period: vec![0; n],
+        time_less_period_ns: Vec::new(),
     };
     for _ in 0..4 {
         w.write(&Record::SampleBatch(batch.clone())).unwrap();

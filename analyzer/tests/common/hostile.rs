@@ -306,6 +306,7 @@ pub fn sample_bomb(path: &Path) {
         cpu: vec![0; n],
         stack_id: vec![0; n],
         period: vec![0; n],
+        time_less_period_ns: Vec::new(),
     };
     for _ in 0..2 {
         o.put(batch.clone());

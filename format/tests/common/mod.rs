@@ -372,6 +372,29 @@ pub fn body_1_7() -> Vec<Record> {
     b
 }
 
+/// The samples of the 1.9 body's batch: two threads, a time that goes back.
+pub fn samples_1_9() -> Vec<Sample> {
+    (0..6u64)
+        .map(|i| Sample {
+            time_ns: 2_000_000_000 + i * 1_001_001 + (i % 2) * 3_000 - (i / 5) * 4_000_000,
+            pid: 100,
+            tid: 101 + (i % 2) as u32,
+            cpu: (i % 2) as u32,
+            stack_id: 7,
+            period: 1_001_001,
+        })
+        .collect()
+}
+
+/// One record of every kind of format 1.9: [`body_1_7`] (1.8 changed the
+/// header only) and a SampleBatch with times less the period
+/// (`SampleBatch::time_less_period_ns`).
+pub fn body_1_9() -> Vec<Record> {
+    let mut b = body_1_7();
+    b.push(SampleBatch::from_samples_less_period(&samples_1_9()).into());
+    b
+}
+
 pub const PREAMBLE: usize = PREAMBLE_LEN;
 
 pub fn footer() -> Footer {
