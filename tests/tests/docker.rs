@@ -26,10 +26,26 @@ fn client_works(cli: &Path) -> bool {
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
 }
 
-/// The engine: the one running, or a `dockerd` started here (stopped on drop).
+/// The engine: the one running, or a `dockerd` started here (stopped on
+/// drop, with the parent cgroups and bridge it made).
 struct Engine {
     cli: PathBuf,
     started: Option<Proc>,
+    /// The docker parent cgroups there before dockerd started here (kept).
+    cgroups_before: Vec<PathBuf>,
+    bridge_made: bool,
+}
+
+/// The `docker` parent cgroup directories dockerd makes (cgroupfs driver).
+fn docker_cgroups() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(CGROUP_ROOT)
+        .map(|rd| {
+            rd.filter_map(|e| Some(e.ok()?.path().join("docker")))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.push(cgroup2_root().join("docker"));
+    v.into_iter().filter(|p| p.is_dir()).collect()
 }
 
 impl Engine {
@@ -55,8 +71,15 @@ impl Engine {
         }
         let working = || clients.iter().find(|c| client_works(c)).cloned();
         if let Some(cli) = working() {
-            return Some(Engine { cli, started: None });
+            return Some(Engine {
+                cli,
+                started: None,
+                cgroups_before: Vec::new(),
+                bridge_made: false,
+            });
         }
+        let cgroups_before = docker_cgroups();
+        let bridge_before = Path::new("/sys/class/net/docker0").exists();
         let log =
             std::fs::File::create(std::env::temp_dir().join("holter-test-dockerd.log")).unwrap();
         let started = Proc::start(
@@ -70,10 +93,13 @@ impl Engine {
         let mut engine = Engine {
             cli: PathBuf::new(),
             started: Some(started),
+            cgroups_before,
+            bridge_made: false,
         };
         while Instant::now() < deadline {
             if let Some(cli) = working() {
                 engine.cli = cli;
+                engine.bridge_made = !bridge_before;
                 return Some(engine);
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -113,6 +139,19 @@ impl Drop for Engine {
             d.signal(libc::SIGTERM);
             if d.wait_timeout(Duration::from_secs(20)).is_none() {
                 d.kill();
+            }
+            // Its parent cgroups (made empty by removing every container)
+            // and its bridge, when it made them.
+            for dir in docker_cgroups() {
+                if !self.cgroups_before.contains(&dir) {
+                    let _ = std::fs::remove_dir(&dir);
+                }
+            }
+            if self.bridge_made {
+                let _ = Command::new("ip")
+                    .args(["link", "delete", "docker0"])
+                    .stderr(Stdio::null())
+                    .status();
             }
         }
     }
