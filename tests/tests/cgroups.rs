@@ -577,8 +577,16 @@ fn an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on() {
         "memory.limit_in_bytes",
         &(32u64 << 20).to_string(),
     );
-    // `tail /dev/zero` buffers one endless line: it grows until the OOM killer takes it.
-    let c = Container::start(cg, &["sh", "-c", "sleep 0.4; tail /dev/zero; sleep 30"]);
+    // `tail /dev/zero` buffers one endless line: it grows until the OOM killer
+    // takes it. It starts once the agent records (the go file), so the kill
+    // falls between two snapshots however slowly the agent starts.
+    let dir = scratch("oom");
+    let go = dir.path().join("go");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.02; done; tail /dev/zero; sleep 30",
+        go.display()
+    );
+    let c = Container::start(cg, &["sh", "-c", &script]);
     c.workload_pid("sh");
     let oom_before = keyed(&c.cgroup, "memory", "memory.oom_control", "oom_kill ");
     let fail_before: u64 = c
@@ -587,24 +595,22 @@ fn an_oom_kill_under_a_v1_memory_limit_is_reported_with_samples_on() {
         .trim()
         .parse()
         .unwrap();
-    let dir = scratch("oom");
     let file = dir.path().join("m.holter");
     let f = file.to_str().unwrap();
     // Samples on: the snapshots run next to the sampler.
-    ok_stdout(
-        "agent",
-        &agent(&[
-            "record",
-            "--cgroup",
-            c.cgroup.dir("memory").to_str().unwrap(),
-            "--duration",
-            "1500ms",
-            "--interval",
-            "100ms",
-            "-o",
-            f,
-        ]),
-    );
+    let rec = start_agent_ready(&[
+        "record",
+        "--cgroup",
+        c.cgroup.dir("memory").to_str().unwrap(),
+        "--duration",
+        "1500ms",
+        "--interval",
+        "100ms",
+        "-o",
+        f,
+    ]);
+    std::fs::write(&go, "").unwrap();
+    ok_stdout("holter-agent record", &rec.finish(Duration::from_secs(30)));
     let oom_after = keyed(&c.cgroup, "memory", "memory.oom_control", "oom_kill ");
     let fail_after: u64 = c
         .cgroup
