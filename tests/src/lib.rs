@@ -595,6 +595,9 @@ pub fn wait_exec(pid: u32, comm: &str) {
 
 /// Starts `program` with `args` (a workload) and waits until it has exec'd.
 pub fn spawn(program: &Path, args: &[&str]) -> Proc {
+    // Built first: a workload that runs for a set time must not spend it
+    // waiting for the agent's build (it would be gone, "a zombie", by then).
+    bin("holter-agent");
     let name = program
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -913,6 +916,8 @@ impl Container {
 
     /// Like [`Container::start`], with other `unshare` namespace flags.
     pub fn start_with(cgroup: Cgroup, namespaces: &[&str], cmd: &[&str]) -> Container {
+        // Built first, as in [`spawn`]: the workload's clock starts below.
+        bin("holter-agent");
         let procs: Vec<String> = cgroup
             .procs_files()
             .iter()
