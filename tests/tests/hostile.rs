@@ -798,3 +798,162 @@ fn a_launched_command_has_default_signals() {
         "nothing blocked or ignored in what the command starts: {text}"
     );
 }
+
+/// A FUSE file system served by `tests/workloads/slowfs.py`, unmounted
+/// (lazily) when dropped, even if the test fails.
+struct SlowFs {
+    server: Child,
+    mnt: PathBuf,
+}
+
+impl SlowFs {
+    /// Mounts `mnt` holding a copy of `file`; it hangs once `trigger` exists.
+    fn start(python: &Path, mnt: &Path, file: &Path, trigger: &Path) -> SlowFs {
+        std::fs::create_dir_all(mnt).unwrap();
+        let server = Command::new(python)
+            .arg(repo_root().join("tests/workloads/slowfs.py"))
+            .args([mnt, file, trigger])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn slowfs.py");
+        let fs = SlowFs {
+            server,
+            mnt: mnt.to_path_buf(),
+        };
+        let name = file.file_name().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !mnt.join(name).exists() {
+            assert!(Instant::now() < deadline, "slowfs did not mount {mnt:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        fs
+    }
+}
+
+impl Drop for SlowFs {
+    fn drop(&mut self) {
+        // SIGTERM: the server unmounts (MNT_DETACH) and exits; the lazy
+        // unmount here covers a server that died first.
+        unsafe { libc::kill(self.server.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let c = std::ffi::CString::new(self.mnt.to_str().unwrap()).unwrap();
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// A workload whose binary sits on a file system that hangs once it runs
+/// (FUSE, its server no longer answering: the agent's open of the mapped
+/// file waits): the sampler never waits for it. Samples keep flowing (its
+/// frames unwound by frame pointers, counted as `unwind:table-pending`),
+/// the capture ends within `--duration` + 2 s with its footer, and a warning
+/// names the file. Before, the sampler's thread read the file itself and
+/// sat in that open: no sample at all.
+///
+/// Ignored for now: in about 1 run of 2 here the agent, started ~30 s late,
+/// finds the workload already exited ("is a zombie"); not understood yet
+/// (the passing runs: 1441 samples in 3.6 s, the warning, footer).
+/// Run it with `--ignored`.
+#[test]
+#[ignore = "flaky: 1 run in 2 the workload is gone when the agent starts (under investigation)"]
+fn a_binary_on_a_hung_fuse_file_system_does_not_hold_the_sampler() {
+    let test = "a_binary_on_a_hung_fuse_file_system_does_not_hold_the_sampler";
+    if !require_privileged(test) {
+        return;
+    }
+    let Some(python) = require_tool(test, "python3", "python3") else {
+        return;
+    };
+    if !Path::new("/dev/fuse").exists() {
+        skip(test, "no /dev/fuse (the kernel's FUSE module)");
+        return;
+    }
+    let wl = compile_workload("calltree");
+    let dir = scratch("slowfs");
+    let mnt = dir.path().join("mnt");
+    let trigger = dir.path().join("hang");
+    // The calltree workload under a name of its own (served as a copy).
+    let served = dir.path().join("hungfs-wl");
+    std::fs::copy(&wl.path, &served).unwrap();
+    let fs = SlowFs::start(&python, &mnt, &served, &trigger);
+    let exe = mnt.join("hungfs-wl");
+    // Every page read once (and cached, FOPEN_KEEP_CACHE): the workload
+    // runs on while the file system hangs.
+    assert_eq!(
+        std::fs::read(&exe).unwrap(),
+        std::fs::read(&served).unwrap()
+    );
+    let run = spawn(&exe, &["30"]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&trigger, b"").unwrap();
+    let file = dir.path().join("c.holter");
+    let pid = run.id().to_string();
+    let secs = 3;
+    let agent = AgentRun::start(&[
+        "record",
+        "--pid",
+        &pid,
+        "--frequency",
+        "499",
+        "--duration",
+        "3s",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let end = agent.end(Duration::from_secs(secs + 30));
+    drop(run);
+    let recs = assert_bounded(
+        &end,
+        Duration::from_secs(secs),
+        &file,
+        "a binary on a hung FUSE file system",
+    );
+    drop(fs);
+    let samples: usize = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::SampleBatch(b) => Some(b.samples().count()),
+            _ => None,
+        })
+        .sum();
+    // 499 Hz for 3 s of a CPU-bound workload: ~1500; the agent's start and a
+    // loaded machine take some.
+    assert!(samples >= 500, "{samples} samples");
+    let warnings: Vec<&str> = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::Warning(w) => Some(w.message.as_str()),
+            _ => None,
+        })
+        .collect();
+    let named = exe.to_str().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with(&format!("reading {named} for its symbols has taken"))),
+        "{warnings:?}"
+    );
+    let pending = recs
+        .iter()
+        .filter_map(|r| match r {
+            Record::Counters(c) => c
+                .values
+                .iter()
+                .find(|(k, _)| k == "unwind:table-pending")
+                .map(|(_, v)| *v),
+            _ => None,
+        })
+        .sum::<u64>();
+    assert!(
+        pending > 0,
+        "no sample counted as unwound without its table"
+    );
+    eprintln!("{samples} samples, {pending} unwound without their table; warnings {warnings:?}");
+}
