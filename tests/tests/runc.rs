@@ -137,24 +137,31 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
     let f = capture.to_str().unwrap();
     let prefix = &c.id[..12];
 
+    // Built (if stale) before the kernel's window opens, not inside it.
+    bin("holter-agent");
     let before = c.cpu_stat();
     let t0 = Instant::now();
+    // runc's state directory (private to the test) names the runtime.
+    let state = c.state.to_str().unwrap().to_string();
     ok_stdout(
         "agent",
-        &agent(&[
-            "record",
-            "--container",
-            prefix,
-            "--frequency",
-            "999",
-            "--syscalls",
-            "--duration",
-            "2500ms",
-            "--interval",
-            "250ms",
-            "-o",
-            f,
-        ]),
+        &agent_with_env(
+            &[
+                "record",
+                "--container",
+                prefix,
+                "--frequency",
+                "999",
+                "--syscalls",
+                "--duration",
+                "2500ms",
+                "--interval",
+                "250ms",
+                "-o",
+                f,
+            ],
+            &[("HOLTER_RUNC_ROOTS", &state)],
+        ),
     );
     let window = t0.elapsed();
     let after = c.cpu_stat();
@@ -167,6 +174,7 @@ fn a_runc_container_recorded_by_id_and_reported_after_it_is_gone() {
     let info = json(&holter(&["info", f, "--json"]), "holter info");
     assert_eq!(info["target"]["kind"], "container");
     assert_eq!(info["target"]["container_id"].as_str().unwrap().len(), 64);
+    assert_eq!(info["target"]["runtime"], "runc", "{info}");
     let samples = info["samples"].as_u64().unwrap();
     let syscalls = info["syscalls"].as_u64().unwrap();
     assert!(samples > 0, "no samples: {info}");
