@@ -32,7 +32,9 @@ impl Counts {
     pub fn note(&mut self, record: &Record) {
         match record {
             Record::Sample(_) => self.samples += 1,
-            Record::SampleBatch(b) => self.samples += b.len() as u64,
+            Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
+                self.samples += b.len() as u64
+            }
             Record::Syscall(_) => self.syscalls += 1,
             // One collector writes every directory of a snapshot in a row, all at one time.
             Record::CgroupSnapshot(holter_format::CgroupSnapshot { time_ns, .. })

@@ -131,6 +131,7 @@ impl Keep {
             | Record::Stack(_)
             | Record::Sample(_)
             | Record::SampleBatch(_)
+            | Record::SampleBatchLessPeriod(_)
             | Record::BinarySymbols(_)
             | Record::KernelSymbols(_)
             | Record::JitSymbols(_) => self.profile,
@@ -319,7 +320,9 @@ impl Capture {
                     c.stacks.insert(r.id, r);
                 }
                 Record::Sample(r) => c.samples.push(r),
-                Record::SampleBatch(b) => c.samples.extend(b.samples()),
+                Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
+                    c.samples.extend(b.samples())
+                }
                 Record::Syscall(r) => c.syscalls.push(r),
                 Record::CgroupSnapshot(r) => c.cgroup_snapshots.push(r),
                 Record::NetSnapshot(r) => c.net_snapshots.push(r),

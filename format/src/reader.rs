@@ -482,7 +482,9 @@ pub fn weight(r: &Record) -> u64 {
         Record::Stack(st) => size(st) + 32 * (st.kernel.len() + st.user.len()) as u64,
         Record::Sample(x) => size(x),
         // The columns are dropped once expanded.
-        Record::SampleBatch(b) => b.len() as u64 * size_of::<crate::Sample>() as u64,
+        Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
+            b.len() as u64 * size_of::<crate::Sample>() as u64
+        }
         Record::Syscall(c) => size(c) + s(&c.summary) + s(&c.abi),
         Record::SyscallTotal(t) => size(t) + s(&t.abi) + s(&t.name) + 16 * t.errnos.len() as u64,
         Record::CgroupSnapshot(c) => {

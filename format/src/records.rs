@@ -671,8 +671,18 @@ impl NetDelta {
     }
 }
 
+// Kinds after the `;` share their type with an earlier kind, so they get no
+// `From` conversion (which kind a value becomes must be said).
 macro_rules! records {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty = $kind:literal,)*) => {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty = $kind:literal,)*
+     ; $($(#[$doc2:meta])* $name2:ident: $ty2:ty = $kind2:literal,)*) => {
+        records!(@all $($(#[$doc])* $name: $ty = $kind,)* $($(#[$doc2])* $name2: $ty2 = $kind2,)*);
+
+        $(impl From<$ty> for Record {
+            fn from(r: $ty) -> Record { Record::$name(r) }
+        })*
+    };
+    (@all $($(#[$doc:meta])* $name:ident: $ty:ty = $kind:literal,)*) => {
         /// One record of a capture.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum Record {
@@ -702,10 +712,6 @@ macro_rules! records {
                 }
             }
         }
-
-        $(impl From<$ty> for Record {
-            fn from(r: $ty) -> Record { Record::$name(r) }
-        })*
     };
 }
 
@@ -733,4 +739,11 @@ records! {
     CgroupDelta: CgroupDelta = 21,
     CgroupNumDelta: CgroupNumDelta = 22,
     NetDelta: NetDelta = 23,
+    ;
+    /// Format 1.10: a [`SampleBatch`] written with `time_less_period_ns`
+    /// (its `time_deltas_ns` empty), as a kind of its own: a reader older
+    /// than 1.10 skips it and says that records of a newer kind were skipped,
+    /// where the 1.9 layout (the column in a `SampleBatch`) left it reading
+    /// an empty time column, and so no sample, without a word.
+    SampleBatchLessPeriod: SampleBatch = 24,
 }

@@ -43,7 +43,7 @@ fn read(file: &[u8]) {
                     net = Some(s);
                 }
             }
-            Record::SampleBatch(b) => {
+            Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
                 for _ in b.samples() {}
             }
             r => {

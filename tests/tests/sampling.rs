@@ -1172,7 +1172,9 @@ fn sample_times(capture: &Path, comm: &str) -> Vec<u64> {
                 pids.insert(t.pid);
             }
             Record::Sample(s) => samples.push(s),
-            Record::SampleBatch(b) => samples.extend(b.samples()),
+            Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
+                samples.extend(b.samples())
+            }
             _ => {}
         }
     }
@@ -1237,7 +1239,7 @@ fn threads_born_while_attaching_are_sampled_once() {
     use holter_format::{Reader, Record};
     let mut by_tid: std::collections::HashMap<u32, Vec<u64>> = Default::default();
     for r in Reader::new(std::fs::File::open(&file).unwrap()).unwrap() {
-        if let Record::SampleBatch(b) = r {
+        if let Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) = r {
             for s in b.samples() {
                 by_tid.entry(s.tid).or_default().push(s.time_ns);
             }

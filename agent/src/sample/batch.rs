@@ -84,9 +84,9 @@ impl Batcher {
     /// Writes the pending samples, after the stacks they use.
     pub fn flush(&mut self, out: &mut Vec<Record>) {
         if !self.pending.is_empty() {
-            out.push(Record::SampleBatch(SampleBatch::from_samples_less_period(
-                &self.pending,
-            )));
+            out.push(Record::SampleBatchLessPeriod(
+                SampleBatch::from_samples_less_period(&self.pending),
+            ));
             self.pending.clear();
         }
     }

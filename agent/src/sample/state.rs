@@ -318,9 +318,9 @@ mod tests {
             .iter()
             .map(|r| Record::kind_name(r.kind()).unwrap())
             .collect();
-        assert_eq!(kinds, ["Stack", "Stack", "SampleBatch"]);
+        assert_eq!(kinds, ["Stack", "Stack", "SampleBatchLessPeriod"]);
         match (&s.out[0], &s.out[2]) {
-            (Record::Stack(a), Record::SampleBatch(b)) => {
+            (Record::Stack(a), Record::SampleBatchLessPeriod(b)) => {
                 assert_eq!(a.user, [0x10, 0x20]);
                 assert!(a.kernel.is_empty());
                 let samples: Vec<Sample> = b.samples().collect();
@@ -554,7 +554,7 @@ mod tests {
             .out
             .iter()
             .filter_map(|r| match r {
-                Record::SampleBatch(b) => Some(b.samples().count()),
+                Record::SampleBatchLessPeriod(b) => Some(b.samples().count()),
                 _ => None,
             })
             .sum();

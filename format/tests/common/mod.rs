@@ -386,12 +386,22 @@ pub fn samples_1_9() -> Vec<Sample> {
         .collect()
 }
 
-/// One record of every kind of format 1.9: [`body_1_7`] (1.8 changed the
+/// The 1.9 body: [`body_1_7`] (1.8 changed the
 /// header only) and a SampleBatch with times less the period
 /// (`SampleBatch::time_less_period_ns`).
 pub fn body_1_9() -> Vec<Record> {
     let mut b = body_1_7();
     b.push(SampleBatch::from_samples_less_period(&samples_1_9()).into());
+    b
+}
+
+/// One record of every kind of format 1.10: [`body_1_9`] and the same
+/// batch as a `SampleBatchLessPeriod` record, the kind 1.10 writes.
+pub fn body_1_10() -> Vec<Record> {
+    let mut b = body_1_9();
+    b.push(Record::SampleBatchLessPeriod(
+        SampleBatch::from_samples_less_period(&samples_1_9()),
+    ));
     b
 }
 
