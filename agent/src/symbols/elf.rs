@@ -1,7 +1,7 @@
 //! ELF files to build-id, loadable segments and sorted function symbols.
 
 use holter_format::{Segment, Symbol};
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection};
 
 use super::{starts, SymbolError};
 
@@ -26,21 +26,8 @@ pub fn read(bytes: &[u8]) -> Result<ElfInfo, SymbolError> {
         .map_err(|e| SymbolError::Elf(e.to_string()))?
         .map(<[u8]>::to_vec)
         .unwrap_or_default();
-    let segments = file
-        .segments()
-        .map(|s| {
-            let (file_offset, filesz) = s.file_range();
-            Segment {
-                file_offset,
-                vaddr: s.address(),
-                filesz,
-            }
-        })
-        .collect();
-    let mut symbols = functions(file.symbols());
-    if symbols.is_empty() {
-        symbols = functions(file.dynamic_symbols());
-    }
+    let segments = holter_format::elf::segments(&file);
+    let symbols = holter_format::elf::function_symbols(&file);
     let unnamed = starts::not_covered(fde_functions(&file), &symbols);
     Ok(ElfInfo {
         build_id,
@@ -69,32 +56,7 @@ fn fde_functions(file: &object::File) -> Vec<(u64, u64)> {
 
 /// Only the build-id note, for checking that a file is the one mapped.
 pub fn build_id(bytes: &[u8]) -> Option<Vec<u8>> {
-    let file = object::File::parse(bytes).ok()?;
-    file.build_id().ok()?.map(<[u8]>::to_vec)
-}
-
-fn functions<'d, S: ObjectSymbol<'d>>(syms: impl Iterator<Item = S>) -> Vec<Symbol> {
-    let mut out: Vec<Symbol> = syms
-        .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.address() != 0)
-        .filter_map(|s| {
-            let name = s.name().ok()?;
-            (!name.is_empty()).then(|| Symbol {
-                start: s.address(),
-                size: s.size(),
-                name: name.to_string(),
-            })
-        })
-        .collect();
-    // One name per address: the sized one, then the global-looking (no dot) one.
-    out.sort_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then(b.size.cmp(&a.size))
-            .then(a.name.contains('.').cmp(&b.name.contains('.')))
-            .then(a.name.cmp(&b.name))
-    });
-    out.dedup_by_key(|s| s.start);
-    out
+    holter_format::elf::build_id(&object::File::parse(bytes).ok()?)
 }
 
 #[cfg(test)]

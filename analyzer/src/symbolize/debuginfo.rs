@@ -18,8 +18,7 @@ use std::sync::OnceLock;
 
 use addr2line::Loader;
 use holter_format::Segment;
-use holter_format::Symbol;
-use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _, SymbolKind};
+use object::{Object as _, ObjectSection as _};
 
 use super::debuginfod::Debuginfod;
 use super::{SymbolTable, SymbolizeError};
@@ -269,7 +268,7 @@ fn elf_identity(path: &Path) -> Option<(Vec<u8>, bool)> {
     }
     let data = std::fs::read(path).ok()?;
     let obj = object::File::parse(&*data).ok()?;
-    let id = obj.build_id().ok().flatten()?.to_vec();
+    let id = holter_format::elf::build_id(&obj)?;
     let dwarf = obj
         .section_by_name(".debug_info")
         .is_some_and(|s| s.size() > 0 && s.file_range().is_some());
@@ -282,19 +281,7 @@ fn elf_identity(path: &Path) -> Option<(Vec<u8>, bool)> {
 /// binary does.
 pub fn elf_segments(path: &Path) -> Option<Vec<Segment>> {
     let data = std::fs::read(path).ok()?;
-    let obj = object::File::parse(&*data).ok()?;
-    let segs: Vec<Segment> = obj
-        .segments()
-        .filter(|s| s.file_range().1 > 0)
-        .map(|s| {
-            let (file_offset, filesz) = s.file_range();
-            Segment {
-                file_offset,
-                vaddr: s.address(),
-                filesz,
-            }
-        })
-        .collect();
+    let segs = holter_format::elf::segments(&object::File::parse(&*data).ok()?);
     (!segs.is_empty()).then_some(segs)
 }
 
@@ -325,17 +312,8 @@ impl DebugFile {
             .ok()
             .and_then(|data| {
                 let obj = object::File::parse(&*data).ok()?;
-                let syms: Vec<Symbol> = obj
-                    .symbols()
-                    .filter(|s| s.kind() == SymbolKind::Text && s.is_definition() && s.size() > 0)
-                    .filter_map(|s| {
-                        Some(Symbol {
-                            start: s.address(),
-                            size: s.size(),
-                            name: s.name().ok()?.to_string(),
-                        })
-                    })
-                    .collect();
+                let mut syms = holter_format::elf::symtab_functions(&obj);
+                syms.retain(|s| s.size > 0);
                 Some(SymbolTable::new(&syms))
             })
             .unwrap_or_default();
