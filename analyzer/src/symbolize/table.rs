@@ -77,7 +77,6 @@ pub use holter_format::elf::file_offset_to_vaddr;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use holter_format::Segment;
 
     fn sym(start: u64, size: u64, name: &str) -> Symbol {
         Symbol {
@@ -124,24 +123,5 @@ mod tests {
         // Hostile sizes saturate instead of wrapping.
         let h = SymbolTable::function_starts(&[(u64::MAX, u64::MAX), (0, 0)]);
         assert_eq!(h.lookup(u64::MAX), None);
-    }
-
-    #[test]
-    fn segments_translate_offsets() {
-        let segs = [
-            Segment {
-                file_offset: 0,
-                vaddr: 0,
-                filesz: 0x1000,
-            },
-            Segment {
-                file_offset: 0x1000,
-                vaddr: 0x401000,
-                filesz: 0x2000,
-            },
-        ];
-        assert_eq!(file_offset_to_vaddr(&segs, 0x1234), Some(0x401234));
-        assert_eq!(file_offset_to_vaddr(&segs, 0x10), Some(0x10));
-        assert_eq!(file_offset_to_vaddr(&segs, 0x3000), None);
     }
 }
