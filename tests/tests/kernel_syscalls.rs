@@ -240,18 +240,24 @@ fn kernel_mode_counts_exactly_as_ptrace_mode_with_the_same_latencies() {
                 assert_eq!(s["ret"], 0);
             }
         }
-        // The percentiles of the same calls within 10% of ptrace mode's
-        // (nearest rank of 200 sleeps: p99 is the third longest, not the
-        // longest). Under heavy load ptrace's tail grows by the tracer's own
-        // wake-up delay, which the tracee waits out stopped.
+        // The percentiles of the same calls (nearest rank of 200 sleeps: p99
+        // is the third longest, not the longest): the median within 10% of
+        // ptrace mode's, both ways. In the tail, ptrace mode's own error
+        // shows: its times include the tracer's wake-up delay at each stop,
+        // which the tracee waits out stopped (a CI rehearsal: p99 2.15 ms in
+        // kernel mode, 2.72 ms under ptrace, for 2 ms sleeps), while kernel
+        // mode times inside the kernel. So p95 and p99 are held between the
+        // sleep asked (no call can be shorter: a mispaired enter/exit would
+        // be) and 10% above ptrace mode's.
         let (k, p) = (
             percentiles(&kernel, "nanosleep"),
             percentiles(&ptrace, "nanosleep"),
         );
         for (i, q) in ["p50", "p95", "p99"].iter().enumerate() {
             let (a, b) = (k[i] as f64, p[i] as f64);
+            let low = if i == 0 { 0.90 * b } else { SLEEP_NS as f64 };
             assert!(
-                a >= SLEEP_NS as f64 && (a - b).abs() <= 0.10 * b,
+                a >= SLEEP_NS as f64 && a >= low && a <= 1.10 * b,
                 "nanosleep {q}: kernel {by:?} {a} ns against ptrace {b} ns"
             );
         }
