@@ -191,6 +191,20 @@ struct Deltas {
     over: u64,
 }
 
+/// The last snapshot of one cgroup directory: the base a difference of it
+/// applies to.
+fn last_of<'a>(
+    snapshots: &'a [CgroupSnapshot],
+    path: &str,
+    version: u8,
+    controller: &str,
+) -> Option<&'a CgroupSnapshot> {
+    snapshots
+        .iter()
+        .rev()
+        .find(|b| b.path == path && b.version == version && b.controller == controller)
+}
+
 /// Keeps a snapshot rebuilt from a difference, within the budget; `None`
 /// (its base is missing or does not fit) is counted as lost.
 fn rebuild<T: Clone>(full: Option<T>, into: &mut Vec<T>, d: &mut Deltas)
@@ -337,28 +351,12 @@ impl Capture {
                 Record::CgroupDelta(d) => {
                     // Rebuilt on its base, the last snapshot of the same
                     // directory; the rebuilt copies count against the budget.
-                    let full = c
-                        .cgroup_snapshots
-                        .iter()
-                        .rev()
-                        .find(|b| {
-                            b.path == d.path
-                                && b.version == d.version
-                                && b.controller == d.controller
-                        })
+                    let full = last_of(&c.cgroup_snapshots, &d.path, d.version, &d.controller)
                         .and_then(|b| d.apply(b));
                     rebuild(full, &mut c.cgroup_snapshots, &mut deltas);
                 }
                 Record::CgroupNumDelta(d) => {
-                    let full = c
-                        .cgroup_snapshots
-                        .iter()
-                        .rev()
-                        .find(|b| {
-                            b.path == d.path
-                                && b.version == d.version
-                                && b.controller == d.controller
-                        })
+                    let full = last_of(&c.cgroup_snapshots, &d.path, d.version, &d.controller)
                         .and_then(|b| d.apply(b));
                     rebuild(full, &mut c.cgroup_snapshots, &mut deltas);
                 }
