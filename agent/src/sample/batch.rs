@@ -93,12 +93,15 @@ impl Batcher {
 
     /// Larger batches compress better; a batch waits at most [`BATCH_NS`].
     pub fn end_round(&mut self, now: u64, out: &mut Vec<Record>) {
-        if self
-            .pending
-            .first()
-            .is_some_and(|s| now.saturating_sub(s.time_ns) >= BATCH_NS)
-        {
+        if self.due(now) {
             self.flush(out);
         }
+    }
+
+    /// Whether [`Batcher::end_round`] at `now` writes the pending samples.
+    pub fn due(&self, now: u64) -> bool {
+        self.pending
+            .first()
+            .is_some_and(|s| now.saturating_sub(s.time_ns) >= BATCH_NS)
     }
 }

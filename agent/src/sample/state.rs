@@ -247,6 +247,12 @@ impl State {
     pub fn end_round(&mut self, now: u64) -> u64 {
         self.symbols.end_round(now, &mut self.out);
         self.release_held(None, false);
+        if self.batch.due(now) {
+            // The symbols of what the batch hit go before it (those of files
+            // already read), so a capture cut right after it (kill -9) holds
+            // no sample without its names.
+            self.symbols.write_symbols(&mut self.out);
+        }
         self.batch.end_round(now, &mut self.out);
         for pid in std::mem::take(&mut self.tasks.exited) {
             self.symbols.forget(pid);
