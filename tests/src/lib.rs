@@ -1003,6 +1003,31 @@ pub fn proc_state(pid: u32) -> Option<char> {
         .next()
 }
 
+/// (calls, errors) by syscall name, from `holter syscalls --json`.
+pub fn counts(report: &serde_json::Value) -> std::collections::BTreeMap<String, (u64, u64)> {
+    report["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                (r["count"].as_u64().unwrap(), r["errors"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// The row of one syscall in `holter syscalls --json`.
+pub fn row<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} row in {report:#}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@
 //! ptrace mode's, no lost records; and, unlike ptrace, the tracer leaves no
 //! `ptrace_stop` in the CPU profile of the demo workload.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,30 +34,6 @@ fn info(capture: &Path) -> Value {
         "holter info",
         &["info", capture.to_str().unwrap(), "--json"],
     )
-}
-
-/// (calls, errors) by syscall name.
-fn counts(report: &Value) -> BTreeMap<String, (u64, u64)> {
-    report["syscalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                (r["count"].as_u64().unwrap(), r["errors"].as_u64().unwrap()),
-            )
-        })
-        .collect()
-}
-
-fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["syscalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} row in {report:#}"))
 }
 
 const GETPID: u64 = 20_000;

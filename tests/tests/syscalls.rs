@@ -147,30 +147,6 @@ fn report(capture: &Path, extra: &[&str]) -> Value {
     serde_json::from_str(&text).expect("holter syscalls --json gives JSON")
 }
 
-/// (calls, errors) by syscall name.
-fn counts(report: &Value) -> BTreeMap<String, (u64, u64)> {
-    report["syscalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                (r["count"].as_u64().unwrap(), r["errors"].as_u64().unwrap()),
-            )
-        })
-        .collect()
-}
-
-fn row<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["syscalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} row in {report:#}"))
-}
-
 fn info(capture: &Path) -> Value {
     let text = ok_stdout(
         "holter info",
