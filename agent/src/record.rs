@@ -147,6 +147,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         } else {
             String::new()
         },
+        off_cpu: false,
     };
     let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
         .with_context(|| format!("cannot write {}", args.output.display()))?;

@@ -132,6 +132,7 @@ impl Keep {
             | Record::Sample(_)
             | Record::SampleBatch(_)
             | Record::SampleBatchLessPeriod(_)
+            | Record::OffCpuBatch(_)
             | Record::BinarySymbols(_)
             | Record::KernelSymbols(_)
             | Record::JitSymbols(_) => self.profile,
@@ -159,6 +160,8 @@ pub struct Capture {
     pub mappings: Vec<Mapping>,
     pub stacks: HashMap<u32, Stack>,
     pub samples: Vec<Sample>,
+    /// Off-CPU intervals (format 1.11, `--off-cpu`), in file order.
+    pub off_cpu: Vec<OffCpu>,
     pub syscalls: Vec<Syscall>,
     pub cgroup_snapshots: Vec<CgroupSnapshot>,
     pub net_snapshots: Vec<NetSnapshot>,
@@ -337,6 +340,7 @@ impl Capture {
                 Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
                     c.samples.extend(b.samples())
                 }
+                Record::OffCpuBatch(b) => c.off_cpu.extend(b.intervals()),
                 Record::Syscall(r) => c.syscalls.push(r),
                 Record::CgroupSnapshot(r) => c.cgroup_snapshots.push(r),
                 Record::NetSnapshot(r) => c.net_snapshots.push(r),
@@ -374,6 +378,7 @@ impl Capture {
         // back the slack before the reports build their own structures.
         c.mappings.shrink_to_fit();
         c.samples.shrink_to_fit();
+        c.off_cpu.shrink_to_fit();
         c.syscalls.shrink_to_fit();
         c.processes.shrink_to_fit();
         c.threads.shrink_to_fit();

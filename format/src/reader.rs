@@ -485,6 +485,7 @@ pub fn weight(r: &Record) -> u64 {
         Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
             b.len() as u64 * size_of::<crate::Sample>() as u64
         }
+        Record::OffCpuBatch(b) => b.len() as u64 * size_of::<crate::OffCpu>() as u64,
         Record::Syscall(c) => size(c) + s(&c.summary) + s(&c.abi),
         Record::SyscallTotal(t) => size(t) + s(&t.abi) + s(&t.name) + 16 * t.errnos.len() as u64,
         Record::CgroupSnapshot(c) => {

@@ -55,6 +55,10 @@ pub struct Header {
     /// in older captures and without `--syscalls`: `ptrace` where
     /// `Options::syscalls` is set.
     pub syscall_mode: String,
+    /// Off-CPU intervals were recorded (`--off-cpu`, 1.11+): the capture
+    /// holds [`OffCpuBatch`] records (none at all means no thread of the
+    /// target left a CPU). `false` in older captures.
+    pub off_cpu: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -671,6 +675,125 @@ impl NetDelta {
     }
 }
 
+/// One off-CPU interval of a thread (expanded from an [`OffCpuBatch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OffCpu {
+    /// When the thread left the CPU (`sched:sched_switch`).
+    pub time_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// The CPU it left.
+    pub cpu: u32,
+    /// The stack it left from (a [`Stack`] record).
+    pub stack_id: u32,
+    /// Time off the CPU: from leaving it to running again.
+    pub off_ns: u64,
+    /// Of `off_ns`, the time runnable and waiting for a CPU (run-queue
+    /// delay): from its wake-up (or, preempted, from leaving) to running.
+    pub runq_ns: u64,
+    /// The state it left in, a letter as `ps` shows it: `R` runnable
+    /// (preempted: an involuntary switch), `S` sleeping, `D` uninterruptible
+    /// (both blocked: voluntary), `T`/`t` stopped, `I` idle, `P` parked.
+    pub state: u8,
+    /// [`OffCpu::ENDED`], [`OffCpu::WOKEN`].
+    pub flags: u8,
+}
+
+impl OffCpu {
+    /// The capture ended before the thread ran again: `off_ns` runs to the end.
+    pub const ENDED: u8 = 1;
+    /// A wake-up was seen: `runq_ns` runs from it.
+    pub const WOKEN: u8 = 2;
+
+    /// Blocked (a voluntary switch) rather than preempted.
+    pub fn voluntary(&self) -> bool {
+        self.state != b'R'
+    }
+}
+
+/// Off-CPU intervals in bulk, as columns (format 1.11), written by
+/// `holter-agent record --off-cpu`: each a thread's time from leaving a CPU
+/// (with the kernel and user stack it left from) to running again. Read with
+/// [`OffCpuBatch::intervals`]; columns of unequal length are read up to the
+/// shortest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct OffCpuBatch {
+    /// Each interval's start minus the previous one's (the first: minus 0).
+    pub time_deltas_ns: Vec<i64>,
+    pub pid: Vec<u32>,
+    pub tid: Vec<u32>,
+    pub cpu: Vec<u32>,
+    pub stack_id: Vec<u32>,
+    pub off_ns: Vec<u64>,
+    pub runq_ns: Vec<u64>,
+    pub state: Vec<u8>,
+    pub flags: Vec<u8>,
+}
+
+impl OffCpuBatch {
+    pub fn from_intervals(v: &[OffCpu]) -> OffCpuBatch {
+        let mut prev = 0u64;
+        OffCpuBatch {
+            time_deltas_ns: v
+                .iter()
+                .map(|o| {
+                    let d = o.time_ns.wrapping_sub(prev) as i64;
+                    prev = o.time_ns;
+                    d
+                })
+                .collect(),
+            pid: v.iter().map(|o| o.pid).collect(),
+            tid: v.iter().map(|o| o.tid).collect(),
+            cpu: v.iter().map(|o| o.cpu).collect(),
+            stack_id: v.iter().map(|o| o.stack_id).collect(),
+            off_ns: v.iter().map(|o| o.off_ns).collect(),
+            runq_ns: v.iter().map(|o| o.runq_ns).collect(),
+            state: v.iter().map(|o| o.state).collect(),
+            flags: v.iter().map(|o| o.flags).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        [
+            self.time_deltas_ns.len(),
+            self.pid.len(),
+            self.tid.len(),
+            self.cpu.len(),
+            self.stack_id.len(),
+            self.off_ns.len(),
+            self.runq_ns.len(),
+            self.state.len(),
+            self.flags.len(),
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The intervals, in order.
+    pub fn intervals(&self) -> impl Iterator<Item = OffCpu> + '_ {
+        let mut time = 0u64;
+        (0..self.len()).map(move |i| {
+            time = time.wrapping_add(self.time_deltas_ns[i] as u64);
+            OffCpu {
+                time_ns: time,
+                pid: self.pid[i],
+                tid: self.tid[i],
+                cpu: self.cpu[i],
+                stack_id: self.stack_id[i],
+                off_ns: self.off_ns[i],
+                runq_ns: self.runq_ns[i],
+                state: self.state[i],
+                flags: self.flags[i],
+            }
+        })
+    }
+}
+
 // Kinds after the `;` share their type with an earlier kind, so they get no
 // `From` conversion (which kind a value becomes must be said).
 macro_rules! records {
@@ -739,6 +862,7 @@ records! {
     CgroupDelta: CgroupDelta = 21,
     CgroupNumDelta: CgroupNumDelta = 22,
     NetDelta: NetDelta = 23,
+    OffCpuBatch: OffCpuBatch = 25,
     ;
     /// Format 1.10: a [`SampleBatch`] written with `time_less_period_ns`
     /// (its `time_deltas_ns` empty), as a kind of its own: a reader older

@@ -62,6 +62,7 @@ fn capture(path: &Path) {
         runtime: "docker".into(),
         container_name: "web-1".into(),
         syscall_mode: "ptrace".into(),
+        off_cpu: false,
     };
     let file = std::fs::File::create(path).unwrap();
     let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();
@@ -469,6 +470,7 @@ fn hostile_capture(path: &Path) {
         runtime: p(2),
         container_name: p(3),
         syscall_mode: p(4),
+        off_cpu: false,
     };
     let file = std::fs::File::create(path).unwrap();
     let mut w = Writer::new(file, header, WriterOptions::default()).unwrap();

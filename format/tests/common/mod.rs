@@ -42,6 +42,7 @@ pub fn header() -> Header {
         runtime: String::new(),
         container_name: String::new(),
         syscall_mode: String::new(),
+        off_cpu: false,
     }
 }
 
@@ -402,6 +403,43 @@ pub fn body_1_10() -> Vec<Record> {
     b.push(Record::SampleBatchLessPeriod(
         SampleBatch::from_samples_less_period(&samples_1_9()),
     ));
+    b
+}
+
+/// The 1.11 header: [`header_1_8`] with off-CPU intervals recorded.
+pub fn header_1_11() -> Header {
+    let mut h = header_1_8();
+    h.off_cpu = true;
+    h
+}
+
+/// The intervals of the 1.11 body's batch: blocked, woken, preempted, and
+/// one still off the CPU when the capture ended.
+pub fn off_cpu_1_11() -> Vec<OffCpu> {
+    let one = |i: u64, state: u8, runq_ns: u64, flags: u8| OffCpu {
+        time_ns: 3_000_000_000 + i * 7_000_000,
+        pid: 100,
+        tid: 101 + (i % 2) as u32,
+        cpu: (i % 2) as u32,
+        stack_id: 7,
+        off_ns: 5_000_000 + i,
+        runq_ns,
+        state,
+        flags,
+    };
+    vec![
+        one(0, b'S', 20_000, OffCpu::WOKEN),
+        one(1, b'R', 5_000_001, 0),
+        one(2, b'D', 0, 0),
+        one(3, b'S', 0, OffCpu::ENDED),
+    ]
+}
+
+/// One record of every kind of format 1.11: [`body_1_10`] and an
+/// `OffCpuBatch`.
+pub fn body_1_11() -> Vec<Record> {
+    let mut b = body_1_10();
+    b.push(OffCpuBatch::from_intervals(&off_cpu_1_11()).into());
     b
 }
 
