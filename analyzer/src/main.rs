@@ -65,7 +65,7 @@ enum Command {
     },
     /// Draw a flame graph (SVG) or print folded stacks, symbolized from the capture alone.
     #[command(
-        after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug --lines   # debug files of ./debug first, file:line added"
+        after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug --lines   # debug files of ./debug first, file:line added\n  holter flamegraph --diff before.holter after.holter          # writes after.diff.svg\n  holter flamegraph --diff before.holter after.holter --folded"
     )]
     Flamegraph(FlamegraphArgs),
     /// Syscall latency table (like `strace -c -w`, with percentiles) and the slowest calls.
@@ -123,7 +123,14 @@ pub(crate) enum ReportFormat {
 #[derive(Debug, clap::Args)]
 pub(crate) struct FlamegraphArgs {
     /// The capture file.
-    pub(crate) file: PathBuf,
+    #[arg(required_unless_present = "diff")]
+    pub(crate) file: Option<PathBuf>,
+    /// A differential flame graph of two captures: frame widths are NEW's
+    /// samples, colors the change from BASE (red grew, blue shrank), BASE
+    /// scaled to NEW's sample count; with --folded, `stack base new` lines as
+    /// `inferno-diff-folded --normalize` prints them.
+    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with = "file")]
+    pub(crate) diff: Option<Vec<PathBuf>>,
     /// Where to write (default: <capture name>.svg next to the capture; stdout with --folded).
     #[arg(long, short = 'o', value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
