@@ -15,7 +15,7 @@ use crate::symbolize::{epoch_in, Loc, Resolved, Symbolizer};
 use holter_format::Stack;
 
 /// Return addresses above this are perf context markers, not frames.
-const CONTEXT_MARKER: u64 = 0xffff_ffff_ffff_f000;
+pub(crate) const CONTEXT_MARKER: u64 = 0xffff_ffff_ffff_f000;
 
 /// The folded stacks of a capture and how good they are.
 #[derive(Debug, Default)]
@@ -255,7 +255,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
         let located: Vec<(Vec<Loc>, usize)> = chunk
             .par_iter()
             .map(|(g, _, st)| match st {
-                Some(st) => stack_locs(&user_loc, *g, &st.user, &st.kernel),
+                Some(st) => stack_locs(&user_loc, g.pid, g.epoch, &st.user, &st.kernel),
                 None => (Vec::new(), 0),
             })
             .collect();
@@ -393,7 +393,7 @@ fn adjust(i: usize, a: u64) -> u64 {
 }
 
 /// The user addresses of a stack to look up, leaf first.
-fn user_addrs(user: &[u64]) -> impl Iterator<Item = u64> + '_ {
+pub(crate) fn user_addrs(user: &[u64]) -> impl Iterator<Item = u64> + '_ {
     user.iter()
         .filter(|&&a| a < CONTEXT_MARKER)
         .enumerate()
@@ -408,10 +408,12 @@ pub fn unwind_mode(capture: &Capture) -> &'static str {
     }
 }
 
-/// Locations root first: user frames, then kernel frames from the returned index.
-fn stack_locs(
+/// Locations root first: user frames, then kernel frames from the returned
+/// index. `user_loc(pid, epoch, addr)` locates a user frame.
+pub(crate) fn stack_locs(
     user_loc: &(impl Fn(u32, u32, u64) -> Loc + Sync),
-    g: Group,
+    pid: u32,
+    epoch: u32,
     user: &[u64],
     kernel: &[u64],
 ) -> (Vec<Loc>, usize) {
@@ -421,9 +423,7 @@ fn stack_locs(
         .enumerate()
         .map(|(i, &a)| Loc::Kernel { addr: adjust(i, a) })
         .collect();
-    let mut locs: Vec<Loc> = user_addrs(user)
-        .map(|a| user_loc(g.pid, g.epoch, a))
-        .collect();
+    let mut locs: Vec<Loc> = user_addrs(user).map(|a| user_loc(pid, epoch, a)).collect();
     locs.reverse();
     let kernel_from = locs.len();
     locs.extend(kernel.into_iter().rev());

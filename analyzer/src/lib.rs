@@ -4,6 +4,7 @@ pub mod cgroups;
 pub mod diff;
 pub mod doc;
 pub mod escape;
+pub mod export;
 pub mod filter;
 pub mod flamegraph;
 pub mod info;

@@ -98,6 +98,9 @@ enum Command {
         after_help = "Examples:\n  holter report app.holter                     # writes app.html next to the capture\n  holter report app.holter --format markdown   # writes app.md, to paste into a ticket\n  holter report app.holter -o /tmp/ticket-123.html"
     )]
     Report(ReportArgs),
+    /// Export the samples for speedscope, the Firefox Profiler or pprof.
+    #[command(after_help = cmd_export::AFTER_HELP)]
+    Export(cmd_export::ExportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -194,6 +197,7 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+mod cmd_export;
 mod cmd_flamegraph;
 mod cmd_report;
 
@@ -261,6 +265,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cmd_syscalls(&file, &opts, json, budget)?;
         }
         Command::Report(args) => cmd_report::run(args, budget)?,
+        Command::Export(args) => cmd_export::run(args, budget)?,
     }
     Ok(())
 }
