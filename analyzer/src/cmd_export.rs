@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use holter::export::{pprof, speedscope, Profile};
+use holter::export::{firefox, pprof, speedscope, Profile};
 use holter::filter::Filter;
 use holter::load::{Capture, Keep};
 use holter::output::{write_file, Existing};
@@ -17,6 +17,9 @@ pub(crate) enum ExportFormat {
     Speedscope,
     /// pprof profile.proto, gzipped (`go tool pprof`, Pyroscope, Parca, Grafana).
     Pprof,
+    /// Firefox Profiler JSON (load it in https://profiler.firefox.com): threads,
+    /// samples, and syscalls, throttled intervals and OOM kills as markers.
+    Firefox,
 }
 
 impl ExportFormat {
@@ -24,6 +27,7 @@ impl ExportFormat {
         match self {
             ExportFormat::Speedscope => "speedscope.json",
             ExportFormat::Pprof => "pb.gz",
+            ExportFormat::Firefox => "firefox.json",
         }
     }
 }
@@ -69,7 +73,12 @@ pub(crate) fn run(args: ExportArgs, budget: Option<u64>) -> anyhow::Result<()> {
             bail!("--from {from} is after --to {to}: give --from before --to");
         }
     }
-    let capture = Capture::load_keeping(&args.file, budget, Keep::PROFILE)?;
+    // Firefox exports carry syscalls and the cgroup's throttling and OOM kills too.
+    let keep = match args.format {
+        ExportFormat::Firefox => Keep::ALL,
+        _ => Keep::PROFILE,
+    };
+    let capture = Capture::load_keeping(&args.file, budget, keep)?;
     if capture.samples.is_empty() {
         bail!(
             "{}: the capture holds no samples (was it recorded with --no-samples, or did the target never run?)",
@@ -106,10 +115,15 @@ pub(crate) fn run(args: ExportArgs, budget: Option<u64>) -> anyhow::Result<()> {
     }
     let budget = capture.budget.bytes;
     let name = args.file.display().to_string();
+    let markers = std::cell::Cell::new(None);
     let write = |out: &mut dyn std::io::Write| -> std::io::Result<()> {
         let r = match args.format {
             ExportFormat::Speedscope => speedscope::write(&profile, budget, &name, out),
             ExportFormat::Pprof => pprof::write(&profile, budget, &name, out),
+            ExportFormat::Firefox => {
+                firefox::write(&profile, &capture, &filter, budget, &name, out)
+                    .map(|m| markers.set(Some(m)))
+            }
         };
         r.map_err(std::io::Error::other)
     };
@@ -131,6 +145,12 @@ pub(crate) fn run(args: ExportArgs, budget: Option<u64>) -> anyhow::Result<()> {
                 profile.threads.len(),
                 profile.functions.len()
             );
+            if let Some(m) = markers.get() {
+                eprintln!(
+                    "holter: markers: {} syscalls, {} throttled intervals, {} OOM kills",
+                    m.syscalls, m.throttled, m.oom_kills
+                );
+            }
             println!("{}", holter::escape::terminal(&path.display().to_string()));
         }
     }

@@ -473,3 +473,275 @@ fn pprof_of_a_recorded_3_2_1_workload() {
         );
     }
 }
+
+/// The standard capture, plus syscalls on both app threads and a v1 cgroup
+/// throttled in two of its intervals, with an OOM kill in a third.
+fn firefox_capture(path: &Path) {
+    let mut r = standard();
+    for (i, tid) in [100u32, 101, 100].into_iter().enumerate() {
+        r.push(Record::Syscall(Syscall {
+            time_ns: T0 + SEC + i as u64 * SEC,
+            pid: 100,
+            tid,
+            nr: 1, // write on x86_64
+            duration_ns: 80_000_000,
+            ret: if i == 1 { -9 } else { 4096 },
+            summary: format!("fd=1\u{1b}[2J, {i}"),
+            abi: "x86_64".into(),
+        }));
+    }
+    for tick in 0..=4u64 {
+        // Throttled 30 ms in (1 s, 2 s] and 50 ms in (3 s, 4 s].
+        let throttled = match tick {
+            0 | 1 => 0,
+            2 | 3 => 30_000_000,
+            _ => 80_000_000,
+        };
+        let nr_throttled = throttled / 10_000_000;
+        r.push(Record::CgroupSnapshot(CgroupSnapshot {
+            time_ns: T0 + tick * SEC,
+            path: "/box".into(),
+            version: 1,
+            controller: "cpu".into(),
+            files: vec![
+                (
+                    "cpu.stat".into(),
+                    format!(
+                        "nr_periods {}\nnr_throttled {nr_throttled}\nthrottled_time {throttled}\n",
+                        tick * 10
+                    ),
+                ),
+                ("cpu.cfs_quota_us".into(), "20000\n".into()),
+                ("cpu.cfs_period_us".into(), "100000\n".into()),
+            ],
+        }));
+        r.push(Record::CgroupSnapshot(CgroupSnapshot {
+            time_ns: T0 + tick * SEC,
+            path: "/box".into(),
+            version: 1,
+            controller: "memory".into(),
+            files: vec![
+                ("memory.usage_in_bytes".into(), "1000000\n".into()),
+                ("memory.limit_in_bytes".into(), "2000000\n".into()),
+                (
+                    "memory.oom_control".into(),
+                    format!(
+                        "oom_kill_disable 0\nunder_oom 0\noom_kill {}\n",
+                        u64::from(tick >= 3)
+                    ),
+                ),
+            ],
+        }));
+    }
+    let mut h = header();
+    h.host.arch = "x86_64".into();
+    h.options.frequency_hz = 99;
+    write_capture_with(path, h, &r);
+}
+
+struct FxThread {
+    name: String,
+    pid: String,
+    tid: String,
+    /// (ms since the start, stack names root first)
+    samples: Vec<(f64, Vec<String>)>,
+    /// (name, start ms, end ms, data)
+    markers: Vec<(String, f64, f64, serde_json::Value)>,
+}
+
+/// The threads of a processed profile, every index checked to point inside
+/// its table as the Firefox Profiler's processing reads them.
+fn fx_threads(v: &serde_json::Value) -> Vec<FxThread> {
+    let u = |x: &serde_json::Value| x.as_u64().expect("an index") as usize;
+    v["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let strings: Vec<&str> = t["stringArray"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            let (st, ft, fu) = (&t["stackTable"], &t["frameTable"], &t["funcTable"]);
+            let n_stacks = u(&st["length"]);
+            assert_eq!(st["prefix"].as_array().unwrap().len(), n_stacks);
+            assert_eq!(st["frame"].as_array().unwrap().len(), n_stacks);
+            let n_frames = u(&ft["length"]);
+            assert_eq!(ft["func"].as_array().unwrap().len(), n_frames);
+            assert_eq!(ft["category"].as_array().unwrap().len(), n_frames);
+            let n_funcs = u(&fu["length"]);
+            assert_eq!(fu["name"].as_array().unwrap().len(), n_funcs);
+            let names = |mut s: usize| {
+                let mut out = Vec::new();
+                loop {
+                    assert!(s < n_stacks);
+                    let f = u(&st["frame"][s]);
+                    assert!(f < n_frames);
+                    let func = u(&ft["func"][f]);
+                    assert!(func < n_funcs);
+                    out.push(strings[u(&fu["name"][func])].to_string());
+                    match st["prefix"][s].as_u64() {
+                        Some(p) => {
+                            assert!((p as usize) < s, "a prefix comes before its stack");
+                            s = p as usize;
+                        }
+                        None => break,
+                    }
+                }
+                out.reverse();
+                out
+            };
+            let sm = &t["samples"];
+            let n = u(&sm["length"]);
+            assert_eq!(sm["stack"].as_array().unwrap().len(), n);
+            let deltas = sm["timeDeltas"].as_array().unwrap();
+            assert_eq!(deltas.len(), n);
+            let mut time = 0.0;
+            let samples = (0..n)
+                .map(|i| {
+                    time += deltas[i].as_f64().unwrap();
+                    (time, names(u(&sm["stack"][i])))
+                })
+                .collect();
+            let mk = &t["markers"];
+            let markers = (0..u(&mk["length"]))
+                .map(|i| {
+                    let (a, z) = (
+                        mk["startTime"][i].as_f64().unwrap(),
+                        mk["endTime"][i].as_f64().unwrap(),
+                    );
+                    assert!(a <= z);
+                    (
+                        strings[u(&mk["name"][i])].to_string(),
+                        a,
+                        z,
+                        mk["data"][i].clone(),
+                    )
+                })
+                .collect();
+            FxThread {
+                name: t["name"].as_str().unwrap().into(),
+                pid: t["pid"].as_str().unwrap().into(),
+                tid: t["tid"].as_str().unwrap().into(),
+                samples,
+                markers,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn firefox_profile_has_threads_samples_and_markers_on_one_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("fx.holter");
+    firefox_capture(&cap);
+    let out = dir.path().join("fx.json");
+    let o = export(&cap, "firefox", &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("markers: 3 syscalls, 2 throttled intervals, 1 OOM kills"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    // The processed format the Firefox Profiler upgrades from (it reads
+    // versions up to its own, 60 today, upgrading older ones).
+    assert_eq!(v["meta"]["preprocessedProfileVersion"], 55);
+    assert_eq!(v["meta"]["startTime"], 1_700_000_000_000.0);
+    // 99 Hz: 10,101,010 ns.
+    assert_eq!(v["meta"]["interval"].as_f64().unwrap(), 10.10101);
+    let schemas: Vec<&str> = v["meta"]["markerSchema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(schemas.contains(&"HolterSyscall") && schemas.contains(&"HolterCgroup"));
+
+    let threads = fx_threads(&v);
+    let by_tid = |tid: &str| threads.iter().find(|t| t.tid == tid).unwrap();
+    let main = by_tid("100");
+    assert_eq!((main.name.as_str(), main.pid.as_str()), ("app", "100"));
+    let times: Vec<f64> = main.samples.iter().map(|s| s.0).collect();
+    let want = [500.0, 1000.0, 1500.0, 3000.0, 3500.0, 4000.0];
+    assert!(
+        times.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6) && times.len() == 6,
+        "{times:?}"
+    );
+    assert_eq!(
+        main.samples[3].1,
+        [
+            "main",
+            "app::work",
+            "foo::bar(int)",
+            "do_syscall_64",
+            "ksys_write"
+        ]
+    );
+    assert_eq!(by_tid("101").name, "worker");
+    assert_eq!(
+        by_tid("200").samples[0].1,
+        ["[unknown]", "LazyCompile:*foo"]
+    );
+
+    // Syscalls on their threads, at their times (ms), with their result.
+    let calls: Vec<(&str, f64, f64, i64)> = threads
+        .iter()
+        .flat_map(|t| t.markers.iter().map(move |m| (t, m)))
+        .filter(|(_, m)| m.3["type"] == "HolterSyscall")
+        .map(|(t, m)| {
+            (
+                t.tid.as_str(),
+                m.1,
+                m.2,
+                m.3["ret"].as_f64().unwrap() as i64,
+            )
+        })
+        .collect();
+    let mut calls = calls;
+    calls.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(
+        calls,
+        [
+            ("100", 1000.0, 1080.0, 4096),
+            ("101", 2000.0, 2080.0, -9),
+            ("100", 3000.0, 3080.0, 4096)
+        ]
+    );
+    assert!(main.markers.iter().all(|m| m.0 == "write"));
+    // The cgroup's track: throttled intervals and the OOM kill.
+    let cg = threads
+        .iter()
+        .find(|t| t.name == "cgroup")
+        .expect("a cgroup track");
+    let marks: Vec<(&str, f64, f64, f64)> = cg
+        .markers
+        .iter()
+        .map(|m| (m.0.as_str(), m.1, m.2, m.3["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("Throttled", 1000.0, 2000.0, 30.0),
+            ("Throttled", 3000.0, 4000.0, 50.0),
+            ("OOM kill", 2000.0, 3000.0, 1.0)
+        ]
+    );
+    // Capture strings are data: the escape in the summary is made visible.
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !text.contains('\u{1b}') && text.contains("fd=1\\\\x1b[2J"),
+        "summary escaped"
+    );
+
+    // --from/--to select samples and markers alike.
+    let o = export(&cap, "firefox", &out, &["--from", "2.5", "--to", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("markers: 1 syscalls, 1 throttled intervals, 1 OOM kills"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -79,7 +79,8 @@ fn limit(t: &Tick, v: u8) -> Option<Option<u64>> {
     parse::limit(t.file(f)?)
 }
 
-fn oom_kills(t: &Tick, v: u8) -> Option<u64> {
+/// The cgroup's OOM-kill counter at one tick (`v`: the series' version).
+pub fn oom_kills(t: &Tick, v: u8) -> Option<u64> {
     if v == 2 {
         t.keyed("memory.events", "oom_kill")
     } else {

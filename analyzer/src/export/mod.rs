@@ -10,6 +10,7 @@
 //! visible ([`crate::escape::line`]), each name is cut at [`MAX_NAME`] bytes,
 //! and an output that would outgrow the capture's budget is refused.
 
+pub mod firefox;
 pub mod pprof;
 pub mod speedscope;
 

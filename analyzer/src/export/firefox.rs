@@ -1,0 +1,388 @@
+//! The Firefox Profiler's processed format, built with
+//! `fxprof-processed-profile` (samply's crate; processed-profile version 55):
+//! one process per pid, one thread per tid, samples with their stacks (user
+//! frames in the `User` category, kernel frames in `Kernel`), and markers on
+//! the same clock: each recorded syscall on its thread (name, duration,
+//! result, arguments), and on a `cgroup` track the intervals the cgroup was
+//! throttled and those in which the kernel OOM-killed a task of it.
+//! Times count from the capture's start; the profile's reference time is the
+//! start's wall-clock time.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use fxprof_processed_profile::{
+    CategoryColor, CategoryHandle, CpuDelta, Frame, FrameFlags, FrameInfo, MarkerFieldFlags,
+    MarkerFieldFormat, MarkerTiming, ProcessHandle, Profile as Fx, ReferenceTimestamp,
+    SamplingInterval, StackHandle, StaticSchemaMarker, StaticSchemaMarkerField, StringHandle,
+    ThreadHandle, Timestamp,
+};
+use holter_format::syscall_names::{syscall_display, Arch};
+use holter_format::Sample;
+
+use super::{clean, ExportError, Profile, KERNEL_MODULE};
+use crate::filter::{Filter, Matcher, Names};
+use crate::load::Capture;
+
+/// The processed-profile format version the crate writes.
+pub const PROCESSED_PROFILE_VERSION: u64 = 55;
+
+/// Bytes a sample or a marker takes in the file, at most (its columns).
+const ROW_BYTES: u64 = 64;
+
+/// The longest syscall summary a marker keeps.
+const MAX_SUMMARY: usize = 256;
+
+#[derive(Debug, Clone)]
+struct SyscallMarker {
+    name: StringHandle,
+    summary: StringHandle,
+    ret: f64,
+    category: CategoryHandle,
+}
+
+impl StaticSchemaMarker for SyscallMarker {
+    const UNIQUE_MARKER_TYPE_NAME: &'static str = "HolterSyscall";
+    const DESCRIPTION: Option<&'static str> = Some("A syscall traced by holter-agent");
+    const CHART_LABEL: Option<&'static str> = Some("{marker.name}");
+    const TOOLTIP_LABEL: Option<&'static str> = Some("{marker.name} = {marker.data.ret}");
+    const TABLE_LABEL: Option<&'static str> = Some("{marker.data.args} = {marker.data.ret}");
+    const FIELDS: &'static [StaticSchemaMarkerField] = &[
+        StaticSchemaMarkerField {
+            key: "args",
+            label: "Call",
+            format: MarkerFieldFormat::String,
+            flags: MarkerFieldFlags::SEARCHABLE,
+        },
+        StaticSchemaMarkerField {
+            key: "ret",
+            label: "Result",
+            format: MarkerFieldFormat::Integer,
+            flags: MarkerFieldFlags::empty(),
+        },
+    ];
+    fn name(&self, _: &mut Fx) -> StringHandle {
+        self.name
+    }
+    fn category(&self, _: &mut Fx) -> CategoryHandle {
+        self.category
+    }
+    fn string_field_value(&self, _: u32) -> StringHandle {
+        self.summary
+    }
+    fn number_field_value(&self, _: u32) -> f64 {
+        self.ret
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CgroupMarker {
+    name: StringHandle,
+    cgroup: StringHandle,
+    /// Throttled milliseconds, or OOM kills.
+    value: f64,
+    category: CategoryHandle,
+}
+
+impl StaticSchemaMarker for CgroupMarker {
+    const UNIQUE_MARKER_TYPE_NAME: &'static str = "HolterCgroup";
+    const DESCRIPTION: Option<&'static str> =
+        Some("The target's cgroup: throttled (ms in the interval) or OOM kills (count)");
+    const CHART_LABEL: Option<&'static str> = Some("{marker.name} {marker.data.value}");
+    const TOOLTIP_LABEL: Option<&'static str> = Some("{marker.name} {marker.data.value}");
+    const TABLE_LABEL: Option<&'static str> =
+        Some("{marker.name} {marker.data.value} ({marker.data.cgroup})");
+    const FIELDS: &'static [StaticSchemaMarkerField] = &[
+        StaticSchemaMarkerField {
+            key: "cgroup",
+            label: "Cgroup",
+            format: MarkerFieldFormat::String,
+            flags: MarkerFieldFlags::SEARCHABLE,
+        },
+        StaticSchemaMarkerField {
+            key: "value",
+            label: "Value",
+            format: MarkerFieldFormat::Decimal,
+            flags: MarkerFieldFlags::empty(),
+        },
+    ];
+    fn name(&self, _: &mut Fx) -> StringHandle {
+        self.name
+    }
+    fn category(&self, _: &mut Fx) -> CategoryHandle {
+        self.category
+    }
+    fn string_field_value(&self, _: u32) -> StringHandle {
+        self.cgroup
+    }
+    fn number_field_value(&self, _: u32) -> f64 {
+        self.value
+    }
+}
+
+/// What the markers say, counted for the command's summary line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Markers {
+    pub syscalls: u64,
+    pub throttled: u64,
+    pub oom_kills: u64,
+}
+
+struct Builder<'a> {
+    fx: Fx,
+    start_ns: u64,
+    processes: HashMap<u32, ProcessHandle>,
+    threads: HashMap<(u32, u32), ThreadHandle>,
+    names: &'a Names,
+    budget: u64,
+    need: u64,
+    path: &'a str,
+}
+
+impl Builder<'_> {
+    fn at(&self, time_ns: u64) -> Timestamp {
+        Timestamp::from_nanos_since_reference(time_ns.saturating_sub(self.start_ns))
+    }
+
+    fn count(&mut self, what: &'static str, bytes: u64) -> Result<(), ExportError> {
+        self.need = self.need.saturating_add(bytes);
+        if self.need > self.budget {
+            return Err(ExportError::OverBudget {
+                path: self.path.into(),
+                what,
+                need: self.need,
+                budget: self.budget,
+            });
+        }
+        Ok(())
+    }
+
+    fn process(&mut self, pid: u32, name: &str) -> ProcessHandle {
+        if let Some(p) = self.processes.get(&pid) {
+            return *p;
+        }
+        let start = self.at(self.start_ns);
+        let p = self.fx.add_process(name, pid, start);
+        self.processes.insert(pid, p);
+        p
+    }
+
+    fn thread(&mut self, pid: u32, tid: u32, time_ns: u64) -> ThreadHandle {
+        if let Some(t) = self.threads.get(&(pid, tid)) {
+            return *t;
+        }
+        let process_name = clean(self.names.process(pid, time_ns));
+        let thread_name = clean(self.names.thread(tid, time_ns));
+        let p = self.process(pid, &process_name);
+        let start = self.at(self.start_ns);
+        let t = self.fx.add_thread(p, tid, start, tid == pid);
+        let name = if thread_name.is_empty() {
+            format!("{process_name} {tid}")
+        } else {
+            thread_name
+        };
+        self.fx.set_thread_name(t, &name);
+        self.threads.insert((pid, tid), t);
+        t
+    }
+}
+
+/// Builds the Firefox Profiler profile of `profile`, with the markers of
+/// `capture` that `filter` selects.
+pub fn build(
+    profile: &Profile,
+    capture: &Capture,
+    filter: &Filter,
+    budget: u64,
+    path: &str,
+) -> Result<(Fx, Markers), ExportError> {
+    let reference =
+        ReferenceTimestamp::from_millis_since_unix_epoch(profile.start_wall_ns as f64 / 1e6);
+    let mut fx = Fx::new(
+        &profile.name,
+        reference,
+        SamplingInterval::from_nanos(profile.interval_ns.max(1)),
+    );
+    fx.set_symbolicated(true);
+    fx.set_os_name("Linux");
+    let user = fx.add_category("User", CategoryColor::Yellow);
+    let kernel = fx.add_category("Kernel", CategoryColor::Orange);
+    let syscall_cat = fx.add_category("Syscall", CategoryColor::Blue);
+    let cgroup_cat = fx.add_category("Cgroup", CategoryColor::Red);
+    let names = Names::new(capture);
+    let mut b = Builder {
+        fx,
+        start_ns: profile.start_ns,
+        processes: HashMap::new(),
+        threads: HashMap::new(),
+        names: &names,
+        budget,
+        need: 0,
+        path,
+    };
+
+    // Samples, thread by thread; a stack is interned once per thread.
+    let strings: Vec<StringHandle> = profile
+        .functions
+        .iter()
+        .map(|f| b.fx.intern_string(&f.name))
+        .collect();
+    for t in &profile.threads {
+        let th = b.thread(t.pid, t.tid, t.samples.first().map_or(0, |s| s.time_ns));
+        b.count("samples", t.samples.len() as u64 * ROW_BYTES)?;
+        let mut stacks: HashMap<u32, Option<StackHandle>> = HashMap::new();
+        for s in &t.samples {
+            let stack = match stacks.get(&s.stack) {
+                Some(h) => *h,
+                None => {
+                    let frames: Vec<FrameInfo> = profile.stacks[s.stack as usize]
+                        .iter()
+                        .flat_map(|l| profile.locations[*l as usize].functions.iter())
+                        .map(|f| {
+                            let category = if profile.functions[*f as usize].module == KERNEL_MODULE
+                            {
+                                kernel
+                            } else {
+                                user
+                            };
+                            FrameInfo {
+                                frame: Frame::Label(strings[*f as usize]),
+                                category_pair: category.into(),
+                                flags: FrameFlags::empty(),
+                            }
+                        })
+                        .collect();
+                    b.count("stacks", frames.len() as u64 * ROW_BYTES)?;
+                    let h = b.fx.intern_stack_frames(th, frames.into_iter());
+                    stacks.insert(s.stack, h);
+                    h
+                }
+            };
+            let at = b.at(s.time_ns);
+            b.fx.add_sample(th, at, stack, CpuDelta::from_nanos(s.weight_ns), 1);
+        }
+    }
+
+    let mut markers = Markers::default();
+    // Syscalls, on their thread, selected as the samples are.
+    let matcher = Matcher::new(filter, &names, capture);
+    let native = capture.header.host.arch.clone();
+    for s in &capture.syscalls {
+        let as_sample = Sample {
+            time_ns: s.time_ns,
+            pid: s.pid,
+            tid: s.tid,
+            ..Sample::default()
+        };
+        if !matcher.matches(&as_sample) {
+            continue;
+        }
+        b.count(
+            "syscall markers",
+            ROW_BYTES + s.summary.len().min(MAX_SUMMARY) as u64,
+        )?;
+        let abi = if s.abi.is_empty() { &native } else { &s.abi };
+        let name = syscall_display(Arch::from_uname(abi), s.nr);
+        let th = b.thread(s.pid, s.tid, s.time_ns);
+        let summary = clean(&s.summary);
+        let summary = match summary.char_indices().nth(MAX_SUMMARY) {
+            Some((i, _)) => format!("{}…", &summary[..i]),
+            None => summary,
+        };
+        let m = SyscallMarker {
+            name: b.fx.intern_string(&clean(&name)),
+            summary: b.fx.intern_string(&summary),
+            ret: s.ret as f64,
+            category: syscall_cat,
+        };
+        let timing = MarkerTiming::Interval(
+            b.at(s.time_ns),
+            b.at(s.time_ns.saturating_add(s.duration_ns)),
+        );
+        b.fx.add_marker(th, timing, m);
+        markers.syscalls += 1;
+    }
+
+    // The cgroup's throttled intervals and OOM kills, on a track of their own.
+    let (from_ns, to_ns) = window(capture, filter);
+    let in_window = |a: u64, z: u64| z >= from_ns && a <= to_ns;
+    let mut cgroup_track = None;
+    let mut track = |b: &mut Builder| -> ThreadHandle {
+        *cgroup_track.get_or_insert_with(|| {
+            let p = b.fx.add_process("cgroup", 0, b.at(b.start_ns));
+            let t = b.fx.add_thread(p, 0, b.at(b.start_ns), true);
+            b.fx.set_thread_name(t, "cgroup");
+            t
+        })
+    };
+    if let Ok(th) = crate::cgroups::throttling::report(capture) {
+        let cgroup = clean(&th.cgroup);
+        for i in &th.intervals {
+            let throttled = i.throttled_ns.unwrap_or(0);
+            if throttled == 0 || !in_window(i.start_ns, i.end_ns) {
+                continue;
+            }
+            b.count("cgroup markers", ROW_BYTES + cgroup.len() as u64)?;
+            let t = track(&mut b);
+            let m = CgroupMarker {
+                name: b.fx.intern_string("Throttled"),
+                cgroup: b.fx.intern_string(&cgroup),
+                value: throttled as f64 / 1e6,
+                category: cgroup_cat,
+            };
+            let timing = MarkerTiming::Interval(b.at(i.start_ns), b.at(i.end_ns));
+            b.fx.add_marker(t, timing, m);
+            markers.throttled += 1;
+        }
+    }
+    if let Ok(series) = crate::cgroups::Series::from_capture(capture) {
+        let cgroup = clean(&series.path_of(&["memory.events", "memory.oom_control"]));
+        for (a, z) in series.pairs() {
+            let kills = crate::cgroups::delta(
+                crate::cgroups::memory::oom_kills(a, series.version),
+                crate::cgroups::memory::oom_kills(z, series.version),
+            )
+            .unwrap_or(0);
+            if kills == 0 || !in_window(a.time_ns, z.time_ns) {
+                continue;
+            }
+            b.count("cgroup markers", ROW_BYTES + cgroup.len() as u64)?;
+            let t = track(&mut b);
+            let m = CgroupMarker {
+                name: b.fx.intern_string("OOM kill"),
+                cgroup: b.fx.intern_string(&cgroup),
+                value: kills as f64,
+                category: cgroup_cat,
+            };
+            let timing = MarkerTiming::Interval(b.at(a.time_ns), b.at(z.time_ns));
+            b.fx.add_marker(t, timing, m);
+            markers.oom_kills += kills;
+        }
+    }
+    // HOOK(off-CPU, issue 14): off-CPU records, when the capture holds them,
+    // become samples of zero CPU delta (or "Off-CPU" interval markers) on
+    // their thread here.
+    Ok((b.fx, markers))
+}
+
+/// The monotonic times `--from`/`--to` select.
+fn window(c: &Capture, f: &Filter) -> (u64, u64) {
+    let at = |secs: f64| c.start_ns().saturating_add((secs.max(0.0) * 1e9) as u64);
+    (f.from_secs.map_or(0, at), f.to_secs.map_or(u64::MAX, at))
+}
+
+/// Writes the profile as the Firefox Profiler's JSON.
+pub fn write(
+    profile: &Profile,
+    capture: &Capture,
+    filter: &Filter,
+    budget: u64,
+    path: &str,
+    out: impl Write,
+) -> Result<Markers, ExportError> {
+    let (fx, markers) = build(profile, capture, filter, budget, path)?;
+    let mut out = std::io::BufWriter::new(out);
+    serde_json::to_writer(&mut out, &fx)?;
+    out.flush()?;
+    Ok(markers)
+}
