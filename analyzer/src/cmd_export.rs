@@ -79,7 +79,7 @@ pub(crate) fn run(args: ExportArgs, budget: Option<u64>) -> anyhow::Result<()> {
         _ => Keep::PROFILE,
     };
     let capture = Capture::load_keeping(&args.file, budget, keep)?;
-    if capture.samples.is_empty() {
+    if capture.samples.is_empty() && capture.off_cpu.is_empty() {
         bail!(
             "{}: the capture holds no samples (was it recorded with --no-samples, or did the target never run?)",
             args.file.display()
@@ -97,7 +97,7 @@ pub(crate) fn run(args: ExportArgs, budget: Option<u64>) -> anyhow::Result<()> {
     for e in symbolizer.debug_errors() {
         eprintln!("holter: warning: {}", holter::escape::terminal(&e));
     }
-    if profile.sample_count() == 0 {
+    if profile.sample_count() == 0 && profile.off_cpu_count() == 0 {
         bail!(
             "{}: no sample matches {} (the capture has {} samples over {:.3} s; see `holter info`)",
             args.file.display(),
@@ -140,15 +140,16 @@ pub(crate) fn run(args: ExportArgs, budget: Option<u64>) -> anyhow::Result<()> {
                 .unwrap_or_else(|| default_output(&args.file, args.format.extension()));
             write_file(&path, existing, |w| write(w))?;
             eprintln!(
-                "holter: {} samples of {} threads, {} functions",
+                "holter: {} samples, {} off-CPU times, of {} threads; {} functions",
                 profile.sample_count(),
+                profile.off_cpu_count(),
                 profile.threads.len(),
                 profile.functions.len()
             );
             if let Some(m) = markers.get() {
                 eprintln!(
-                    "holter: markers: {} syscalls, {} throttled intervals, {} OOM kills",
-                    m.syscalls, m.throttled, m.oom_kills
+                    "holter: markers: {} syscalls, {} off-CPU, {} throttled intervals, {} OOM kills",
+                    m.syscalls, m.off_cpu, m.throttled, m.oom_kills
                 );
             }
             println!("{}", holter::escape::terminal(&path.display().to_string()));

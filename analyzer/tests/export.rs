@@ -547,6 +547,8 @@ struct FxThread {
     samples: Vec<(f64, Vec<String>)>,
     /// (name, start ms, end ms, data)
     markers: Vec<(String, f64, f64, serde_json::Value)>,
+    /// The thread's strings (marker fields of string formats index them).
+    strings: Vec<String>,
 }
 
 /// The threads of a processed profile, every index checked to point inside
@@ -627,6 +629,7 @@ fn fx_threads(v: &serde_json::Value) -> Vec<FxThread> {
                 tid: t["tid"].as_str().unwrap().into(),
                 samples,
                 markers,
+                strings: strings.iter().map(|s| s.to_string()).collect(),
             }
         })
         .collect()
@@ -641,7 +644,7 @@ fn firefox_profile_has_threads_samples_and_markers_on_one_clock() {
     let o = export(&cap, "firefox", &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("markers: 3 syscalls, 2 throttled intervals, 1 OOM kills"),
+        stderr(&o).contains("markers: 3 syscalls, 0 off-CPU, 2 throttled intervals, 1 OOM kills"),
         "{}",
         stderr(&o)
     );
@@ -740,8 +743,146 @@ fn firefox_profile_has_threads_samples_and_markers_on_one_clock() {
     let o = export(&cap, "firefox", &out, &["--from", "2.5", "--to", "5"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("markers: 1 syscalls, 1 throttled intervals, 1 OOM kills"),
+        stderr(&o).contains("markers: 1 syscalls, 0 off-CPU, 1 throttled intervals, 1 OOM kills"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// The standard capture plus off-CPU times (format 1.11): the main thread
+/// blocked twice in its write (stack 3), the worker preempted once.
+fn off_cpu_capture(path: &Path) {
+    let mut r = standard();
+    let off = |secs: f64, tid: u32, stack_id: u32, off_ms: u64, state: u8| OffCpu {
+        time_ns: T0 + (secs * SEC as f64) as u64,
+        pid: 100,
+        tid,
+        cpu: 0,
+        stack_id,
+        off_ns: off_ms * 1_000_000,
+        runq_ns: if state == b'R' { off_ms * 1_000_000 } else { 0 },
+        state,
+        flags: 0,
+    };
+    r.push(Record::OffCpuBatch(OffCpuBatch::from_intervals(&[
+        off(1.2, 100, 3, 300, b'S'),
+        off(2.2, 100, 3, 100, b'D'),
+        off(2.7, 101, 2, 50, b'R'),
+    ])));
+    write_capture(path, &r);
+}
+
+#[test]
+fn off_cpu_times_are_exported_with_their_stacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("off.holter");
+    off_cpu_capture(&cap);
+    let v = speedscope_json(&cap, &[]);
+    assert_valid_speedscope(&v);
+    let profiles = v["profiles"].as_array().unwrap();
+    /// A profile's name, stacks and weights.
+    type Named<'a> = (&'a str, Vec<Vec<String>>, Vec<u64>);
+    let off: Vec<Named> = profiles
+        .iter()
+        .filter(|p| p["name"].as_str().unwrap().ends_with("off-CPU"))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["samples"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| names(&v, s))
+                    .collect(),
+                p["weights"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w.as_u64().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    let write = [
+        "main",
+        "app::work",
+        "foo::bar(int)",
+        "do_syscall_64",
+        "ksys_write",
+    ];
+    assert_eq!(
+        off,
+        [
+            (
+                "app (pid 100, tid 100) off-CPU",
+                vec![write.iter().map(|s| s.to_string()).collect::<Vec<_>>()],
+                vec![400_000_000]
+            ),
+            (
+                "app (pid 100, tid 101 worker) off-CPU",
+                vec![vec!["main".to_string(), "app::work".to_string()]],
+                vec![50_000_000]
+            ),
+        ]
+    );
+    // The CPU profiles are unchanged: 3 threads, then the 2 off-CPU ones.
+    assert_eq!(profiles.len(), 5);
+    assert_eq!(v["activeProfileIndex"], 0);
+
+    // Firefox: interval markers on their thread, with their state.
+    let out = dir.path().join("off.json");
+    let o = export(&cap, "firefox", &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("markers: 0 syscalls, 3 off-CPU"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let threads = fx_threads(&v);
+    let mut marks: Vec<(String, String, f64, f64, String)> = threads
+        .iter()
+        .flat_map(|t| {
+            t.markers.iter().map(move |m| {
+                (
+                    t.tid.clone(),
+                    m.0.clone(),
+                    m.1,
+                    m.2,
+                    t.strings[m.3["state"].as_u64().unwrap() as usize].clone(),
+                )
+            })
+        })
+        .collect();
+    marks.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let want = [
+        ("100", 1200.0, 1500.0, "S sleeping"),
+        ("100", 2200.0, 2300.0, "D uninterruptible"),
+        ("101", 2700.0, 2750.0, "R preempted"),
+    ];
+    assert_eq!(marks.len(), 3, "{marks:?}");
+    for (m, w) in marks.iter().zip(want) {
+        assert_eq!(m.0, w.0);
+        assert_eq!(m.1, "Off-CPU");
+        assert!(
+            (m.2 - w.1).abs() < 1e-6 && (m.3 - w.2).abs() < 1e-6,
+            "{m:?}"
+        );
+        assert_eq!(m.4, w.3);
+    }
+    // The --tid filter keeps the worker's only.
+    let v = speedscope_json(&cap, &["--tid", "101"]);
+    let names: Vec<&str> = v["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "app (pid 100, tid 101 worker)",
+            "app (pid 100, tid 101 worker) off-CPU"
+        ]
     );
 }

@@ -3,7 +3,8 @@
 //! one process per pid, one thread per tid, samples with their stacks (user
 //! frames in the `User` category, kernel frames in `Kernel`), and markers on
 //! the same clock: each recorded syscall on its thread (name, duration,
-//! result, arguments), and on a `cgroup` track the intervals the cgroup was
+//! result, arguments), each off-CPU time on its thread (state, run-queue
+//! delay, the stack it left from), and on a `cgroup` track the intervals the cgroup was
 //! throttled and those in which the kernel OOM-killed a task of it.
 //! Times count from the capture's start; the profile's reference time is the
 //! start's wall-clock time.
@@ -120,10 +121,57 @@ impl StaticSchemaMarker for CgroupMarker {
     }
 }
 
+#[derive(Debug, Clone)]
+struct OffCpuMarker {
+    name: StringHandle,
+    state: StringHandle,
+    runq_ms: f64,
+    category: CategoryHandle,
+}
+
+impl StaticSchemaMarker for OffCpuMarker {
+    const UNIQUE_MARKER_TYPE_NAME: &'static str = "HolterOffCpu";
+    const DESCRIPTION: Option<&'static str> = Some(
+        "The thread off the CPU: blocked (S, D) or preempted (R), from the stack it left from",
+    );
+    const CHART_LABEL: Option<&'static str> = Some("{marker.data.state}");
+    const TOOLTIP_LABEL: Option<&'static str> =
+        Some("Off-CPU ({marker.data.state}), run-queue {marker.data.runq}");
+    const TABLE_LABEL: Option<&'static str> =
+        Some("Off-CPU ({marker.data.state}), run-queue {marker.data.runq}");
+    const FIELDS: &'static [StaticSchemaMarkerField] = &[
+        StaticSchemaMarkerField {
+            key: "state",
+            label: "State",
+            format: MarkerFieldFormat::String,
+            flags: MarkerFieldFlags::SEARCHABLE,
+        },
+        StaticSchemaMarkerField {
+            key: "runq",
+            label: "Waiting for a CPU",
+            format: MarkerFieldFormat::Milliseconds,
+            flags: MarkerFieldFlags::empty(),
+        },
+    ];
+    fn name(&self, _: &mut Fx) -> StringHandle {
+        self.name
+    }
+    fn category(&self, _: &mut Fx) -> CategoryHandle {
+        self.category
+    }
+    fn string_field_value(&self, _: u32) -> StringHandle {
+        self.state
+    }
+    fn number_field_value(&self, _: u32) -> f64 {
+        self.runq_ms
+    }
+}
+
 /// What the markers say, counted for the command's summary line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Markers {
     pub syscalls: u64,
+    pub off_cpu: u64,
     pub throttled: u64,
     pub oom_kills: u64,
 }
@@ -209,6 +257,7 @@ pub fn build(
     let kernel = fx.add_category("Kernel", CategoryColor::Orange);
     let syscall_cat = fx.add_category("Syscall", CategoryColor::Blue);
     let cgroup_cat = fx.add_category("Cgroup", CategoryColor::Red);
+    let off_cat = fx.add_category("Off-CPU", CategoryColor::LightBlue);
     let names = Names::new(capture);
     let mut b = Builder {
         fx,
@@ -227,43 +276,69 @@ pub fn build(
         .iter()
         .map(|f| b.fx.intern_string(&f.name))
         .collect();
+    let mut off_cpu = 0;
     for t in &profile.threads {
         let th = b.thread(t.pid, t.tid, t.samples.first().map_or(0, |s| s.time_ns));
         b.count("samples", t.samples.len() as u64 * ROW_BYTES)?;
         let mut stacks: HashMap<u32, Option<StackHandle>> = HashMap::new();
+        let mut stack_of = |b: &mut Builder, stack: u32| -> Result<_, ExportError> {
+            if let Some(h) = stacks.get(&stack) {
+                return Ok(*h);
+            }
+            let frames: Vec<FrameInfo> = profile
+                .stack_functions(stack)
+                .map(|f| {
+                    let category = if profile.functions[f as usize].module == KERNEL_MODULE {
+                        kernel
+                    } else {
+                        user
+                    };
+                    FrameInfo {
+                        frame: Frame::Label(strings[f as usize]),
+                        category_pair: category.into(),
+                        flags: FrameFlags::empty(),
+                    }
+                })
+                .collect();
+            b.count("stacks", frames.len() as u64 * ROW_BYTES)?;
+            let h = b.fx.intern_stack_frames(th, frames.into_iter());
+            stacks.insert(stack, h);
+            Ok(h)
+        };
         for s in &t.samples {
-            let stack = match stacks.get(&s.stack) {
-                Some(h) => *h,
-                None => {
-                    let frames: Vec<FrameInfo> = profile.stacks[s.stack as usize]
-                        .iter()
-                        .flat_map(|l| profile.locations[*l as usize].functions.iter())
-                        .map(|f| {
-                            let category = if profile.functions[*f as usize].module == KERNEL_MODULE
-                            {
-                                kernel
-                            } else {
-                                user
-                            };
-                            FrameInfo {
-                                frame: Frame::Label(strings[*f as usize]),
-                                category_pair: category.into(),
-                                flags: FrameFlags::empty(),
-                            }
-                        })
-                        .collect();
-                    b.count("stacks", frames.len() as u64 * ROW_BYTES)?;
-                    let h = b.fx.intern_stack_frames(th, frames.into_iter());
-                    stacks.insert(s.stack, h);
-                    h
-                }
-            };
+            let stack = stack_of(&mut b, s.stack)?;
             let at = b.at(s.time_ns);
             b.fx.add_sample(th, at, stack, CpuDelta::from_nanos(s.weight_ns), 1);
         }
+        // Off-CPU times (`record --off-cpu`): interval markers with the
+        // stack the thread left from.
+        b.count("off-CPU markers", t.off_cpu.len() as u64 * ROW_BYTES)?;
+        for o in &t.off_cpu {
+            let stack = stack_of(&mut b, o.stack)?;
+            let state = match o.state {
+                b'R' => "R preempted".to_string(),
+                b'S' => "S sleeping".to_string(),
+                b'D' => "D uninterruptible".to_string(),
+                c => clean(&char::from(c).to_string()),
+            };
+            let m = OffCpuMarker {
+                name: b.fx.intern_string("Off-CPU"),
+                state: b.fx.intern_string(&state),
+                runq_ms: o.runq_ns as f64 / 1e6,
+                category: off_cat,
+            };
+            let timing =
+                MarkerTiming::Interval(b.at(o.time_ns), b.at(o.time_ns.saturating_add(o.off_ns)));
+            let handle = b.fx.add_marker(th, timing, m);
+            b.fx.set_marker_stack(th, handle, stack);
+            off_cpu += 1;
+        }
     }
 
-    let mut markers = Markers::default();
+    let mut markers = Markers {
+        off_cpu,
+        ..Markers::default()
+    };
     // Syscalls, on their thread, selected as the samples are.
     let matcher = Matcher::new(filter, &names, capture);
     let native = capture.header.host.arch.clone();
@@ -359,9 +434,6 @@ pub fn build(
             markers.oom_kills += kills;
         }
     }
-    // HOOK(off-CPU, issue 14): off-CPU records, when the capture holds them,
-    // become samples of zero CPU delta (or "Off-CPU" interval markers) on
-    // their thread here.
     Ok((b.fx, markers))
 }
 

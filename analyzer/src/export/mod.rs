@@ -16,6 +16,7 @@ pub mod speedscope;
 
 use std::collections::HashMap;
 
+use holter_format::Sample;
 use rayon::prelude::*;
 
 use crate::filter::{Filter, Matcher, Names};
@@ -80,7 +81,21 @@ pub struct SampleRow {
     pub weight_ns: u64,
 }
 
-/// One thread's samples, by time.
+/// A time a thread spent off the CPU (format 1.11, `record --off-cpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffCpuRow {
+    /// When it left the CPU.
+    pub time_ns: u64,
+    /// The stack it left from, index in [`Profile::stacks`].
+    pub stack: u32,
+    pub off_ns: u64,
+    /// Of `off_ns`, the time it was runnable, waiting for a CPU.
+    pub runq_ns: u64,
+    /// `S`, `D`, `R`... as `ps` shows it.
+    pub state: u8,
+}
+
+/// One thread's samples and off-CPU times, each by time.
 #[derive(Debug, Clone)]
 pub struct ThreadProfile {
     pub pid: u32,
@@ -88,6 +103,7 @@ pub struct ThreadProfile {
     pub process_name: String,
     pub thread_name: String,
     pub samples: Vec<SampleRow>,
+    pub off_cpu: Vec<OffCpuRow>,
 }
 
 impl ThreadProfile {
@@ -124,7 +140,7 @@ pub struct Profile {
     pub mappings: Vec<MappingInfo>,
     /// Location ids, root first.
     pub stacks: Vec<Vec<u32>>,
-    /// Threads with at least one sample, by (pid, tid).
+    /// Threads with at least one sample or off-CPU time, by (pid, tid).
     pub threads: Vec<ThreadProfile>,
     /// Capture file name and target, for titles.
     pub name: String,
@@ -188,13 +204,30 @@ impl Profile {
             hz => 1_000_000_000 / u64::from(hz),
         };
 
-        // 1. Samples by thread; their stacks by (pid, mapping epoch, stack id).
+        // 1. Samples and off-CPU times by thread; their stacks by (pid,
+        // mapping epoch, stack id).
         let mut group_ids: HashMap<(u32, u32, u32), u32> = HashMap::new();
         let mut groups: Vec<(u32, u32, u32)> = Vec::new();
         let mut thread_ids: HashMap<(u32, u32), usize> = HashMap::new();
         let mut threads: Vec<ThreadProfile> = Vec::new();
         let mut map_times: HashMap<u32, &[u64]> = HashMap::new();
-        for s in capture.samples.iter().filter(|s| matcher.matches(s)) {
+        let off_cpu = capture.off_cpu.iter().map(|o| {
+            let s = Sample {
+                time_ns: o.time_ns,
+                pid: o.pid,
+                tid: o.tid,
+                cpu: o.cpu,
+                stack_id: o.stack_id,
+                period: 0,
+            };
+            (s, Some(o))
+        });
+        let events = capture
+            .samples
+            .iter()
+            .map(|s| (s.clone(), None))
+            .chain(off_cpu);
+        for (s, off) in events.filter(|(s, _)| matcher.matches(s)) {
             let times = *map_times
                 .entry(s.pid)
                 .or_insert_with(|| sym.maps().times(s.pid));
@@ -210,14 +243,24 @@ impl Profile {
                     process_name: clean(names.process(s.pid, s.time_ns)),
                     thread_name: clean(names.thread(s.tid, s.time_ns)),
                     samples: Vec::new(),
+                    off_cpu: Vec::new(),
                 });
                 threads.len() - 1
             });
-            threads[t].samples.push(SampleRow {
-                time_ns: s.time_ns,
-                stack: group,
-                weight_ns: if s.period > 0 { s.period } else { interval_ns },
-            });
+            match off {
+                None => threads[t].samples.push(SampleRow {
+                    time_ns: s.time_ns,
+                    stack: group,
+                    weight_ns: if s.period > 0 { s.period } else { interval_ns },
+                }),
+                Some(o) => threads[t].off_cpu.push(OffCpuRow {
+                    time_ns: o.time_ns,
+                    stack: group,
+                    off_ns: o.off_ns,
+                    runq_ns: o.runq_ns,
+                    state: o.state,
+                }),
+            }
         }
         drop(group_ids);
 
@@ -375,6 +418,10 @@ impl Profile {
                 s.stack = group_stack[s.stack as usize];
             }
             t.samples.sort_by_key(|s| s.time_ns);
+            for o in &mut t.off_cpu {
+                o.stack = group_stack[o.stack as usize];
+            }
+            t.off_cpu.sort_by_key(|o| o.time_ns);
         }
         threads.sort_by_key(|t| (t.pid, t.tid));
         profile.threads = threads;
@@ -383,6 +430,11 @@ impl Profile {
 
     pub fn sample_count(&self) -> u64 {
         self.threads.iter().map(|t| t.samples.len() as u64).sum()
+    }
+
+    /// Off-CPU intervals kept.
+    pub fn off_cpu_count(&self) -> u64 {
+        self.threads.iter().map(|t| t.off_cpu.len() as u64).sum()
     }
 
     /// The function ids of a stack, root first (inlined calls expanded).

@@ -1,7 +1,9 @@
 //! speedscope's file format (<https://www.speedscope.app/file-format-schema.json>):
 //! one `sampled` profile per thread, frames shared, weights in nanoseconds
-//! of CPU time. Consecutive samples of one thread with the same stack are
-//! one sample of their summed weight (speedscope draws them so anyway).
+//! of CPU time, and, for captures with off-CPU records, one more per thread
+//! (`... off-CPU`) weighted by the nanoseconds each stack waited off the CPU.
+//! Consecutive samples of one thread with the same stack are one sample of
+//! their summed weight (speedscope draws them so anyway).
 
 use std::io::Write;
 
@@ -66,44 +68,17 @@ pub fn write(
         .map(|f| (f.name.len() + f.module.len()) as u64 * 2 + 32)
         .sum();
     for t in &profile.threads {
-        let mut samples: Vec<Vec<u32>> = Vec::new();
-        let mut weights: Vec<u64> = Vec::new();
-        let mut last = None;
-        for s in &t.samples {
-            if last == Some(s.stack) {
-                if let Some(w) = weights.last_mut() {
-                    *w = w.saturating_add(s.weight_ns);
-                }
-                continue;
-            }
-            last = Some(s.stack);
-            let frames: Vec<u32> = profile.stack_functions(s.stack).collect();
-            need = need.saturating_add((frames.len() as u64 + 2) * FRAME_BYTES + 24);
-            if need > budget {
-                return Err(ExportError::OverBudget {
-                    path: path.into(),
-                    what: "speedscope samples",
-                    need,
-                    budget,
-                });
-            }
-            samples.push(frames);
-            weights.push(s.weight_ns);
-        }
-        let total = weights.iter().fold(0u64, |a, w| a.saturating_add(*w));
-        profiles.push(Sampled {
-            kind: "sampled",
-            name: t.title(),
-            unit: "nanoseconds",
-            start_value: 0,
-            end_value: total,
-            samples,
-            weights,
-        });
+        let rows = t.samples.iter().map(|s| (s.stack, s.weight_ns));
+        profiles.push(sampled(profile, t.title(), rows, &mut need, budget, path)?);
     }
-    // HOOK(off-CPU, issue 14): when the capture holds off-CPU records, add
-    // one more sampled profile per thread here, named "<thread> off-CPU",
-    // its weights the nanoseconds each stack waited off the CPU.
+    // Off-CPU time (captures recorded with `--off-cpu`): one more profile
+    // per thread that has any, weighted by the nanoseconds each stack waited.
+    for t in profile.threads.iter().filter(|t| !t.off_cpu.is_empty()) {
+        let rows = t.off_cpu.iter().map(|o| (o.stack, o.off_ns));
+        let name = format!("{} off-CPU", t.title());
+        profiles.push(sampled(profile, name, rows, &mut need, budget, path)?);
+    }
+    // The thread with the most CPU samples opens first.
     let active_profile_index = profile
         .threads
         .iter()
@@ -131,4 +106,49 @@ pub fn write(
     serde_json::to_writer(&mut out, &file)?;
     out.flush()?;
     Ok(())
+}
+
+/// One sampled profile: consecutive rows of one stack merged, weights summed.
+fn sampled(
+    profile: &Profile,
+    name: String,
+    rows: impl Iterator<Item = (u32, u64)>,
+    need: &mut u64,
+    budget: u64,
+    path: &str,
+) -> Result<Sampled, ExportError> {
+    let mut samples: Vec<Vec<u32>> = Vec::new();
+    let mut weights: Vec<u64> = Vec::new();
+    let mut last = None;
+    for (stack, weight) in rows {
+        if last == Some(stack) {
+            if let Some(w) = weights.last_mut() {
+                *w = w.saturating_add(weight);
+            }
+            continue;
+        }
+        last = Some(stack);
+        let frames: Vec<u32> = profile.stack_functions(stack).collect();
+        *need = need.saturating_add((frames.len() as u64 + 2) * FRAME_BYTES + 24);
+        if *need > budget {
+            return Err(ExportError::OverBudget {
+                path: path.into(),
+                what: "speedscope samples",
+                need: *need,
+                budget,
+            });
+        }
+        samples.push(frames);
+        weights.push(weight);
+    }
+    let total = weights.iter().fold(0u64, |a, w| a.saturating_add(*w));
+    Ok(Sampled {
+        kind: "sampled",
+        name,
+        unit: "nanoseconds",
+        start_value: 0,
+        end_value: total,
+        samples,
+        weights,
+    })
 }
