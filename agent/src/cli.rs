@@ -1,5 +1,7 @@
 //! The command line of `holter-agent`.
 
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,7 +28,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Record a target into a capture file.
-    Record(RecordArgs),
+    Record(Box<RecordArgs>),
+    /// Write a finished capture file to stdout (how `kubectl holter` copies a
+    /// capture out of the agent's pod, whose image holds nothing else).
+    Cat {
+        /// The capture file: a regular file, never read through a link.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +110,16 @@ pub struct RecordArgs {
     /// Stop recording when the capture reaches this size (e.g. 100M, 2G).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// Once the capture is complete, print a line saying so and stay up to
+    /// DUR (until SIGTERM or SIGINT) so that it can be copied out of a pod
+    /// (`holter-agent cat FILE`); a failed capture exits at once.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub linger: Option<Duration>,
 }
+
+/// The line `record --linger` prints once the capture is complete (what
+/// `kubectl holter` waits for in the agent's log), followed by the file.
+pub const LINGER_MARK: &str = "holter-agent: capture complete, lingering: ";
 
 /// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -189,7 +206,9 @@ mod tests {
             let mut argv = vec!["holter-agent", "record", "-o", "x"];
             argv.extend_from_slice(extra);
             Cli::try_parse_from(argv).map(|c| {
-                let Command::Record(a) = c.command;
+                let Command::Record(a) = c.command else {
+                    panic!("not record")
+                };
                 (a.syscalls, a.pid, a.command)
             })
         };
@@ -218,12 +237,37 @@ mod tests {
     }
 
     #[test]
+    fn linger_and_cat() {
+        let cli = Cli::try_parse_from([
+            "holter-agent",
+            "record",
+            "--container",
+            "abc",
+            "-o",
+            "/holter/c.holter",
+            "--linger",
+            "10m",
+        ])
+        .unwrap();
+        let Command::Record(args) = cli.command else {
+            panic!("not record")
+        };
+        assert_eq!(args.linger, Some(Duration::from_secs(600)));
+        let cli = Cli::try_parse_from(["holter-agent", "cat", "/holter/c.holter"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Cat { file } if file == Path::new("/holter/c.holter"))
+        );
+    }
+
+    #[test]
     fn targets_are_exclusive_and_required() {
         let ok = Cli::try_parse_from(["holter-agent", "record", "--pid", "1", "-o", "x"]);
         assert!(ok.is_ok());
         let cmd =
             Cli::try_parse_from(["holter-agent", "record", "-o", "x", "--", "sleep", "1"]).unwrap();
-        let Command::Record(args) = cmd.command;
+        let Command::Record(args) = cmd.command else {
+            panic!("not record")
+        };
         assert_eq!(args.command, ["sleep", "1"]);
         assert!(Cli::try_parse_from(["holter-agent", "record", "-o", "x"]).is_err());
         assert!(Cli::try_parse_from([

@@ -208,9 +208,11 @@ fn create_temp(path: &Path) -> Result<(File, PathBuf), OutputError> {
 fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let a = CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let b = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // The raw syscall: the musl of the static agent has no renameat2 wrapper.
     // SAFETY: valid C strings.
     let r = unsafe {
-        libc::renameat2(
+        libc::syscall(
+            libc::SYS_renameat2,
             libc::AT_FDCWD,
             a.as_ptr(),
             libc::AT_FDCWD,

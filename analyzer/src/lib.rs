@@ -8,6 +8,7 @@ pub mod export;
 pub mod filter;
 pub mod flamegraph;
 pub mod info;
+pub mod kube;
 pub mod load;
 pub mod output;
 pub mod report;

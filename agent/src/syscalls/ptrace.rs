@@ -27,42 +27,53 @@ fn check(r: libc::c_long) -> io::Result<libc::c_long> {
     }
 }
 
-fn request(req: libc::c_uint, tid: u32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+// The requests by their kernel numbers (<linux/ptrace.h>): the libc crate
+// types them `c_uint` for glibc and `c_int` for musl (the static agent).
+const PTRACE_SYSCALL: u32 = 24;
+const PTRACE_DETACH: u32 = 17;
+const PTRACE_GETEVENTMSG: u32 = 0x4201;
+const PTRACE_SEIZE: u32 = 0x4206;
+const PTRACE_INTERRUPT: u32 = 0x4207;
+const PTRACE_LISTEN: u32 = 0x4208;
+const PTRACE_GET_SYSCALL_INFO: u32 = 0x420e;
+
+#[allow(clippy::unnecessary_cast)]
+fn request(req: u32, tid: u32, addr: usize, data: usize) -> io::Result<libc::c_long> {
     // SAFETY: the requests used here read or write only through `data` when it
     // points at a buffer this module owns (GETEVENTMSG, GET_SYSCALL_INFO).
-    check(unsafe { libc::ptrace(req, tid as libc::pid_t, addr, data) })
+    check(unsafe { libc::ptrace(req as _, tid as libc::pid_t, addr, data) })
 }
 
 /// Attaches to one thread without stopping it.
 pub fn seize(tid: u32) -> io::Result<()> {
-    request(libc::PTRACE_SEIZE, tid, 0, OPTIONS as usize).map(drop)
+    request(PTRACE_SEIZE, tid, 0, OPTIONS as usize).map(drop)
 }
 
 /// Stops a seized thread (it reports a `PTRACE_EVENT_STOP`).
 pub fn interrupt(tid: u32) -> io::Result<()> {
-    request(libc::PTRACE_INTERRUPT, tid, 0, 0).map(drop)
+    request(PTRACE_INTERRUPT, tid, 0, 0).map(drop)
 }
 
 /// Resumes a stopped thread until its next syscall entry or exit, delivering `sig` (0: none).
 pub fn syscall(tid: u32, sig: i32) -> io::Result<()> {
-    request(libc::PTRACE_SYSCALL, tid, 0, sig as usize).map(drop)
+    request(PTRACE_SYSCALL, tid, 0, sig as usize).map(drop)
 }
 
 /// Lets a thread in group-stop stay stopped while still reporting events.
 pub fn listen(tid: u32) -> io::Result<()> {
-    request(libc::PTRACE_LISTEN, tid, 0, 0).map(drop)
+    request(PTRACE_LISTEN, tid, 0, 0).map(drop)
 }
 
 /// Detaches a stopped thread, delivering `sig` (0: none).
 pub fn detach(tid: u32, sig: i32) -> io::Result<()> {
-    request(libc::PTRACE_DETACH, tid, 0, sig as usize).map(drop)
+    request(PTRACE_DETACH, tid, 0, sig as usize).map(drop)
 }
 
 /// The message of the last event: the new tid of a clone/fork, the former tid of an exec.
 pub fn event_msg(tid: u32) -> io::Result<u64> {
     let mut msg: libc::c_ulong = 0;
     request(
-        libc::PTRACE_GETEVENTMSG,
+        PTRACE_GETEVENTMSG,
         tid,
         0,
         &mut msg as *mut libc::c_ulong as usize,
@@ -125,7 +136,7 @@ const OP_EXIT: u8 = 2;
 pub fn syscall_info(tid: u32) -> io::Result<SyscallInfo> {
     let mut raw = RawInfo::default();
     request(
-        libc::PTRACE_GET_SYSCALL_INFO,
+        PTRACE_GET_SYSCALL_INFO,
         tid,
         std::mem::size_of::<RawInfo>(),
         &mut raw as *mut RawInfo as usize,
@@ -304,6 +315,27 @@ pub fn read_memory(pid: u32, addr: u64, buf: &mut [u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::unnecessary_cast)]
+    fn request_numbers_are_the_kernels() {
+        // libc's own constants (typed c_uint on glibc, c_int on musl).
+        for (ours, theirs) in [
+            (PTRACE_SYSCALL, libc::PTRACE_SYSCALL as u32),
+            (PTRACE_DETACH, libc::PTRACE_DETACH as u32),
+            (PTRACE_GETEVENTMSG, libc::PTRACE_GETEVENTMSG as u32),
+            (PTRACE_SEIZE, libc::PTRACE_SEIZE as u32),
+            (PTRACE_INTERRUPT, libc::PTRACE_INTERRUPT as u32),
+            (PTRACE_LISTEN, libc::PTRACE_LISTEN as u32),
+        ] {
+            assert_eq!(ours, theirs);
+        }
+        #[cfg(target_env = "gnu")]
+        assert_eq!(
+            PTRACE_GET_SYSCALL_INFO,
+            libc::PTRACE_GET_SYSCALL_INFO as u32
+        );
+    }
 
     fn stopped(sig: i32, event: i32) -> i32 {
         (event << 16) | (sig << 8) | 0x7f
