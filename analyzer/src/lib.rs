@@ -1,6 +1,7 @@
 //! holter: turns capture files into flame graphs, syscall tables and cgroup reports.
 
 pub mod cgroups;
+pub mod compare;
 pub mod diff;
 pub mod doc;
 pub mod escape;

@@ -93,6 +93,11 @@ enum Command {
         #[arg(long, value_name = "SECONDS", value_parser = seconds)]
         to: Option<f64>,
     },
+    /// Compare captures side by side: one column per capture, differences from the first marked.
+    #[command(
+        after_help = "Examples:\n  holter compare before.holter after.holter\n  holter compare node1.holter node2.holter node3.holter --format markdown\n  holter compare before.holter after.holter --format html -o cmp.html\n  holter compare before.holter after.holter --json"
+    )]
+    Compare(cmd_compare::CompareArgs),
     /// Write one self-contained report (HTML or Markdown) to attach to a ticket.
     #[command(
         after_help = "Examples:\n  holter report app.holter                     # writes app.html next to the capture\n  holter report app.holter --format markdown   # writes app.md, to paste into a ticket\n  holter report app.holter -o /tmp/ticket-123.html"
@@ -197,6 +202,7 @@ fn seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+mod cmd_compare;
 mod cmd_export;
 mod cmd_flamegraph;
 mod cmd_report;
@@ -266,6 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Report(args) => cmd_report::run(args, budget)?,
         Command::Export(args) => cmd_export::run(args, budget)?,
+        Command::Compare(args) => cmd_compare::run(args, budget)?,
     }
     Ok(())
 }

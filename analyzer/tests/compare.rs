@@ -102,3 +102,83 @@ fn diff_needs_two_captures_with_samples() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("holds no samples"), "{}", stderr(&o));
 }
+
+#[test]
+fn compare_puts_the_moved_function_first_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, new) = pair(dir.path());
+    let o = holter(&["compare", &base, &new, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let caps = j["captures"].as_array().unwrap();
+    assert_eq!(caps.len(), 2);
+    assert_eq!(caps[0]["label"], "A");
+    assert_eq!(caps[1]["file"], new.as_str());
+    assert_eq!(caps[0]["samples"], 80);
+    assert_eq!(caps[1]["samples"], 40);
+    assert_eq!(caps[0]["top_functions"][0]["function"], "main");
+    assert_eq!(caps[0]["top_functions"][0]["pct"], 80.0);
+    assert_eq!(caps[1]["top_functions"][0]["function"], "leaf_c");
+    for key in [
+        "target",
+        "host",
+        "duration_s",
+        "cpu_cores",
+        "throttled_pct",
+        "memory_peak_bytes",
+        "memory_limit_bytes",
+        "oom_kills",
+        "syscalls",
+    ] {
+        assert!(caps[0].get(key).is_some(), "{key}");
+    }
+    // The two top differences: main's share went, leaf_c's came.
+    let d = j["differences"].as_array().unwrap();
+    let top: Vec<&str> = d[..2].iter().map(|x| x["what"].as_str().unwrap()).collect();
+    assert_eq!(top, ["function leaf_c", "function main"], "{d:?}");
+    assert_eq!(d[1]["base"], "80.0%");
+    assert_eq!(d[1]["value"], "0.0% (-80.0 pts)");
+    assert!(
+        !d.iter().any(|x| x["what"] == "function app::work"),
+        "unchanged share marked: {d:?}"
+    );
+    assert_eq!(j["function_changes"][0]["capture"], "B");
+
+    let text = holter(&["compare", &base, &new]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = stdout(&text);
+    eprintln!("{text}");
+    assert!(
+        text.starts_with(
+            "verdict: Largest difference: function leaf_c in B: 80.0% (+80.0 pts) (A: 0.0%)."
+        ),
+        "{text}"
+    );
+    let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lines: Vec<String> = text.lines().map(words).collect();
+    assert!(lines.contains(&"main 80.0% 0.0%".to_string()), "{text}");
+    assert!(
+        lines.contains(&"app::work 20.0% 20.0%".to_string()),
+        "{text}"
+    );
+
+    let md = stdout(&holter(&["compare", &base, &new, "--format", "markdown"]));
+    assert!(md.starts_with("## holter compare: 2 captures"), "{md}");
+    assert!(md.contains("| `leaf_c` |"), "{md}");
+    let html = stdout(&holter(&["compare", &base, &new, "--format", "html"]));
+    assert!(html.contains("script-src 'none'"), "{html}");
+    assert!(html.contains("<span class=\"bad\">80.0%</span>"), "{html}");
+}
+
+#[test]
+fn compare_needs_two_readable_captures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, _) = pair(dir.path());
+    let o = holter(&["compare", &base]);
+    assert!(!o.status.success());
+    let bad = dir.path().join("bad.holter");
+    std::fs::write(&bad, b"garbage").unwrap();
+    let o = holter(&["compare", &base, bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("bad.holter"), "{}", stderr(&o));
+}

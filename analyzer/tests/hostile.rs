@@ -51,6 +51,8 @@ fn bombs_stop_at_the_budget() {
             vec!["network", p],
             vec!["flamegraph", p, "-o", o],
             vec!["report", p, "-o", o],
+            vec!["compare", p, p],
+            vec!["flamegraph", "--diff", p, p, "-o", o],
         ] {
             let r = holter(&args);
             let err = stderr(&r);
@@ -164,6 +166,10 @@ fn no_raw_control_character_reaches_a_terminal() {
             vec!["throttling", p, "--json"],
             vec!["memory", p, "--json"],
             vec!["network", p, "--json"],
+            vec!["compare", p, p],
+            vec!["compare", p, p, "--format", "markdown"],
+            vec!["compare", p, p, "--json"],
+            vec!["flamegraph", "--diff", p, p, "--folded"],
         ] {
             let r = holter(&args);
             let what = format!("{name} {args:?}");

@@ -124,6 +124,40 @@ fn the_hot_function_that_moved_is_the_top_difference() {
         "{changes}"
     );
 
+    // holter compare: the two top differences are alpha's share lost and
+    // omega's gained (common's, 1/5 of the work in both, moves by sampling
+    // noise only, on a loaded machine up to ~5 points).
+    let j: serde_json::Value = serde_json::from_str(&ok_stdout(
+        "holter compare --json",
+        &holter(&["compare", &base, &new, "--json"]),
+    ))
+    .unwrap();
+    let d = j["differences"].as_array().unwrap();
+    eprintln!("differences: {d:?}");
+    let mut top: Vec<&str> = d
+        .iter()
+        .take(2)
+        .map(|x| x["what"].as_str().unwrap())
+        .collect();
+    top.sort_unstable();
+    assert_eq!(top, ["function alpha", "function omega"], "{d:?}");
+    assert_eq!(j["captures"][0]["top_functions"][0]["function"], "alpha");
+    assert_eq!(j["captures"][1]["top_functions"][0]["function"], "omega");
+    for c in j["captures"].as_array().unwrap() {
+        assert_eq!(
+            c["target"].as_str().unwrap().split(' ').next(),
+            Some("command")
+        );
+        assert!(c["cpu_cores"].as_f64().unwrap() > 0.3, "{c}");
+    }
+    let text = ok_stdout("holter compare", &holter(&["compare", &base, &new]));
+    let verdict = text.lines().next().unwrap();
+    assert!(
+        verdict.starts_with("verdict: Largest difference: function alpha")
+            || verdict.starts_with("verdict: Largest difference: function omega"),
+        "{text}"
+    );
+
     // The SVG: omega in red.
     let svg_path = dir.path().join("d.svg");
     ok_stdout(
