@@ -377,8 +377,9 @@ const REPACK_STRONG_MAX: u64 = 256 << 10;
 
 /// Rewrites the closed capture in frames of up to 1 MiB instead of one a
 /// second (`holter_format::repack`: the same records, read the same by every
-/// reader, smaller: each small frame was compressed without the others'
-/// context). Returns its new size; `None` when it was left as it was
+/// reader of format 1.12 or newer, smaller: each small frame was compressed
+/// without the others' context, and now with the built-in dictionary of
+/// snapshot text, `holter_format::packed`). Returns its new size; `None` when it was left as it was
 /// (`frames`: how many the writer wrote).
 fn repack(
     output: &crate::output::Output,
@@ -401,6 +402,7 @@ fn repack(
             BufWriter::new(dst),
             opts.flush_bytes,
             level,
+            true,
         )
         .map_err(std::io::Error::other)
     })?;

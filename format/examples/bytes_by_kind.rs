@@ -1,9 +1,11 @@
 //! Where the bytes of a capture go, by record kind: how many records, and
 //! what the file shrinks by when that kind is left out (each kind's share of
-//! the compressed file; the file is rewritten frame by frame as the agent
-//! wrote it, so per-frame compression is measured as it was). The last line
-//! is what the same records cost in one frame: the price of the agent's
-//! frame-per-second flushing.
+//! the compressed file). The file is rewritten as the agent leaves a small
+//! capture at close: written frame by frame, then repacked into one frame of
+//! packed records at zstd level 19 (format 1.12, the built-in dictionary).
+//! The last line is what the same records cost as the agent wrote them
+//! while recording, a frame a second (level 3, no dictionary): what a capture
+//! cut short, or too large to repack, pays.
 //!
 //! `cargo run --release -p holter-format --example bytes_by_kind -- FILE...`
 
@@ -28,8 +30,9 @@ fn frames(file: &[u8]) -> Vec<Vec<Record>> {
 }
 
 /// The length of the capture rewritten without records of kind `skip`,
-/// frame by frame as given (`one_frame`: all records in one frame).
-fn rewrite(frames: &[Vec<Record>], skip: Option<u16>, one_frame: bool) -> usize {
+/// then repacked as the agent does at close (`as_written`: frame by frame as
+/// given, not repacked).
+fn rewrite(frames: &[Vec<Record>], skip: Option<u16>, as_written: bool) -> usize {
     let Some(Record::Header(h)) = frames.first().and_then(|f| f.first()) else {
         return 0;
     };
@@ -44,11 +47,15 @@ fn rewrite(frames: &[Vec<Record>], skip: Option<u16>, one_frame: bool) -> usize 
                 _ => {}
             }
         }
-        if !one_frame {
-            w.flush().unwrap();
-        }
+        w.flush().unwrap();
     }
-    w.finish(footer).unwrap().len()
+    let bytes = w.finish(footer).unwrap();
+    if as_written {
+        return bytes.len();
+    }
+    let mut out = Vec::new();
+    holter_format::repack(&bytes[..], &mut out, 1 << 20, 19, true).unwrap();
+    out.len()
 }
 
 fn main() {
@@ -69,7 +76,7 @@ fn main() {
 
         let all = rewrite(&frames, None, false);
         println!(
-            "{path}: {} bytes in {} frames (rewritten as written: {all})",
+            "{path}: {} bytes in {} frames (rewritten and repacked as the agent does: {all})",
             bytes.len(),
             frames.len()
         );
@@ -100,7 +107,7 @@ fn main() {
             println!("{row}");
         }
         println!(
-            "  the same records in one frame: {} bytes",
+            "  the same records as written while recording (a frame a second, not repacked): {} bytes",
             rewrite(&frames, None, true)
         );
     }

@@ -13,6 +13,7 @@ mod compat;
 pub mod elf;
 mod error;
 pub mod numdelta;
+pub mod packed;
 mod reader;
 mod records;
 mod repack;
@@ -38,8 +39,9 @@ pub const VERSION_MAJOR: u16 = 1;
 /// 1.8: `Header::syscall_mode`; 1.9: `SampleBatch::time_less_period_ns`;
 /// 1.10: [`Record::SampleBatchLessPeriod`], the batches 1.9 writes, as a kind
 /// that older readers skip with a note instead of reading no sample silently;
-/// 1.11: [`OffCpuBatch`] (off-CPU intervals with their stacks), `Header::off_cpu`).
-pub const VERSION_MINOR: u16 = 11;
+/// 1.11: [`OffCpuBatch`] (off-CPU intervals with their stacks), `Header::off_cpu`;
+/// 1.12: [`packed`] records, compressed with a built-in zstd dictionary).
+pub const VERSION_MINOR: u16 = 12;
 /// Largest compressed frame a reader accepts.
 pub const MAX_FRAME: u32 = 64 << 20;
 /// Largest decompressed payload a reader accepts.

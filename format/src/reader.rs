@@ -328,7 +328,7 @@ impl<R: Read> Reader<R> {
             Ok(None) => self.stop_over_budget("decompressed bytes", at),
             Ok(Some(bytes)) => {
                 self.decompressed += bytes.len() as u64;
-                self.parse_payload(&bytes, at)
+                self.parse_payload(&bytes, at, false)
             }
             Err(e) => self.warn(format!(
                 "frame at offset {at} could not be decompressed ({e}); skipped"
@@ -361,7 +361,8 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    fn parse_payload(&mut self, mut bytes: &[u8], frame_at: u64) {
+    /// The records of a frame's payload (`packed`: of a packed record's).
+    fn parse_payload(&mut self, mut bytes: &[u8], frame_at: u64, packed: bool) {
         while !bytes.is_empty() {
             if bytes.len() < 6 {
                 self.warn(format!(
@@ -381,6 +382,16 @@ impl<R: Read> Reader<R> {
             }
             let body = &bytes[6..6 + len];
             bytes = &bytes[6 + len..];
+            if kind == crate::packed::PACKED_KIND {
+                if packed {
+                    self.warn(format!(
+                        "frame at offset {frame_at}: a packed record inside a packed record; skipped"
+                    ));
+                } else if !self.unpack(body, frame_at) {
+                    return;
+                }
+                continue;
+            }
             // Decoding allocates before the record can be weighed: a record
             // that could overrun the budget is not decoded.
             let worst = (len as u64)
@@ -412,10 +423,58 @@ impl<R: Read> Reader<R> {
     }
 }
 
+impl<R: Read> Reader<R> {
+    /// Expands a packed record in place; `false` when the reader stops (budget).
+    fn unpack(&mut self, body: &[u8], frame_at: u64) -> bool {
+        let packed: crate::packed::Packed = match postcard::from_bytes(body) {
+            Ok(p) => p,
+            Err(e) => {
+                self.warn(format!(
+                    "frame at offset {frame_at}: packed record could not be decoded ({e}); skipped"
+                ));
+                return true;
+            }
+        };
+        let Some(dict) = crate::packed::dictionary(packed.dictionary) else {
+            let (major, minor) = self.version;
+            self.warn(format!(
+                "frame at offset {frame_at}: records packed with dictionary {}, which this reader \
+                 (format {VERSION_MAJOR}.{}) does not know (the file is format {major}.{minor}); skipped",
+                packed.dictionary,
+                crate::VERSION_MINOR
+            ));
+            return true;
+        };
+        let left = self.budget.bytes.saturating_sub(self.decompressed);
+        match decompress_with(&packed.zstd, left, dict) {
+            Ok(None) => {
+                self.stop_over_budget("decompressed bytes", frame_at);
+                false
+            }
+            Ok(Some(inner)) => {
+                self.decompressed += inner.len() as u64;
+                self.parse_payload(&inner, frame_at, true);
+                !self.ended
+            }
+            Err(e) => {
+                self.warn(format!(
+                    "frame at offset {frame_at}: packed records could not be decompressed ({e}); skipped"
+                ));
+                true
+            }
+        }
+    }
+}
+
 /// The payload of a frame; `None` when it holds more than `budget` bytes.
 fn decompress(payload: &[u8], budget: u64) -> std::io::Result<Option<Vec<u8>>> {
+    decompress_with(payload, budget, &[])
+}
+
+/// [`decompress`] with a dictionary (none when empty).
+fn decompress_with(payload: &[u8], budget: u64, dict: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
     let mut out = Vec::new();
-    let mut decoder = zstd::stream::read::Decoder::new(payload)?;
+    let mut decoder = zstd::stream::read::Decoder::with_dictionary(payload, dict)?;
     // A hostile frame header must not make the decoder allocate a huge window.
     decoder.window_log_max(MAX_WINDOW_LOG)?;
     let limit = budget.min(MAX_PAYLOAD as u64);

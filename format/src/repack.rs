@@ -16,6 +16,9 @@ use std::io::{Read, Write};
 
 use crate::{MAGIC, MAX_FRAME, MAX_PAYLOAD, PREAMBLE_LEN};
 
+/// The first minor version with packed records.
+const PACKED_SINCE: u16 = 12;
+
 /// What [`repack`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Repacked {
@@ -57,12 +60,16 @@ fn read_exact_or_end(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<boo
 
 /// Copies the capture `src` to `dst` with its frames after the first merged
 /// into frames of up to `flush_bytes` of records (a frame that is larger on
-/// its own stays whole), compressed at zstd `level`.
+/// its own stays whole), compressed at zstd `level`. With `pack`, each new
+/// frame holds one [`crate::packed`] record instead (format 1.12: the records
+/// compressed with the built-in dictionary; a reader older than 1.12 skips
+/// them), and the file says it is 1.12 or newer.
 pub fn repack(
     mut src: impl Read,
     mut dst: impl Write,
     flush_bytes: usize,
     level: i32,
+    pack: bool,
 ) -> Result<Repacked, RepackError> {
     let mut pre = [0u8; PREAMBLE_LEN];
     if !read_exact_or_end(&mut src, &mut pre)? || pre[..MAGIC.len()] != MAGIC {
@@ -71,6 +78,10 @@ pub fn repack(
     let major = u16::from_le_bytes([pre[8], pre[9]]);
     if major != crate::VERSION_MAJOR {
         return Err(RepackError::NotACapture);
+    }
+    let minor = u16::from_le_bytes([pre[10], pre[11]]);
+    if pack && minor < PACKED_SINCE {
+        pre[10..12].copy_from_slice(&PACKED_SINCE.to_le_bytes());
     }
     dst.write_all(&pre)?;
     let mut stats = Repacked {
@@ -82,7 +93,12 @@ pub fn repack(
     let mut frame = Vec::new();
     let write_frame =
         |dst: &mut dyn Write, payload: &[u8], stats: &mut Repacked| -> std::io::Result<()> {
-            let z = zstd::bulk::compress(payload, level)?;
+            let z = if pack {
+                // Already compressed: the frame's own zstd only wraps it.
+                zstd::bulk::compress(&crate::packed::pack(payload, level)?, 1)?
+            } else {
+                zstd::bulk::compress(payload, level)?
+            };
             dst.write_all(&(z.len() as u32).to_le_bytes())?;
             dst.write_all(&crc32c::crc32c(&z).to_le_bytes())?;
             dst.write_all(&z)?;
@@ -177,7 +193,7 @@ mod tests {
     fn repacked_captures_read_the_same_and_are_smaller() {
         let (bytes, records) = capture(30);
         let mut out = Vec::new();
-        let st = repack(&bytes[..], &mut out, 1 << 20, 3).unwrap();
+        let st = repack(&bytes[..], &mut out, 1 << 20, 3, false).unwrap();
         assert_eq!(st.frames_in, 32, "header, 30 seconds, footer");
         assert_eq!(st.frames_out, 2, "header, then everything else");
         assert_eq!(st.bytes_in, bytes.len() as u64);
@@ -194,7 +210,7 @@ mod tests {
         assert!(r.is_complete() && r.warnings().is_empty());
         // Frames are bounded by flush_bytes.
         let mut small = Vec::new();
-        let st = repack(&bytes[..], &mut small, 2000, 3).unwrap();
+        let st = repack(&bytes[..], &mut small, 2000, 3, false).unwrap();
         assert!(st.frames_out > 2 && st.frames_out < 32, "{st:?}");
         assert_eq!(
             Reader::new(&small[..]).unwrap().collect::<Vec<_>>(),
@@ -209,22 +225,107 @@ mod tests {
         let mut cut = bytes.clone();
         cut.truncate(bytes.len() - 3);
         assert!(matches!(
-            repack(&cut[..], Vec::new(), 1 << 20, 3),
+            repack(&cut[..], Vec::new(), 1 << 20, 3, false),
             Err(RepackError::Damaged { what: "cut", .. })
         ));
         let mut bad = bytes.clone();
         let last = bad.len() - 1;
         bad[last] ^= 0xff;
         assert!(matches!(
-            repack(&bad[..], Vec::new(), 1 << 20, 3),
+            repack(&bad[..], Vec::new(), 1 << 20, 3, false),
             Err(RepackError::Damaged {
                 what: "bad checksum",
                 ..
             })
         ));
         assert!(matches!(
-            repack(&b"not a capture"[..], Vec::new(), 1 << 20, 3),
+            repack(&b"not a capture"[..], Vec::new(), 1 << 20, 3, false),
             Err(RepackError::NotACapture)
         ));
+    }
+
+    /// What a short capture repeats once: a cgroup v2 directory's first
+    /// snapshot (the files of `fixtures/cgroup-v2/box` with the values of a
+    /// running container), and `/proc/net/dev` and `/proc/net/snmp` as a
+    /// container sees them (Linux 6.18; the numbers are a busy host's).
+    fn first_snapshots() -> Vec<Record> {
+        let box_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/cgroup-v2/box");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(box_dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                // The fixture's zeros made values of a running container.
+                let text = text.replace(" 0\n", " 48213\n").replace("=0.00", "=1.37");
+                (e.file_name().into_string().unwrap(), text)
+            })
+            .collect();
+        files.sort();
+        let dev = "Inter-|   Receive                                                |  Transmit\n \
+             face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+             lo:   86124     812    0    0    0     0          0         0    86124     812    0    0    0     0       0          0\n  \
+             eth0: 91834712   64120    0    0    0     0          0         0  3201877   30114    0    0    0     0       0          0\n";
+        let snmp = include_str!("../tests/data/snmp-6.18.txt");
+        vec![
+            Record::CgroupSnapshot(crate::CgroupSnapshot {
+                time_ns: 1_000_000_000,
+                path: "/kubepods/burstable/pod5f1c/0a1b2c3d4e5f".into(),
+                version: 2,
+                controller: String::new(),
+                files,
+            }),
+            Record::NetSnapshot(crate::NetSnapshot {
+                time_ns: 1_000_000_001,
+                dev: dev.into(),
+                snmp: snmp.into(),
+            }),
+        ]
+    }
+
+    /// Packed (format 1.12): the same records, read the same, the file says
+    /// 1.12; and the first snapshots, the text every capture repeats once,
+    /// cost at most 60% of what they cost repacked without the dictionary at
+    /// the same level (measured: 42%). Fails if the dictionary stops
+    /// matching what the agent records, or packing stops being used.
+    #[test]
+    fn packed_captures_read_the_same_and_first_snapshots_cost_less() {
+        let mut w = Writer::new(Vec::new(), Header::default(), WriterOptions::default()).unwrap();
+        let header_only = {
+            let mut w =
+                Writer::new(Vec::new(), Header::default(), WriterOptions::default()).unwrap();
+            w.flush().unwrap();
+            w.finish(Footer::default()).unwrap()
+        };
+        for r in first_snapshots() {
+            w.write(&r).unwrap();
+            w.flush().unwrap();
+        }
+        let bytes = w.finish(Footer::default()).unwrap();
+        let records: Vec<Record> = Reader::new(&bytes[..]).unwrap().collect();
+        let size = |src: &[u8], pack: bool| {
+            let mut out = Vec::new();
+            repack(src, &mut out, 1 << 20, 19, pack).unwrap();
+            out
+        };
+        let packed = size(&bytes, true);
+        let mut r = Reader::new(&packed[..]).unwrap();
+        assert_eq!(r.version(), (crate::VERSION_MAJOR, 12));
+        let again: Vec<Record> = r.by_ref().collect();
+        assert_eq!(again, records);
+        assert!(
+            r.is_complete() && r.warnings().is_empty(),
+            "{:?}",
+            r.warnings()
+        );
+
+        let base = size(&header_only, true)
+            .len()
+            .min(size(&header_only, false).len());
+        let with = packed.len() - base;
+        let without = size(&bytes, false).len() - base;
+        assert!(
+            with * 10 <= without * 6,
+            "first snapshots: {with} B packed, {without} B without the dictionary"
+        );
     }
 }

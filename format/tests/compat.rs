@@ -1524,3 +1524,107 @@ fn off_cpu_batch_round_trips() {
         "read up to the shortest column"
     );
 }
+
+/// `format-1.12-all-kinds.holter`: `make_fixture` with format 1.12 (the 1.11
+/// capture repacked at close as the agent does: its records after the header
+/// in one packed record, dictionary 1).
+const FIXTURE_1_12_SHA256: &str =
+    "26461b0b4a61edb8f51ac6dcb1337480551d36738ee12798e3f0148818197c80";
+
+/// Dictionary 1 (`format/dict/snapshots-1.dict`): captures packed with it
+/// must read forever, so its bytes never change.
+const DICTIONARY_1_SHA256: &str =
+    "7fee6945023367b747ee338cae5260b2cc41e1118a7c1cebe01cfe514687c958";
+
+#[test]
+fn dictionary_1_is_frozen() {
+    let dict = holter_format::packed::dictionary(1).unwrap();
+    assert_eq!(sha256_hex(dict), DICTIONARY_1_SHA256);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dict/snapshots-1.dict");
+    assert_eq!(std::fs::read(path).unwrap(), dict);
+    assert!(holter_format::packed::dictionary(2).is_none());
+}
+
+/// New reader, 1.12 file: the packed record expands in place to the records
+/// of the 1.11 capture, exactly and in order. Old reader, 1.12 file: the
+/// packed kind (256) is one it does not know, so it is skipped and counted
+/// (what a 1.4 to 1.11 analyzer reports as records of newer kinds skipped):
+/// the reader sees the header alone, never a wrong record.
+#[test]
+fn the_1_12_fixture_reads_back() {
+    let stored = fixture("format-1.12-all-kinds.holter", FIXTURE_1_12_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 12));
+    let records: Vec<Record> = r.by_ref().collect();
+    assert_eq!(r.unknown_records(), 0);
+    assert!(
+        r.is_complete() && r.warnings().is_empty(),
+        "{:?}",
+        r.warnings()
+    );
+    let (_, expected) = common::capture_with(common::header_1_11(), common::body_1_11, 1, 0);
+    assert_eq!(records, expected);
+
+    let raw = raw_records(&stored);
+    let kinds: Vec<u16> = raw.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds, [1, holter_format::packed::PACKED_KIND]);
+    let as_unknown: Vec<(u16, Vec<u8>)> = raw
+        .into_iter()
+        .map(|(k, b)| (if k == 256 { 999 } else { k }, b))
+        .collect();
+    let bytes = raw_capture(&as_unknown);
+    let mut old = Reader::new(&bytes[..]).unwrap();
+    let seen: Vec<Record> = old.by_ref().collect();
+    assert_eq!(old.unknown_records(), 1, "skipped, and counted");
+    assert_eq!(seen, records[..1], "the header alone");
+}
+
+/// A packed record naming a dictionary this reader does not know is skipped
+/// with a warning naming the dictionary and both versions; one inside a
+/// packed record is refused; the records around them still read.
+#[test]
+fn packed_records_this_reader_cannot_read_are_skipped_loudly() {
+    use holter_format::packed::{Packed, PACKED_KIND};
+    let warning = |message: &str| Warning {
+        time_ns: 1,
+        message: message.into(),
+    };
+    let inner = {
+        let body = enc(&warning("inside"));
+        let mut p = 16u16.to_le_bytes().to_vec();
+        p.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        p.extend_from_slice(&body);
+        p
+    };
+    let unknown = Packed {
+        dictionary: 77,
+        zstd: zstd::bulk::compress(&inner, 3).unwrap(),
+    };
+    let record = holter_format::packed::pack(&inner, 3).unwrap();
+    let nested = holter_format::packed::pack(&record, 3).unwrap();
+    let bytes = raw_capture(&[
+        (16, enc(&warning("before"))),
+        (PACKED_KIND, enc(&unknown)),
+        (PACKED_KIND, record[6..].to_vec()),
+        (PACKED_KIND, nested[6..].to_vec()),
+        (16, enc(&warning("after"))),
+    ]);
+    let mut r = Reader::new(&bytes[..]).unwrap();
+    let seen: Vec<String> = r
+        .by_ref()
+        .filter_map(|x| match x {
+            Record::Warning(w) => Some(w.message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, ["before", "inside", "after"]);
+    let w = r.warnings().join("\n");
+    assert!(
+        w.contains(&format!(
+            "dictionary 77, which this reader (format 1.{VERSION_MINOR}) does not know (the file is format 1.{})",
+            VERSION_MINOR + 1
+        )),
+        "{w}"
+    );
+    assert!(w.contains("a packed record inside a packed record"), "{w}");
+}

@@ -11,7 +11,10 @@
 //!    decoded and then rebuilt into snapshots as the analyzer does (a delta
 //!    applied to the last snapshot of its kind, hostile edits and all);
 //! 3. split at its first 0xff byte into two texts: the numeric difference of
-//!    the second from the first, when there is one, rebuilds it exactly.
+//!    the second from the first, when there is one, rebuilds it exactly;
+//! 4. (format 1.12) as the records inside a packed record (compressed with
+//!    the built-in dictionary) in one well-formed frame, and as the body of a
+//!    packed record itself (its dictionary number and zstd frame hostile).
 #![no_main]
 
 use holter_format::*;
@@ -53,6 +56,19 @@ fn read(file: &[u8]) {
     }
 }
 
+/// A file of a good preamble and one good frame holding `payload`.
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut file = MAGIC.to_vec();
+    file.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
+    file.extend_from_slice(&VERSION_MINOR.to_le_bytes());
+    if let Ok(z) = zstd::bulk::compress(payload, 1) {
+        file.extend_from_slice(&(z.len() as u32).to_le_bytes());
+        file.extend_from_slice(&crc32c::crc32c(&z).to_le_bytes());
+        file.extend_from_slice(&z);
+    }
+    file
+}
+
 fuzz_target!(|data: &[u8]| {
     read(data);
 
@@ -65,6 +81,14 @@ fuzz_target!(|data: &[u8]| {
         file.extend_from_slice(&z);
         read(&file);
     }
+
+    if let Ok(record) = packed::pack(data, 1) {
+        read(&framed(&record));
+    }
+    let mut record = packed::PACKED_KIND.to_le_bytes().to_vec();
+    record.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    record.extend_from_slice(data);
+    read(&framed(&record));
 
     let cut = data.iter().position(|&b| b == 0xff).unwrap_or(data.len());
     if let (Ok(old), Ok(new)) = (

@@ -295,7 +295,7 @@ fn frames_of(bytes: &[u8]) -> Vec<(usize, usize)> {
 
 /// A capture of a quiet target flushes a small frame every second; once
 /// closed it is repacked: the header's frame, then one frame of everything
-/// else, every record as written (the footer counts them), nothing left
+/// else (packed with the built-in dictionary), every record as written (the footer counts them), nothing left
 /// beside it, permissions kept.
 #[test]
 fn a_closed_capture_is_repacked_into_large_frames() {
@@ -329,6 +329,18 @@ fn a_closed_capture_is_repacked_into_large_frames() {
         "header, then one frame (not one a second): {frames:?}"
     );
     assert_eq!(frames[1].0 + 8 + frames[1].1, bytes.len());
+    // Packed (format 1.12): that frame is one record, of the packed kind
+    // (compressed with the built-in dictionary), which the reader expands.
+    let payload =
+        zstd::stream::decode_all(&bytes[frames[1].0 + 8..frames[1].0 + 8 + frames[1].1]).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([payload[0], payload[1]]),
+        holter_format::packed::PACKED_KIND
+    );
+    assert_eq!(
+        6 + u32::from_le_bytes(payload[2..6].try_into().unwrap()) as usize,
+        payload.len()
+    );
     let mut reader = holter_format::Reader::new(&bytes[..]).unwrap();
     let records: Vec<holter_format::Record> = reader.by_ref().collect();
     assert!(reader.is_complete() && reader.warnings().is_empty());

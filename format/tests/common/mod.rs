@@ -443,6 +443,16 @@ pub fn body_1_11() -> Vec<Record> {
     b
 }
 
+/// Format 1.12: the 1.11 capture (1.11 header and body) as the agent
+/// leaves it at close: repacked, its records after the header in one packed
+/// record (dictionary 1).
+pub fn capture_1_12() -> (Vec<u8>, Vec<Record>) {
+    let (bytes, records) = capture_with(header_1_11(), body_1_11, 1, 0);
+    let mut out = Vec::new();
+    holter_format::repack(&bytes[..], &mut out, 1 << 20, 19, true).unwrap();
+    (out, records)
+}
+
 pub const PREAMBLE: usize = PREAMBLE_LEN;
 
 pub fn footer() -> Footer {
