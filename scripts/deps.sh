@@ -5,6 +5,7 @@ set -euo pipefail
 declare -A pkg=(
   [cc]=gcc [objcopy]=binutils [rustc]=rustc [go]=golang-go [strace]=strace [perf]=linux-perf [unshare]=util-linux [ip]=iproute2
   [debuginfod]=debuginfod [xz]=xz-utils [java]=openjdk-17-jre-headless [busybox]=busybox-static [runc]=runc [podman]=podman [dockerd]=docker.io [tar]=tar [chromium]=chromium [tc]=iproute2 [python3]=python3
+  [musl-gcc]=musl-tools [catatonit]=catatonit
 )
 missing=()
 for cmd in "${!pkg[@]}"; do

@@ -212,10 +212,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(p) => CaptureVolume::HostPath(p),
                     None => CaptureVolume::EmptyDir,
                 },
-                annotations: vec![(
-                    "holter.dev/agent".into(),
-                    format!("container {} ({})", id.id, id.runtime),
-                )],
+                // None: podman kube play refuses annotation values over 63 bytes.
+                annotations: Vec::new(),
                 containers: vec![AgentContainer {
                     name: "agent".into(),
                     target: AgentTarget::Container(id),

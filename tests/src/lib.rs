@@ -194,9 +194,22 @@ pub fn target_dir() -> PathBuf {
 /// test process builds both with cargo (same profile as the test), so a test
 /// never runs a binary older than the sources it is built from.
 /// `HOLTER_E2E_NO_BUILD=1` skips the build (the binaries must exist).
+/// `HOLTER_AGENT_BIN=PATH` runs that agent instead of the workspace's (e.g. the
+/// static one of `deploy/build.sh`, built from the same sources).
 pub fn bin(name: &str) -> PathBuf {
     static BUILD: Once = Once::new();
     BUILD.call_once(build_binaries);
+    if name == "holter-agent" {
+        if let Some(p) = std::env::var_os("HOLTER_AGENT_BIN").filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            assert!(
+                p.is_file(),
+                "HOLTER_AGENT_BIN={} is not a file",
+                p.display()
+            );
+            return p;
+        }
+    }
     let p = target_dir().join(name);
     assert!(
         p.is_file(),
