@@ -91,6 +91,14 @@ pub struct RecordArgs {
     /// Do not sample CPU stacks (other collectors only).
     #[arg(long)]
     pub no_samples: bool,
+    /// Also record time off the CPU: each time a thread of the target leaves
+    /// a CPU (sched:sched_switch), the stack it leaves from (unwound like a
+    /// CPU sample), why (blocked or preempted) and how long until it runs
+    /// again, of which how long it waited runnable (run-queue delay, from
+    /// sched:sched_wakeup). Read with `holter flamegraph --off-cpu` and
+    /// `holter sched`.
+    #[arg(long, conflicts_with = "no_samples")]
+    pub off_cpu: bool,
     /// Trace syscalls with their latency: `--syscalls` or `--syscalls=ptrace`
     /// stops the target at each call and reads its arguments (paths,
     /// addresses); `--syscalls=kernel` reads the kernel's raw_syscalls

@@ -16,6 +16,8 @@ pub struct Settings {
     /// Bytes of user stack copied per sample (DWARF mode), a multiple of 8.
     pub stack_bytes: u32,
     pub samples: bool,
+    /// `--off-cpu`: off-CPU intervals, recorded by the sampler.
+    pub off_cpu: bool,
     pub syscalls: bool,
     /// With `syscalls`: `ptrace` or `kernel`.
     pub syscall_mode: &'static str,

@@ -10,6 +10,7 @@ pub mod container;
 pub mod freezer;
 pub mod host;
 pub mod ns;
+pub mod offcpu;
 pub mod output;
 pub mod pod;
 pub mod procfs;

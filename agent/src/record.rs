@@ -68,6 +68,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         },
         stack_bytes: args.stack_size & !7,
         samples: !args.no_samples,
+        off_cpu: args.off_cpu && !args.no_samples,
         syscalls: args.syscalls.is_some(),
         syscall_mode: match args.syscalls.as_deref() {
             Some("kernel") => "kernel",
@@ -147,7 +148,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         } else {
             String::new()
         },
-        off_cpu: false,
+        off_cpu: settings.off_cpu,
     };
     let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
         .with_context(|| format!("cannot write {}", args.output.display()))?;

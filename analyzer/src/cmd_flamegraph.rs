@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use holter::diff;
 use holter::filter::Filter;
-use holter::flamegraph::{fold, write_folded, write_svg, Folded, SvgOptions};
+use holter::flamegraph::{
+    fold, fold_off_cpu, write_folded, write_svg, Folded, Quality, SvgOptions,
+};
 use holter::load::{Capture, Keep};
 use holter::output::{write_file, Existing};
 use holter::symbolize::Symbolizer;
@@ -32,7 +34,11 @@ pub(crate) fn run(args: FlamegraphArgs, budget: Option<u64>) -> anyhow::Result<(
         bail!("give a capture file (or --diff BASE NEW)");
     };
     let (capture, folded) = load_and_fold(file, &filter, &args, budget)?;
-    let quality = folded.quality.line();
+    let quality = if args.off_cpu {
+        off_cpu_line(&folded.quality, &capture)
+    } else {
+        folded.quality.line()
+    };
     eprintln!("holter: {quality}");
 
     if args.folded {
@@ -70,16 +76,40 @@ fn load_and_fold(
     budget: Option<u64>,
 ) -> anyhow::Result<(Capture, Folded)> {
     let capture = Capture::load_keeping(file, budget, Keep::PROFILE)?;
-    if capture.samples.is_empty() {
+    if args.off_cpu && capture.off_cpu.is_empty() {
+        if capture.header.off_cpu {
+            bail!(
+                "{}: the capture holds no off-CPU interval (no thread of the target left a CPU while it was recorded)",
+                file.display()
+            );
+        }
+        bail!(
+            "{}: the capture holds no off-CPU intervals: record with `holter-agent record --off-cpu ...`",
+            file.display()
+        );
+    }
+    if !args.off_cpu && capture.samples.is_empty() {
         bail!(
             "{}: the capture holds no samples (was it recorded with --no-samples, or did the target never run?)",
             file.display()
         );
     }
     let symbolizer = Symbolizer::with_options(&capture, &args.debug.options())?;
-    let folded = fold(&capture, filter, &symbolizer)?;
+    let folded = if args.off_cpu {
+        fold_off_cpu(&capture, filter, &symbolizer)?
+    } else {
+        fold(&capture, filter, &symbolizer)?
+    };
     for e in symbolizer.debug_errors() {
         eprintln!("holter: warning: {}", holter::escape::terminal(&e));
+    }
+    if folded.quality.samples == 0 && args.off_cpu {
+        bail!(
+            "{}: no off-CPU interval matches {} (the capture has {} intervals; see `holter sched`)",
+            file.display(),
+            filter.describe(),
+            capture.off_cpu.len()
+        );
     }
     if folded.quality.samples == 0 {
         bail!(
@@ -198,4 +228,16 @@ fn default_title(c: &Capture) -> String {
     } else {
         format!("holter: {name} ({} {})", t.kind, t.spec)
     }
+}
+
+/// `1.234 s off the CPU (weights in ns), 0 lost off-cpu records, 98.5% of frames symbolized, ...`.
+fn off_cpu_line(q: &Quality, c: &Capture) -> String {
+    format!(
+        "{:.3} s off the CPU (weights in ns), {} lost off-cpu records, {:.1}% of frames symbolized, unwind {}: {:.1}% of stacks reached a root",
+        q.samples as f64 / 1e9,
+        c.lost("off-cpu"),
+        q.symbolized_percent(),
+        q.unwind,
+        q.rooted_percent()
+    )
 }

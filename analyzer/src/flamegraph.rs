@@ -20,9 +20,11 @@ pub(crate) const CONTEXT_MARKER: u64 = 0xffff_ffff_ffff_f000;
 /// The folded stacks of a capture and how good they are.
 #[derive(Debug, Default)]
 pub struct Folded {
-    /// Folded stack → sample count, sorted.
+    /// Folded stack → sample count (off-CPU: nanoseconds), sorted.
     pub stacks: BTreeMap<String, u64>,
     pub quality: Quality,
+    /// What a count is: empty for samples, `ns` for off-CPU time.
+    pub count_name: &'static str,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +137,44 @@ pub struct FoldError {
 /// Folds the samples that `filter` selects. The frames located and the
 /// folded text stay within the capture's budget, else an error says so.
 pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Folded, FoldError> {
+    fold_items(capture, filter, sym, &capture.samples, false)
+}
+
+/// Folds the off-CPU intervals that `filter` selects (by their start),
+/// each weighing its time off the CPU in nanoseconds: the stacks threads
+/// left the CPU from (`holter flamegraph --off-cpu`). `quality.samples`
+/// counts nanoseconds.
+pub fn fold_off_cpu(
+    capture: &Capture,
+    filter: &Filter,
+    sym: &Symbolizer,
+) -> Result<Folded, FoldError> {
+    let items: Vec<holter_format::Sample> = capture
+        .off_cpu
+        .iter()
+        .map(|o| holter_format::Sample {
+            time_ns: o.time_ns,
+            pid: o.pid,
+            tid: o.tid,
+            cpu: o.cpu,
+            stack_id: o.stack_id,
+            period: o.off_ns,
+        })
+        .collect();
+    let mut f = fold_items(capture, filter, sym, &items, true)?;
+    f.count_name = "ns";
+    Ok(f)
+}
+
+/// Folds `items` (samples, or off-CPU intervals as samples whose `period`
+/// is their weight when `weighted`).
+fn fold_items(
+    capture: &Capture,
+    filter: &Filter,
+    sym: &Symbolizer,
+    items: &[holter_format::Sample],
+    weighted: bool,
+) -> Result<Folded, FoldError> {
     let over = |what: &'static str, need: u64| FoldError {
         path: capture.path.display().to_string(),
         what,
@@ -151,7 +191,7 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
     let mut pids: HashMap<u32, PidInfo> = HashMap::default();
     let mut context_ids: HashMap<(u32, u32, u32), u32> = HashMap::default();
     let mut counts: HashMap<u64, u64> = HashMap::default();
-    for s in capture.samples.iter().filter(|s| matcher.matches(s)) {
+    for s in items.iter().filter(|s| matcher.matches(s)) {
         let info = pids.entry(s.pid).or_insert_with(|| {
             let mut ids: Vec<(u64, u32)> = names
                 .process_history(s.pid)
@@ -185,9 +225,11 @@ pub fn fold(capture: &Capture, filter: &Filter, sym: &Symbolizer) -> Result<Fold
             });
             contexts.len() as u32 - 1
         });
-        *counts
+        let w = if weighted { s.period } else { 1 };
+        let c = counts
             .entry(u64::from(ctx) << 32 | u64::from(s.stack_id))
-            .or_default() += 1;
+            .or_default();
+        *c = c.saturating_add(w);
     }
     // Each group with its stack, looked up once.
     let groups: Vec<(Group, u64, Option<&Stack>)> = counts
@@ -467,7 +509,11 @@ pub fn write_svg<W: Write>(folded: &Folded, opts: &SvgOptions, out: W) -> io::Re
     let mut o = inferno::flamegraph::Options::default();
     o.title = crate::escape::line(&opts.title).into_owned();
     o.subtitle = Some(crate::escape::line(&opts.subtitle).into_owned());
-    o.count_name = "samples".into();
+    o.count_name = if folded.count_name.is_empty() {
+        "samples".into()
+    } else {
+        folded.count_name.into()
+    };
     // Kernel frames (`_[k]`) orange, C++ and Rust paths (`::`) yellow, others red.
     o.colors =
         inferno::flamegraph::color::Palette::Multi(inferno::flamegraph::color::MultiPalette::Perl);

@@ -13,6 +13,7 @@ pub mod kube;
 pub mod load;
 pub mod output;
 pub mod report;
+pub mod sched;
 pub mod symbolize;
 pub mod syscalls;
 

@@ -65,7 +65,7 @@ enum Command {
     },
     /// Draw a flame graph (SVG) or print folded stacks, symbolized from the capture alone.
     #[command(
-        after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug --lines   # debug files of ./debug first, file:line added\n  holter flamegraph --diff before.holter after.holter          # writes after.diff.svg\n  holter flamegraph --diff before.holter after.holter --folded"
+        after_help = "Examples:\n  holter flamegraph app.holter                 # writes app.svg next to the capture\n  holter flamegraph app.holter --folded > app.folded\n  holter flamegraph app.holter --off-cpu        # where threads wait, in ns off the CPU\n  holter flamegraph app.holter --comm nginx --from 10 --to 20 -o nginx.svg\n  holter flamegraph app.holter --debuginfo ./debug --lines   # debug files of ./debug first, file:line added\n  holter flamegraph --diff before.holter after.holter          # writes after.diff.svg\n  holter flamegraph --diff before.holter after.holter --folded"
     )]
     Flamegraph(FlamegraphArgs),
     /// Syscall latency table (like `strace -c -w`, with percentiles) and the slowest calls.
@@ -98,6 +98,17 @@ enum Command {
         after_help = "Examples:\n  holter compare before.holter after.holter\n  holter compare node1.holter node2.holter node3.holter --format markdown\n  holter compare before.holter after.holter --format html -o cmp.html\n  holter compare before.holter after.holter --json"
     )]
     Compare(cmd_compare::CompareArgs),
+    /// Off-CPU time per thread (a capture recorded with --off-cpu): voluntary
+    /// and involuntary switches, time blocked, run-queue delay p50/p95/p99/max.
+    #[command(
+        after_help = "Examples:\n  holter sched app.holter\n  holter sched app.holter --json\n\nvoluntary: left the CPU blocked (S, D); involuntary: preempted, still runnable (R).\nRun-queue delay: runnable and waiting for a CPU, from the wake-up or preemption to running."
+    )]
+    Sched {
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write one self-contained report (HTML or Markdown) to attach to a ticket.
     #[command(
         after_help = "Examples:\n  holter report app.holter                     # writes app.html next to the capture\n  holter report app.holter --format markdown   # writes app.md, to paste into a ticket\n  holter report app.holter -o /tmp/ticket-123.html"
@@ -145,6 +156,12 @@ pub(crate) struct FlamegraphArgs {
     /// Write folded stacks (`frame;frame;frame COUNT`, root first) instead of an SVG.
     #[arg(long)]
     pub(crate) folded: bool,
+    /// Time off the CPU instead of CPU samples (a capture recorded with
+    /// `holter-agent record --off-cpu`): the stacks the threads left the CPU
+    /// from, each weighing the nanoseconds until it ran again (blocked or
+    /// waiting runnable).
+    #[arg(long)]
+    pub(crate) off_cpu: bool,
     /// Only samples of this process (repeatable).
     #[arg(long, value_name = "PID")]
     pub(crate) pid: Vec<u32>,
@@ -273,6 +290,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => cmd_report::run(args, budget)?,
         Command::Export(args) => cmd_export::run(args, budget)?,
         Command::Compare(args) => cmd_compare::run(args, budget)?,
+        Command::Sched { file, json } => {
+            let keep = Keep {
+                profile: true,
+                syscalls: false,
+                cgroups: true,
+                network: false,
+            };
+            let capture = load_only(&file, keep)?;
+            if capture.off_cpu.is_empty() && !capture.header.off_cpu {
+                anyhow::bail!(
+                    "{} holds no off-CPU intervals: record with `holter-agent record --off-cpu ...`",
+                    file.display()
+                );
+            }
+            let report = holter::sched::analyze(&capture);
+            emit(&report, json, holter::sched::to_text)?;
+        }
     }
     Ok(())
 }

@@ -84,6 +84,12 @@ impl Collector for Sampler {
             None => Follow::Tasks,
         };
         let mut drain = Drain::default();
+        if ctx.settings.off_cpu {
+            let layout = crate::offcpu::layout()?;
+            armed.with_off_cpu(layout.clone());
+            let events = crate::offcpu::InEvents::open(&layout, &armed.cpus)?;
+            drain.off_cpu = Some((crate::offcpu::Recorder::new(layout), events));
+        }
         if !matches!(follow, Follow::CgroupV2) {
             // Task events start as they are opened, so that the FORK records of
             // threads born meanwhile tell which ones inherited events already.
@@ -102,6 +108,11 @@ impl Collector for Sampler {
             }
         }
         armed.enable();
+        if let Some((_, events)) = &drain.off_cpu {
+            for fd in events.fds() {
+                sys::enable(fd)?;
+            }
+        }
         send(&ctx, &mut state);
         ready.ok();
 
@@ -113,8 +124,9 @@ impl Collector for Sampler {
             quiet.resize(armed.rings.len(), false);
             if stopping {
                 armed.disable();
+                drain.disable_off_cpu();
             } else {
-                wait(&armed, &mut quiet);
+                wait(&armed, &mut quiet, &drain.off_cpu_fds(&armed));
             }
             drain.run(&mut armed, &mut state);
             if let Follow::CgroupV1(dir) = &follow {
@@ -132,8 +144,26 @@ impl Collector for Sampler {
                 break;
             }
         }
-        state.finish();
         let mut values = armed.counts();
+        if let Some((rec, _)) = &mut drain.off_cpu {
+            rec.finish(monotonic_ns(), &mut state.out);
+            values.extend(rec.counters());
+            if rec.lost > 0 {
+                state.out.push(Record::Lost(holter_format::Lost {
+                    time_ns: monotonic_ns(),
+                    kind: "off-cpu".into(),
+                    count: rec.lost,
+                }));
+                state.out.push(Record::Warning(holter_format::Warning {
+                    time_ns: monotonic_ns(),
+                    message: format!(
+                        "off-cpu: the kernel dropped {} sched_switch/sched_wakeup records (rings full): intervals around them are missing or paired late",
+                        rec.lost
+                    ),
+                }));
+            }
+        }
+        state.finish();
         if let Some(u) = &state.unwind {
             values.extend(u.stats.counters());
         }
@@ -151,10 +181,30 @@ impl Collector for Sampler {
 struct Drain {
     scratch: Vec<u8>,
     events: Vec<parse::Event>,
+    /// `--off-cpu`: the intervals' recorder and the switch-in events.
+    off_cpu: Option<(crate::offcpu::Recorder, crate::offcpu::InEvents)>,
+    /// Set once the events are disabled: the next run reads everything.
+    last: bool,
 }
 
 impl Drain {
+    fn off_cpu_fds(&self, armed: &Armed) -> Vec<std::os::fd::RawFd> {
+        let outs = armed.off_cpu.iter().flat_map(|s| s.rings.iter());
+        let ins = self.off_cpu.iter().flat_map(|(_, e)| e.rings.iter());
+        outs.chain(ins).map(|r| r.fd.as_raw_fd()).collect()
+    }
+
+    fn disable_off_cpu(&mut self) {
+        if let Some((_, events)) = &self.off_cpu {
+            for fd in events.fds() {
+                let _ = sys::disable(fd);
+            }
+        }
+        self.last = true;
+    }
+
     fn run(&mut self, armed: &mut Armed, state: &mut State) {
+        let started = monotonic_ns();
         let (scratch, events) = (&mut self.scratch, &mut self.events);
         let sample_type = armed.sample_type();
         for ring in armed.rings.iter_mut() {
@@ -170,6 +220,12 @@ impl Drain {
         events.sort_by_key(event_time);
         for e in events.drain(..) {
             state.handle(e);
+        }
+        if let (Some((rec, ins)), Some(outs)) = (&mut self.off_cpu, &mut armed.off_cpu) {
+            let horizon = (!self.last).then(|| started.saturating_sub(crate::offcpu::SETTLE_NS));
+            let out_type = crate::offcpu::switch_out_type(sample_type);
+            rec.drain(&mut outs.rings, out_type, &mut ins.rings, state, horizon);
+            rec.end_round(Some(monotonic_ns()), &mut state.out);
         }
         state.end_round(monotonic_ns());
         // Tasks forked during the capture inherited their parent's events.
@@ -199,7 +255,7 @@ fn send(ctx: &Context, state: &mut State) {
 
 /// Sleeps until a ring passes its watermark or [`POLL`] passes. A ring
 /// whose events have all gone (POLLHUP) is drained but no longer waited on.
-fn wait(armed: &Armed, quiet: &mut [bool]) {
+fn wait(armed: &Armed, quiet: &mut [bool], off_cpu: &[std::os::fd::RawFd]) {
     let mut fds: Vec<libc::pollfd> = armed
         .rings
         .iter()
@@ -211,6 +267,12 @@ fn wait(armed: &Armed, quiet: &mut [bool]) {
             revents: 0,
         })
         .collect();
+    let ours = fds.len();
+    fds.extend(off_cpu.iter().map(|&fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }));
     if fds.is_empty() {
         std::thread::sleep(POLL);
         return;
@@ -224,7 +286,7 @@ fn wait(armed: &Armed, quiet: &mut [bool]) {
         )
     };
     if n > 0 {
-        let mut it = fds.iter();
+        let mut it = fds[..ours].iter();
         for q in quiet.iter_mut().filter(|q| !**q) {
             if it.next().is_some_and(|p| p.revents & libc::POLLHUP != 0) {
                 *q = true;

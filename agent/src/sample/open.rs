@@ -77,6 +77,16 @@ pub struct Armed {
     /// The kernel refused `build_id` in MMAP2 records (before Linux 5.12):
     /// they carry device and inode, and the agent reads build-ids itself.
     no_build_id: bool,
+    /// `--off-cpu`: the switch-out events, opened beside each sampling event.
+    pub off_cpu: Option<SwitchOut>,
+}
+
+/// The `sched_switch` events of the target's threads leaving a CPU
+/// ([`crate::offcpu`]): a ring per CPU, in the order of [`Armed::cpus`].
+pub struct SwitchOut {
+    pub layout: crate::offcpu::sched::Layout,
+    pub rings: Vec<Ring>,
+    redirected: Vec<OwnedFd>,
 }
 
 impl Armed {
@@ -95,7 +105,53 @@ impl Armed {
             enabled: false,
             stack_bytes,
             no_build_id: false,
+            off_cpu: None,
         }
+    }
+
+    /// Opens a switch-out event beside every sampling event from now on.
+    pub fn with_off_cpu(&mut self, layout: crate::offcpu::sched::Layout) {
+        self.off_cpu = Some(SwitchOut {
+            layout,
+            rings: Vec::new(),
+            redirected: Vec::new(),
+        });
+    }
+
+    /// The sample type of the switch-out events.
+    pub fn switch_out_type(&self) -> u64 {
+        crate::offcpu::switch_out_type(self.sample_type())
+    }
+
+    /// With `--off-cpu`: the switch-out event of `who` on `cpus[i]`.
+    fn add_switch_out(
+        &mut self,
+        i: usize,
+        who: Who,
+        inherit: bool,
+        sampling: &Attr,
+    ) -> io::Result<()> {
+        let (pages, watermark, start, enabled) = (
+            self.ring_pages(),
+            self.watermark(),
+            self.start,
+            self.enabled,
+        );
+        let Some(so) = &mut self.off_cpu else {
+            return Ok(());
+        };
+        let a = crate::offcpu::switch_out_attr(&so.layout, inherit, start, watermark, sampling);
+        let fd = sys::open(&a, who, Some(self.cpus[i]))?;
+        if enabled {
+            sys::enable(&fd)?;
+        }
+        if let Some(ring) = so.rings.get(i) {
+            sys::set_output(&fd, &ring.fd)?;
+            so.redirected.push(fd);
+        } else {
+            so.rings.push(Ring::map(fd, pages)?);
+        }
+        Ok(())
     }
 
     fn ring_pages(&self) -> usize {
@@ -176,6 +232,15 @@ impl Armed {
             };
             self.add_sampling(i, fd)
                 .map_err(|e| classify(e, || format!("the ring buffer of cpu {cpu}")))?;
+            match self.add_switch_out(i, Who::Task(tid), true, &a) {
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(false),
+                Err(e) => {
+                    return Err(classify(e, || {
+                        format!("sched_switch of thread {tid}, cpu {cpu}")
+                    }))
+                }
+                Ok(()) => {}
+            }
         }
         for c in attr::counters(self.pmu) {
             if let Ok(fd) = sys::open(&attr::counting(c, true, self.start), Who::Task(tid), None) {
@@ -252,6 +317,11 @@ impl Armed {
                 .map_err(|e| classify(e, || format!("cgroup {}, cpu {cpu}", dir.display())))?;
             self.add_sampling(i, fd)
                 .map_err(|e| classify(e, || format!("the ring buffer of cpu {cpu}")))?;
+            self.add_switch_out(i, cg, false, &a).map_err(|e| {
+                classify(e, || {
+                    format!("sched_switch of cgroup {}, cpu {cpu}", dir.display())
+                })
+            })?;
             for c in attr::counters(self.pmu) {
                 if let Ok(fd) = sys::open(&attr::counting(c, false, self.start), cg, Some(cpu)) {
                     self.counters.push((c.name, fd));
@@ -285,6 +355,11 @@ impl Armed {
             .map(|r| &r.fd)
             .chain(self.redirected.iter())
             .chain(self.counters.iter().map(|(_, fd)| fd))
+            .chain(
+                self.off_cpu
+                    .iter()
+                    .flat_map(|s| s.rings.iter().map(|r| &r.fd).chain(s.redirected.iter())),
+            )
     }
 
     /// Counter totals by name, in the order of [`attr::counters`].

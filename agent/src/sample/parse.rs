@@ -241,7 +241,21 @@ pub fn parse(h: RecordHeader, bytes: &[u8], sample_type: u64) -> Option<Event> {
     }
 }
 
+/// Parses a sample record (header included) with its `PERF_SAMPLE_RAW`
+/// data (empty without it): what tracepoint events carry.
+pub fn parse_sample_raw(bytes: &[u8], sample_type: u64) -> Option<(Event, &[u8])> {
+    let mut c = Cursor {
+        bytes,
+        pos: HEADER_LEN,
+    };
+    sample_fields(&mut c, sample_type)
+}
+
 fn parse_sample(c: &mut Cursor, st: u64) -> Option<Event> {
+    sample_fields(c, st).map(|(e, _)| e)
+}
+
+fn sample_fields<'a>(c: &mut Cursor<'a>, st: u64) -> Option<(Event, &'a [u8])> {
     if st & sample::IDENTIFIER != 0 {
         c.u64()?;
     }
@@ -282,6 +296,11 @@ fn parse_sample(c: &mut Cursor, st: u64) -> Option<Event> {
             .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or_default()))
             .collect();
     }
+    let mut raw: &[u8] = &[];
+    if st & sample::RAW != 0 {
+        let size = c.u32()? as usize;
+        raw = c.take(size)?;
+    }
     let mut regs = None;
     if st & sample::REGS_USER != 0 {
         let abi = c.u64()?;
@@ -303,7 +322,7 @@ fn parse_sample(c: &mut Cursor, st: u64) -> Option<Event> {
             stack.extend_from_slice(&data[..dyn_size.min(size)]);
         }
     }
-    Some(Event::Sample {
+    let e = Event::Sample {
         pid,
         tid,
         time,
@@ -312,7 +331,8 @@ fn parse_sample(c: &mut Cursor, st: u64) -> Option<Event> {
         callchain,
         regs,
         stack,
-    })
+    };
+    Some((e, raw))
 }
 
 /// The registers of [`super::attr::REGS_USER_MASK`], in record order.

@@ -115,6 +115,50 @@ impl State {
         }
     }
 
+    /// The id of a sample's stack, unwound (DWARF mode) or as the kernel's
+    /// chain, interned: a new stack and the symbols it hits are written. Off-CPU
+    /// switches ([`crate::offcpu`]) are unwound by this same path.
+    pub fn intern_stack(
+        &mut self,
+        pid: u32,
+        time: u64,
+        callchain: &[u64],
+        regs: Option<crate::unwind::Regs>,
+        stack: &[u8],
+    ) -> u32 {
+        let out = &mut self.out;
+        let s = match &mut self.unwind {
+            Some(u) => {
+                let (kernel, kernel_user) = stacks::split(callchain);
+                if !self.symbols.spaces.knows(pid) {
+                    self.symbols.scan_process(pid, time, out);
+                }
+                let root = u.user_stack(
+                    pid,
+                    &self.symbols.spaces,
+                    regs,
+                    stack,
+                    &kernel_user,
+                    &mut self.user,
+                );
+                // Frames in a file still being read were unwound by
+                // frame pointers there (the sampler never waits for it).
+                let spaces = &self.symbols.spaces;
+                if self
+                    .user
+                    .iter()
+                    .any(|&a| spaces.find(pid, a).is_some_and(|m| m.loading))
+                {
+                    u.stats.table_pending += 1;
+                }
+                self.batch.stack_parts(kernel, &self.user, root, out)
+            }
+            None => self.batch.stack(callchain, out),
+        };
+        self.symbols.note_stack(pid, &s, time, out);
+        s.id
+    }
+
     fn record(&mut self, event: Event) {
         let out = &mut self.out;
         match event {
@@ -128,45 +172,17 @@ impl State {
                 regs,
                 stack,
             } => {
-                let s = match &mut self.unwind {
-                    Some(u) => {
-                        let (kernel, kernel_user) = stacks::split(&callchain);
-                        if !self.symbols.spaces.knows(pid) {
-                            self.symbols.scan_process(pid, time, out);
-                        }
-                        let root = u.user_stack(
-                            pid,
-                            &self.symbols.spaces,
-                            regs,
-                            &stack,
-                            &kernel_user,
-                            &mut self.user,
-                        );
-                        // Frames in a file still being read were unwound by
-                        // frame pointers there (the sampler never waits for it).
-                        let spaces = &self.symbols.spaces;
-                        if self
-                            .user
-                            .iter()
-                            .any(|&a| spaces.find(pid, a).is_some_and(|m| m.loading))
-                        {
-                            u.stats.table_pending += 1;
-                        }
-                        self.batch.stack_parts(kernel, &self.user, root, out)
-                    }
-                    None => self.batch.stack(&callchain, out),
-                };
-                self.symbols.note_stack(pid, &s, time, out);
+                let stack_id = self.intern_stack(pid, time, &callchain, regs, &stack);
                 self.batch.push(
                     Sample {
                         time_ns: time,
                         pid,
                         tid,
                         cpu,
-                        stack_id: s.id,
+                        stack_id,
                         period,
                     },
-                    out,
+                    &mut self.out,
                 );
             }
             Event::Mmap2 {

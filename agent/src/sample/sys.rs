@@ -61,6 +61,8 @@ pub enum Who {
     Task(u32),
     /// Every task of a cgroup v2 directory, by an open fd on it (per-CPU only).
     Cgroup(RawFd),
+    /// Every task of the CPU (per-CPU only).
+    AllTasks,
 }
 
 /// Opens one event. `cpu` is `None` for "any CPU" (task events only).
@@ -70,6 +72,7 @@ pub fn open(attr: &Attr, who: Who, cpu: Option<u32>) -> io::Result<OwnedFd> {
     let (pid, extra) = match who {
         Who::Task(tid) => (tid as libc::c_long, 0),
         Who::Cgroup(fd) => (fd as libc::c_long, FLAG_PID_CGROUP),
+        Who::AllTasks => (-1, 0),
     };
     let cpu = cpu.map_or(-1, |c| c as libc::c_long);
     // SAFETY: `attr` is a valid, fully initialized perf_event_attr of the size it declares.

@@ -48,7 +48,7 @@ const TYPE_TRACEPOINT: u32 = 2;
 const SAMPLE_TYPE: u64 = crate::sample::attr::sample::TID
     | crate::sample::attr::sample::TIME
     | crate::sample::attr::sample::CPU
-    | (1 << 10); // PERF_SAMPLE_RAW
+    | crate::sample::attr::sample::RAW;
 const CLOCK_MONOTONIC: i32 = 1;
 
 /// The attribute of one tracepoint event: every hit is a sample.

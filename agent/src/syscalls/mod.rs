@@ -12,11 +12,11 @@
 
 mod counts;
 mod follow;
-mod kernel;
+pub(crate) mod kernel;
 mod pair;
 mod ptrace;
 mod summary;
-mod tracefs;
+pub(crate) mod tracefs;
 mod tracer;
 
 pub use kernel::KernelCollector;

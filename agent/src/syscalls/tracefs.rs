@@ -109,15 +109,34 @@ impl Tracefs {
 
     /// The tracepoint `system:name`.
     pub fn tracepoint(&self, system: &str, name: &str) -> anyhow::Result<Tracepoint> {
-        let path = self
-            .root
+        let text = self.format_text(system, name)?;
+        parse_format(&text).with_context(|| {
+            format!(
+                "{}: no tracepoint id in it",
+                self.format_path(system, name).display()
+            )
+        })
+    }
+
+    fn format_path(&self, system: &str, name: &str) -> PathBuf {
+        self.root
             .join("events")
             .join(system)
             .join(name)
-            .join("format");
-        let text = read_capped(&path)
-            .with_context(|| format!("tracepoint {system}:{name} ({}): the kernel needs CONFIG_FTRACE_SYSCALLS for raw_syscalls; or use --syscalls=ptrace", path.display()))?;
-        parse_format(&text).with_context(|| format!("{}: no tracepoint id in it", path.display()))
+            .join("format")
+    }
+
+    /// The `format` file of `system:name` as text (its print format included).
+    pub fn format_text(&self, system: &str, name: &str) -> anyhow::Result<String> {
+        let path = self.format_path(system, name);
+        read_capped(&path).with_context(|| {
+            let hint = if system == "raw_syscalls" {
+                "the kernel needs CONFIG_FTRACE_SYSCALLS for raw_syscalls; or use --syscalls=ptrace"
+            } else {
+                "the kernel needs CONFIG_FTRACE (tracepoints in tracefs)"
+            };
+            format!("tracepoint {system}:{name} ({}): {hint}", path.display())
+        })
     }
 }
 

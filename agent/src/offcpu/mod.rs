@@ -1,0 +1,385 @@
+//! `--off-cpu`: where the target's threads wait. Run by the sampler (its
+//! rings, its unwinding, its stacks and symbols), with two sets of
+//! `perf_event_open` tracepoint events per CPU:
+//!
+//! - **switch-out**: `sched:sched_switch` filtered to the target exactly as
+//!   the CPU samples are (cgroup2 fd, or per-task events with `inherit`,
+//!   opened by [`crate::sample::open::Armed`] beside each sampling event),
+//!   with the kernel+user call chain and the user registers and stack copy:
+//!   the tracepoint fires while the thread leaving is still current, so the
+//!   record holds its stack, unwound like a CPU sample;
+//! - **switch-in and wake-ups**: `sched:sched_switch`, `sched:sched_wakeup`
+//!   and `sched:sched_wakeup_new` on every task of the CPU, raw fields only
+//!   (no stack): the thread coming on a CPU is `next_pid` of a switch fired
+//!   by another task, and a wake-up fires in the waker's context, so neither
+//!   is seen by a filter on the target. The agent keeps those of threads it
+//!   saw leave.
+//!
+//! Records are put on one timeline across CPUs (those younger than
+//! [`SETTLE_NS`] wait for the next drain) and paired per thread by
+//! [`pair::Pairer`] into [`holter_format::OffCpu`] intervals, written as
+//! [`OffCpuBatch`] records after the stacks they use.
+
+pub mod pair;
+pub mod sched;
+
+use std::collections::HashSet;
+use std::os::fd::OwnedFd;
+
+use anyhow::Context as _;
+use holter_format::{OffCpu, OffCpuBatch, Record};
+
+use crate::sample::attr::{sample, Start};
+use crate::sample::parse::{self, RECORD_LOST, RECORD_LOST_SAMPLES, RECORD_SAMPLE};
+use crate::sample::ring;
+use crate::sample::state::State;
+use crate::sample::sys::{self, Attr, Ring, Who};
+use crate::syscalls::kernel::tracepoint_attr;
+use crate::syscalls::tracefs::Tracefs;
+use pair::{Out, Pairer};
+use sched::{Layout, Sched};
+
+/// Records younger than this at a drain wait for the next one: a thread
+/// that left on one CPU may come back on another, whose ring is read first.
+pub const SETTLE_NS: u64 = 20_000_000;
+/// Data pages per CPU ring of the switch-in and wake-up events (1 MiB with
+/// 4 KiB pages: about 10,000 records).
+const IN_RING_PAGES: usize = 256;
+/// Most intervals in one [`OffCpuBatch`].
+const MAX_BATCH: usize = 4096;
+/// Longest time an interval waits for its batch to be written.
+const BATCH_NS: u64 = 1_000_000_000;
+/// What the switch-in events carry.
+const IN_SAMPLE_TYPE: u64 = sample::TID | sample::TIME | sample::CPU | sample::RAW;
+
+/// The tracepoints' layout, read from tracefs (mounted for the reads if need be).
+pub fn layout() -> anyhow::Result<Layout> {
+    let fs = Tracefs::open()?;
+    let switch = fs.tracepoint("sched", "sched_switch")?;
+    let switch_fmt = fs.format_text("sched", "sched_switch")?;
+    let mut wakeups = vec![fs.tracepoint("sched", "sched_wakeup")?];
+    if let Ok(w) = fs.tracepoint("sched", "sched_wakeup_new") {
+        wakeups.push(w);
+    }
+    Layout::new(&switch, &switch_fmt, &wakeups).context(
+        "sched tracepoints of an unknown layout (fields prev_pid, prev_state, next_pid; pid): record without --off-cpu",
+    )
+}
+
+/// The switch-out event: the sampler's sample type and stack copy, plus the raw record.
+pub fn switch_out_attr(
+    layout: &Layout,
+    inherit: bool,
+    start: Start,
+    watermark: u32,
+    sampling: &Attr,
+) -> Attr {
+    let mut a = tracepoint_attr(layout.switch_id, inherit, start == Start::OnExec, watermark);
+    a.sample_type = sampling.sample_type | sample::RAW;
+    a.sample_regs_user = sampling.sample_regs_user;
+    a.sample_stack_user = sampling.sample_stack_user;
+    a
+}
+
+/// The sample type of the switch-out events for the sampler's `sample_type`.
+pub fn switch_out_type(sampling: u64) -> u64 {
+    sampling | sample::RAW
+}
+
+/// The switch-in and wake-up events of every CPU, one ring per CPU.
+pub struct InEvents {
+    pub rings: Vec<Ring>,
+    redirected: Vec<OwnedFd>,
+}
+
+impl InEvents {
+    pub fn open(layout: &Layout, cpus: &[u32]) -> anyhow::Result<InEvents> {
+        let watermark = (IN_RING_PAGES * sys::page_size() / 4) as u32;
+        let mut ev = InEvents {
+            rings: Vec::new(),
+            redirected: Vec::new(),
+        };
+        let ids: Vec<u64> = std::iter::once(layout.switch_id)
+            .chain(layout.wakeup_ids.iter().copied())
+            .collect();
+        for &cpu in cpus {
+            for (k, &id) in ids.iter().enumerate() {
+                let mut a = tracepoint_attr(id, false, false, watermark);
+                a.sample_type = IN_SAMPLE_TYPE;
+                let fd = sys::open(&a, Who::AllTasks, Some(cpu)).map_err(|e| {
+                    anyhow::anyhow!("perf_event_open of the sched tracepoints on cpu {cpu} ({e}): --off-cpu needs root (or CAP_PERFMON with a perf_event_paranoid of 0 or less)")
+                })?;
+                if k == 0 {
+                    ev.rings.push(
+                        Ring::map(fd, IN_RING_PAGES)
+                            .with_context(|| format!("the ring buffer of cpu {cpu}"))?,
+                    );
+                } else {
+                    let ring = ev.rings.last().context("no ring")?;
+                    sys::set_output(&fd, &ring.fd)?;
+                    ev.redirected.push(fd);
+                }
+            }
+        }
+        Ok(ev)
+    }
+
+    pub fn fds(&self) -> impl Iterator<Item = &OwnedFd> {
+        self.rings
+            .iter()
+            .map(|r| &r.fd)
+            .chain(self.redirected.iter())
+    }
+}
+
+/// One timeline entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hit {
+    Out(Out),
+    In { tid: u32, time: u64 },
+    Wake { tid: u32, time: u64 },
+}
+
+impl Hit {
+    fn time(&self) -> u64 {
+        match *self {
+            Hit::Out(o) => o.time,
+            Hit::In { time, .. } | Hit::Wake { time, .. } => time,
+        }
+    }
+}
+
+/// Turns the rings' records into intervals.
+pub struct Recorder {
+    layout: Layout,
+    pairer: Pairer,
+    held: Vec<Hit>,
+    /// Threads of the target seen leaving a CPU (switch-ins of others are dropped).
+    threads: HashSet<u32>,
+    pending: Vec<OffCpu>,
+    scratch: Vec<u8>,
+    /// Records the kernel dropped (rings full).
+    pub lost: u64,
+    pub intervals: u64,
+    pub switches: u64,
+}
+
+impl Recorder {
+    pub fn new(layout: Layout) -> Recorder {
+        Recorder {
+            layout,
+            pairer: Pairer::default(),
+            held: Vec::new(),
+            threads: HashSet::new(),
+            pending: Vec::new(),
+            scratch: Vec::new(),
+            lost: 0,
+            intervals: 0,
+            switches: 0,
+        }
+    }
+
+    /// Reads the switch-out rings (their stacks interned by `state` at once)
+    /// and the switch-in rings; pairs what is older than `horizon` (all with
+    /// `None`).
+    pub fn drain(
+        &mut self,
+        out_rings: &mut [Ring],
+        out_type: u64,
+        in_rings: &mut [Ring],
+        state: &mut State,
+        horizon: Option<u64>,
+    ) {
+        let (layout, held, scratch, lost) = (
+            &self.layout,
+            &mut self.held,
+            &mut self.scratch,
+            &mut self.lost,
+        );
+        let mut outs = Vec::new();
+        for r in out_rings.iter_mut() {
+            r.consume(|a, b| {
+                ring::for_each_record(a, b, scratch, |h, bytes| match h.type_ {
+                    RECORD_SAMPLE => {
+                        let Some((
+                            parse::Event::Sample {
+                                pid,
+                                tid,
+                                time,
+                                cpu,
+                                callchain,
+                                regs,
+                                stack,
+                                ..
+                            },
+                            raw,
+                        )) = parse::parse_sample_raw(bytes, out_type)
+                        else {
+                            return;
+                        };
+                        if let Some(Sched::Switch { state: st, .. }) = layout.decode(raw) {
+                            outs.push((pid, tid, time, cpu, st, callchain, regs, stack));
+                        }
+                    }
+                    RECORD_LOST | RECORD_LOST_SAMPLES => *lost += lost_count(h.type_, bytes),
+                    _ => {}
+                })
+            });
+        }
+        for (pid, tid, time, cpu, st, callchain, regs, stack) in outs {
+            let stack_id = state.intern_stack(pid, time, &callchain, regs, &stack);
+            self.threads.insert(tid);
+            self.switches += 1;
+            held.push(Hit::Out(Out {
+                time,
+                pid,
+                tid,
+                cpu,
+                stack_id,
+                state: st,
+            }));
+        }
+        let threads = &self.threads;
+        for r in in_rings.iter_mut() {
+            r.consume(|a, b| {
+                ring::for_each_record(a, b, scratch, |h, bytes| match h.type_ {
+                    RECORD_SAMPLE => {
+                        let Some((parse::Event::Sample { time, .. }, raw)) =
+                            parse::parse_sample_raw(bytes, IN_SAMPLE_TYPE)
+                        else {
+                            return;
+                        };
+                        match layout.decode(raw) {
+                            Some(Sched::Switch { next, .. }) if threads.contains(&next) => {
+                                held.push(Hit::In { tid: next, time })
+                            }
+                            Some(Sched::Wakeup { pid }) if threads.contains(&pid) => {
+                                held.push(Hit::Wake { tid: pid, time })
+                            }
+                            _ => {}
+                        }
+                    }
+                    RECORD_LOST | RECORD_LOST_SAMPLES => *lost += lost_count(h.type_, bytes),
+                    _ => {}
+                })
+            });
+        }
+        held.sort_by_key(Hit::time);
+        let ready = match horizon {
+            Some(h) => held.partition_point(|e| e.time() <= h),
+            None => held.len(),
+        };
+        let now: Vec<Hit> = held.drain(..ready).collect();
+        for hit in now {
+            match hit {
+                Hit::Out(o) => self.pairer.switch_out(o),
+                Hit::Wake { tid, time } => self.pairer.wakeup(tid, time),
+                Hit::In { tid, time } => {
+                    if let Some(i) = self.pairer.switch_in(tid, time) {
+                        self.push(i, &mut state.out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets a thread that exited (its last switch left it dead).
+    pub fn exited(&mut self, tid: u32) {
+        self.threads.remove(&tid);
+    }
+
+    fn push(&mut self, i: OffCpu, out: &mut Vec<Record>) {
+        self.intervals += 1;
+        self.pending.push(i);
+        if self.pending.len() >= MAX_BATCH {
+            self.flush(out);
+        }
+    }
+
+    /// Writes pending intervals older than a batch's wait (all if `now` is `None`).
+    pub fn end_round(&mut self, now: Option<u64>, out: &mut Vec<Record>) {
+        let due = match now {
+            None => true,
+            Some(now) => self
+                .pending
+                .first()
+                .is_some_and(|i| now.saturating_sub(i.time_ns) >= BATCH_NS),
+        };
+        if due {
+            self.flush(out);
+        }
+    }
+
+    fn flush(&mut self, out: &mut Vec<Record>) {
+        if !self.pending.is_empty() {
+            out.push(Record::OffCpuBatch(OffCpuBatch::from_intervals(
+                &self.pending,
+            )));
+            self.pending.clear();
+        }
+    }
+
+    /// At the end: threads still off the CPU, up to `end`; the pending batch.
+    pub fn finish(&mut self, end: u64, out: &mut Vec<Record>) {
+        for i in self.pairer.finish(end) {
+            self.push(i, out);
+        }
+        self.flush(out);
+    }
+
+    /// (name, value) counters for the capture's Counters record.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        vec![
+            ("off-cpu:switches".into(), self.switches),
+            ("off-cpu:intervals".into(), self.intervals),
+            ("off-cpu:unpaired".into(), self.pairer.unpaired),
+            ("off-cpu:dropped".into(), self.pairer.dropped),
+            ("off-cpu:lost".into(), self.lost),
+        ]
+    }
+}
+
+fn lost_count(type_: u32, bytes: &[u8]) -> u64 {
+    let at = if type_ == RECORD_LOST { 16 } else { 8 };
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_ne_bytes)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_records_counted() {
+        let mut lost = vec![0u8; 24];
+        lost[16..24].copy_from_slice(&7u64.to_ne_bytes());
+        assert_eq!(lost_count(RECORD_LOST, &lost), 7);
+        let mut ls = vec![0u8; 16];
+        ls[8..16].copy_from_slice(&3u64.to_ne_bytes());
+        assert_eq!(lost_count(RECORD_LOST_SAMPLES, &ls), 3);
+        assert_eq!(lost_count(RECORD_LOST, &[0; 4]), 0);
+    }
+
+    #[test]
+    fn switch_out_attr_adds_raw_to_the_samplers_type() {
+        let l = sched::tests::layout();
+        let sampling = crate::sample::attr::sampling(
+            crate::sample::attr::Event::CpuClock,
+            99,
+            true,
+            Start::Disabled,
+            true,
+            4096,
+            Some(8192),
+        );
+        let a = switch_out_attr(&l, true, Start::Disabled, 4096, &sampling);
+        assert_eq!((a.type_, a.config, a.sample_period_or_freq), (2, 372, 1));
+        assert_eq!(a.sample_type, sampling.sample_type | sample::RAW);
+        assert_eq!(a.sample_stack_user, 8192);
+        assert_eq!(a.sample_regs_user, sampling.sample_regs_user);
+        assert_ne!(a.flags & crate::sample::attr::flag::INHERIT, 0);
+    }
+}
