@@ -39,8 +39,8 @@ pub(crate) struct ExportArgs {
     /// What to write.
     #[arg(long, value_enum)]
     pub(crate) format: ExportFormat,
-    /// Where to write (default: <capture name>.speedscope.json or .pb.gz
-    /// next to the capture; `-` for stdout).
+    /// Where to write (default: <capture name>.speedscope.json,
+    /// .firefox.json or .pb.gz next to the capture; `-` for stdout).
     #[arg(long, short = 'o', value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
     /// Only samples of this process (repeatable).

@@ -293,9 +293,17 @@ impl Profile {
                 .map(|m| m as usize);
             sym.loc_in(pid, addr, map)
         };
-        let located: Vec<Option<Vec<Loc>>> = groups
+        // Located in the order of their stack ids, as the flame graph does:
+        // neighbours look up the same addresses (warm caches).
+        let mut order: Vec<u32> = (0..groups.len() as u32).collect();
+        order.par_sort_unstable_by_key(|&g| {
+            let (pid, epoch, id) = groups[g as usize];
+            (id, pid, epoch)
+        });
+        let located: Vec<Option<Vec<Loc>>> = order
             .par_iter()
-            .map(|&(pid, epoch, id)| {
+            .map(|&g| {
+                let (pid, epoch, id) = groups[g as usize];
                 let st = capture.stacks.get(&id)?;
                 Some(stack_locs(&user_loc, pid, epoch, &st.user, &st.kernel).0)
             })
@@ -309,8 +317,8 @@ impl Profile {
         let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
         let mut stacks: Vec<Vec<u32>> = Vec::new();
         let mut missing: Option<u32> = None;
-        let mut group_stack: Vec<u32> = Vec::with_capacity(groups.len());
-        for locs in located {
+        let mut group_stack: Vec<u32> = vec![0; groups.len()];
+        for (&g, locs) in order.iter().zip(located) {
             let ids: Vec<u32> = match locs {
                 Some(locs) => locs
                     .into_iter()
@@ -329,7 +337,7 @@ impl Profile {
                 stacks.push(ids.clone());
                 stacks.len() as u32 - 1
             });
-            group_stack.push(id);
+            group_stack[g as usize] = id;
         }
         drop(stack_ids);
         drop(loc_ids);

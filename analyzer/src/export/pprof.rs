@@ -237,7 +237,9 @@ pub fn write(
     out: impl Write,
 ) -> Result<(), ExportError> {
     let bytes = encode(profile, budget, path)?;
-    let mut gz = GzEncoder::new(out, flate2::Compression::default());
+    // The fastest level: deflate took 40% of a 1M-sample export at the
+    // default level, for a file 15% smaller.
+    let mut gz = GzEncoder::new(out, flate2::Compression::fast());
     gz.write_all(&bytes)?;
     gz.finish()?.flush()?;
     Ok(())

@@ -18,7 +18,7 @@ struct File<'a> {
     #[serde(rename = "$schema")]
     schema: &'static str,
     shared: Shared<'a>,
-    profiles: Vec<Sampled>,
+    profiles: Vec<Sampled<'a>>,
     name: &'a str,
     #[serde(rename = "activeProfileIndex")]
     active_profile_index: usize,
@@ -38,7 +38,7 @@ struct Frame<'a> {
 }
 
 #[derive(Serialize)]
-struct Sampled {
+struct Sampled<'p> {
     #[serde(rename = "type")]
     kind: &'static str,
     name: String,
@@ -47,7 +47,7 @@ struct Sampled {
     start_value: u64,
     #[serde(rename = "endValue")]
     end_value: u64,
-    samples: Vec<Vec<u32>>,
+    samples: Vec<&'p [u32]>,
     weights: Vec<u64>,
 }
 
@@ -61,6 +61,10 @@ pub fn write(
     path: &str,
     out: impl Write,
 ) -> Result<(), ExportError> {
+    // Each stack's functions, root first, listed once.
+    let stacks: Vec<Vec<u32>> = (0..profile.stacks.len() as u32)
+        .map(|s| profile.stack_functions(s).collect())
+        .collect();
     let mut profiles = Vec::with_capacity(profile.threads.len());
     let mut need: u64 = profile
         .functions
@@ -69,14 +73,14 @@ pub fn write(
         .sum();
     for t in &profile.threads {
         let rows = t.samples.iter().map(|s| (s.stack, s.weight_ns));
-        profiles.push(sampled(profile, t.title(), rows, &mut need, budget, path)?);
+        profiles.push(sampled(&stacks, t.title(), rows, &mut need, budget, path)?);
     }
     // Off-CPU time (captures recorded with `--off-cpu`): one more profile
     // per thread that has any, weighted by the nanoseconds each stack waited.
     for t in profile.threads.iter().filter(|t| !t.off_cpu.is_empty()) {
         let rows = t.off_cpu.iter().map(|o| (o.stack, o.off_ns));
         let name = format!("{} off-CPU", t.title());
-        profiles.push(sampled(profile, name, rows, &mut need, budget, path)?);
+        profiles.push(sampled(&stacks, name, rows, &mut need, budget, path)?);
     }
     // The thread with the most CPU samples opens first.
     let active_profile_index = profile
@@ -109,15 +113,15 @@ pub fn write(
 }
 
 /// One sampled profile: consecutive rows of one stack merged, weights summed.
-fn sampled(
-    profile: &Profile,
+fn sampled<'p>(
+    stacks: &'p [Vec<u32>],
     name: String,
     rows: impl Iterator<Item = (u32, u64)>,
     need: &mut u64,
     budget: u64,
     path: &str,
-) -> Result<Sampled, ExportError> {
-    let mut samples: Vec<Vec<u32>> = Vec::new();
+) -> Result<Sampled<'p>, ExportError> {
+    let mut samples: Vec<&[u32]> = Vec::new();
     let mut weights: Vec<u64> = Vec::new();
     let mut last = None;
     for (stack, weight) in rows {
@@ -128,7 +132,7 @@ fn sampled(
             continue;
         }
         last = Some(stack);
-        let frames: Vec<u32> = profile.stack_functions(stack).collect();
+        let frames = &stacks[stack as usize];
         *need = need.saturating_add((frames.len() as u64 + 2) * FRAME_BYTES + 24);
         if *need > budget {
             return Err(ExportError::OverBudget {
