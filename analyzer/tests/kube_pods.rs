@@ -326,7 +326,7 @@ fn the_agent_pod_is_privileged_one_shot_on_its_node() {
         })
         .collect();
     let want = [
-        ("cgroup", "/sys/fs/cgroup", false),
+        ("cgroup", "/sys/fs/cgroup", true),
         ("pod-logs", "/var/log/pods", true),
         ("container-logs", "/var/log/containers", true),
         ("capture", "/holter", false),

@@ -213,6 +213,7 @@ impl AgentPod {
                 "    volumeMounts:\n",
                 "    - name: \"cgroup\"\n",
                 "      mountPath: \"/sys/fs/cgroup\"\n",
+                "      readOnly: true\n",
                 "    - name: \"pod-logs\"\n",
                 "      mountPath: \"/var/log/pods\"\n",
                 "      readOnly: true\n",
