@@ -16,6 +16,7 @@ pub mod report;
 pub mod sched;
 pub mod symbolize;
 pub mod syscalls;
+pub mod throttled_calls;
 
 /// A sum that stops at `u64::MAX`: counters in a capture are untrusted.
 pub(crate) fn sum_sat(values: impl IntoIterator<Item = u64>) -> u64 {

@@ -337,7 +337,12 @@ fn cmd_syscalls(
             anyhow::bail!("--from {f} is not before --to {t}");
         }
     }
-    let capture = Capture::load_keeping(file, budget, Keep::SYSCALLS)?;
+    // The cgroup snapshots too: slow calls are set against throttled periods.
+    let keep = Keep {
+        cgroups: true,
+        ..Keep::SYSCALLS
+    };
+    let capture = Capture::load_keeping(file, budget, keep)?;
     if capture.syscalls.is_empty() && capture.syscall_totals.is_empty() {
         anyhow::bail!(
             "{} holds no syscall records: record with `holter-agent record --syscalls ...`",

@@ -75,6 +75,27 @@ pub struct Slow {
     pub duration_ns: u64,
     pub ret: i64,
     pub summary: String,
+    /// Whether the call overlaps time the cgroup was throttled (an interval
+    /// between snapshots in which `nr_throttled` grew); absent when the
+    /// capture has no cgroup CPU counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<bool>,
+}
+
+/// The calls' tails against the cgroup's throttled periods
+/// ([`crate::throttled_calls`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Throttled {
+    /// Intervals (merged) in which the cgroup was throttled, and their total.
+    pub spans: usize,
+    pub throttled_s: f64,
+    /// The snapshot interval: the resolution of "overlaps".
+    pub interval_ns: u64,
+    /// What the quota leaves, when there is one under the period.
+    pub quota: Option<String>,
+    /// The syscalls with the most time (at least 20 calls each), at most 5;
+    /// their calls between the first and the last cgroup snapshot.
+    pub calls: Vec<crate::throttled_calls::Explained>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -90,6 +111,8 @@ pub struct Report {
     pub native_abi: String,
     /// How the calls were traced: `ptrace`, `kernel`, or empty (no syscalls).
     pub mode: String,
+    /// `None` without cgroup CPU counters (`cpu.stat`) in the capture.
+    pub throttling: Option<Throttled>,
 }
 
 /// The syscall mode of a capture: `ptrace` for captures older than format
@@ -205,10 +228,20 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
             .cmp(&a.duration_ns)
             .then(a.time_ns.cmp(&b.time_ns))
     });
+    let thr = crate::cgroups::throttling::report(c)
+        .ok()
+        .filter(|t| t.periods > 0 || t.quota_known);
+    let spans = thr
+        .as_ref()
+        .map(crate::throttled_calls::throttled_spans)
+        .unwrap_or_default();
     let slowest = slow
         .into_iter()
         .take(opts.slowest)
         .map(|s| Slow {
+            throttled: thr
+                .as_ref()
+                .map(|_| crate::throttled_calls::overlaps(&spans, s.time_ns, s.duration_ns)),
             name: name_of(&abi_of(s), s.nr),
             abi: abi_of(s),
             pid: s.pid,
@@ -220,8 +253,46 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
         })
         .collect();
 
+    let throttling = thr.map(|t| {
+        // The syscalls with the most time, from the whole-selection rows.
+        // Only calls between the first and the last snapshot: before and
+        // after them the snapshots say nothing.
+        let mut by_call: HashMap<(String, u32), Vec<(u64, u64)>> = HashMap::new();
+        let covered = |s: &Syscall| {
+            s.time_ns >= t.start_ns && s.time_ns.saturating_add(s.duration_ns) <= t.end_ns
+        };
+        for s in selected.iter().filter(|s| covered(s)) {
+            by_call
+                .entry((abi_of(s), s.nr))
+                .or_default()
+                .push((s.time_ns, s.duration_ns));
+        }
+        let mut top: Vec<_> = by_call.iter().filter(|(_, v)| v.len() >= 20).collect();
+        top.sort_by_key(|(k, v)| {
+            (
+                std::cmp::Reverse(crate::sum_sat(v.iter().map(|c| c.1))),
+                (*k).clone(),
+            )
+        });
+        let calls = top
+            .into_iter()
+            .take(5)
+            .map(|((abi, nr), v)| {
+                crate::throttled_calls::explain(&name_of(abi, *nr), abi, v, &spans)
+            })
+            .collect();
+        let total: u64 = crate::sum_sat(spans.iter().map(|(a, b)| b - a));
+        Throttled {
+            spans: spans.len(),
+            throttled_s: crate::cgroups::round(total as f64 / 1e9, 3),
+            interval_ns: c.header.options.cgroup_interval_ns,
+            quota: crate::throttled_calls::quota_line(&t),
+            calls,
+        }
+    });
     let comms = c.threads.iter().map(|t| (t.tid, t.comm.clone())).collect();
     Report {
+        throttling,
         rows,
         counted_only,
         slowest,
@@ -365,8 +436,11 @@ pub fn doc(r: &Report) -> Vec<Block> {
             num("return"),
             col("summary"),
         ]);
+        if r.throttling.is_some() {
+            table.columns.insert(5, col("throttled"));
+        }
         for c in &r.slowest {
-            table.row(vec![
+            let mut cells = vec![
                 format!("{:.6} s", c.start_ns as f64 / 1e9).into(),
                 c.pid.into(),
                 c.tid.into(),
@@ -374,9 +448,16 @@ pub fn doc(r: &Report) -> Vec<Block> {
                 human(c.duration_ns).into(),
                 show_ret(c.ret).into(),
                 Cell::code(&c.summary),
-            ]);
+            ];
+            if let (Some(_), Some(t)) = (&r.throttling, c.throttled) {
+                cells.insert(5, Cell::text(if t { "yes" } else { "no" }).alarm(t));
+            }
+            table.row(cells);
         }
         blocks.push(Block::Table(table));
+    }
+    if let Some(t) = &r.throttling {
+        blocks.extend(throttled_blocks(t));
     }
     match r.mode.as_str() {
         "" => {}
@@ -395,6 +476,50 @@ pub fn doc(r: &Report) -> Vec<Block> {
         ))]));
     }
     blocks
+}
+
+/// The slow calls against the cgroup's throttled periods.
+fn throttled_blocks(th: &Throttled) -> Vec<Block> {
+    let mut b = vec![Block::Heading(
+        "Slow calls and CPU throttling (from the cgroup snapshots)".into(),
+    )];
+    if th.spans == 0 {
+        b.push(Block::Para(vec![t(
+            "The cgroup was never throttled during the capture: no slow call is explained by the CPU quota.",
+        )]));
+        return b;
+    }
+    let mut items: Vec<Vec<crate::doc::Inline>> = Vec::new();
+    for e in &th.calls {
+        let strong = e.explained();
+        items.push(vec![if strong {
+            crate::doc::Inline::Strong(crate::throttled_calls::line(e))
+        } else {
+            t(crate::throttled_calls::line(e))
+        }]);
+    }
+    if !items.is_empty() {
+        b.push(Block::List {
+            numbered: false,
+            items,
+        });
+    }
+    b.push(Block::Para(vec![t(format!(
+        "Throttled {:.2} s in {} span{}; a call overlaps throttled time when it shares an instant with a snapshot interval{} in which nr_throttled grew{}.",
+        th.throttled_s,
+        th.spans,
+        if th.spans == 1 { "" } else { "s" },
+        if th.interval_ns > 0 {
+            format!(" ({})", human(th.interval_ns))
+        } else {
+            String::new()
+        },
+        th.quota
+            .as_ref()
+            .map(|q| format!(": {q}"))
+            .unwrap_or_default()
+    ))]));
+    b
 }
 
 /// `EAGAIN:3 ENOENT:1`.
@@ -419,6 +544,8 @@ struct Json<'a> {
     counted_only: &'a [Counted],
     lost: u64,
     mode: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttling: Option<&'a Throttled>,
 }
 
 pub fn to_json(r: &Report) -> Value {
@@ -428,6 +555,7 @@ pub fn to_json(r: &Report) -> Value {
         counted_only: &r.counted_only,
         lost: r.lost,
         mode: &r.mode,
+        throttling: r.throttling.as_ref(),
     })
     .unwrap_or(Value::Null)
 }
@@ -767,6 +895,7 @@ mod json_contract {
                 duration_ns: 2,
                 ret: -11,
                 summary: "fd=3".into(),
+                throttled: None,
             }],
             lost: 4,
             ..Report::default()
@@ -795,5 +924,39 @@ mod json_contract {
         let mut no_tid = r.clone();
         no_tid.rows[0].tid = None;
         assert!(to_json(&no_tid)["syscalls"][0].get("tid").is_none());
+
+        // With cgroup CPU counters: two fields added, none renamed.
+        let mut thr = r.clone();
+        thr.slowest[0].throttled = Some(true);
+        thr.throttling = Some(Throttled {
+            spans: 1,
+            throttled_s: 0.5,
+            interval_ns: 100_000_000,
+            quota: None,
+            calls: vec![crate::throttled_calls::explain(
+                "read",
+                "x86_64",
+                &[(5, 2)],
+                &[(0, 10)],
+            )],
+        });
+        let v = to_json(&thr);
+        assert_eq!(
+            keys(&v),
+            "counted_only,lost,mode,slowest,syscalls,throttling"
+        );
+        assert_eq!(
+            keys(&v["slowest"][0]),
+            "abi,duration_ns,name,pid,ret,start_ns,summary,throttled,tid"
+        );
+        assert_eq!(v["slowest"][0]["throttled"], true);
+        assert_eq!(
+            keys(&v["throttling"]),
+            "calls,interval_ns,quota,spans,throttled_s"
+        );
+        assert_eq!(
+            keys(&v["throttling"]["calls"][0]),
+            "abi,count,max_ns,name,p95_ns,p99_ns,p99_unthrottled_ns,slow_above_ns,slow_calls,slow_throttled,throttled_calls"
+        );
     }
 }

@@ -233,7 +233,7 @@ fn markdown_has_tables_and_top_stacks() {
             "| `read` | 3 | 0 | 6.0us | 2.0us | 2.0us | 3.0us | 3.0us | 3.0us |  |",
             "#### Counted, not recorded",
             "| `write` | 9 | 0 |",
-            "| 2.000000 s | 100 | 100 | `read` | 3.0us | 10 | `fd=3` |",
+            "| 2.000000 s | 100 | 100 | `read` | 3.0us | no | 10 | `fd=3` |",
             "1. **30.0%** (3 samples) `app → main`",
             "| throttled periods | **12 of 20 (60.0%)** |",
             "| quota | 0.20 cores (20000 µs per 100000 µs period) |",
