@@ -768,6 +768,8 @@ fn off_cpu_capture(path: &Path) {
         off(1.2, 100, 3, 300, b'S'),
         off(2.2, 100, 3, 100, b'D'),
         off(2.7, 101, 2, 50, b'R'),
+        // A thread that never ran on a sampled CPU: off-CPU profile only.
+        off(3.1, 102, 1, 20, b'S'),
     ])));
     write_capture(path, &r);
 }
@@ -823,10 +825,17 @@ fn off_cpu_times_are_exported_with_their_stacks() {
                 vec![vec!["main".to_string(), "app::work".to_string()]],
                 vec![50_000_000]
             ),
+            (
+                "app (pid 100, tid 102) off-CPU",
+                vec![vec!["main".to_string()]],
+                vec![20_000_000]
+            ),
         ]
     );
-    // The CPU profiles are unchanged: 3 threads, then the 2 off-CPU ones.
-    assert_eq!(profiles.len(), 5);
+    // The CPU profiles are unchanged: 3 threads (none for tid 102), then
+    // the 3 off-CPU ones.
+    assert_eq!(profiles.len(), 6);
+    assert_eq!(profiles[2]["name"], "jitted (pid 200, tid 200)");
     assert_eq!(v["activeProfileIndex"], 0);
 
     // Firefox: interval markers on their thread, with their state.
@@ -834,7 +843,7 @@ fn off_cpu_times_are_exported_with_their_stacks() {
     let o = export(&cap, "firefox", &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("markers: 0 syscalls, 3 off-CPU"),
+        stderr(&o).contains("markers: 0 syscalls, 4 off-CPU"),
         "{}",
         stderr(&o)
     );
@@ -859,8 +868,9 @@ fn off_cpu_times_are_exported_with_their_stacks() {
         ("100", 1200.0, 1500.0, "S sleeping"),
         ("100", 2200.0, 2300.0, "D uninterruptible"),
         ("101", 2700.0, 2750.0, "R preempted"),
+        ("102", 3100.0, 3120.0, "S sleeping"),
     ];
-    assert_eq!(marks.len(), 3, "{marks:?}");
+    assert_eq!(marks.len(), 4, "{marks:?}");
     for (m, w) in marks.iter().zip(want) {
         assert_eq!(m.0, w.0);
         assert_eq!(m.1, "Off-CPU");

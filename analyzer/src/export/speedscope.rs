@@ -71,7 +71,8 @@ pub fn write(
         .iter()
         .map(|f| (f.name.len() + f.module.len()) as u64 * 2 + 32)
         .sum();
-    for t in &profile.threads {
+    // Threads with CPU samples (one only off the CPU has no CPU profile).
+    for t in profile.threads.iter().filter(|t| !t.samples.is_empty()) {
         let rows = t.samples.iter().map(|s| (s.stack, s.weight_ns));
         profiles.push(sampled(&stacks, t.title(), rows, &mut need, budget, path)?);
     }
@@ -86,6 +87,7 @@ pub fn write(
     let active_profile_index = profile
         .threads
         .iter()
+        .filter(|t| !t.samples.is_empty())
         .enumerate()
         .max_by_key(|(i, t)| (t.samples.len(), std::cmp::Reverse(*i)))
         .map_or(0, |(i, _)| i);
