@@ -7,7 +7,7 @@
 # Writes target/<triple>/release/holter-agent and, stripped, deploy/out/<arch>/holter-agent;
 # tags the image (default localhost/holter-agent:<version>, the image `kubectl holter` uses by default).
 # Needs: the rust-std of the target (rustup target add <triple>) and a C compiler for it
-# (x86_64: Debian's musl-tools; aarch64: an aarch64 musl cross gcc), podman or docker.
+# (x86_64: Debian's musl-tools; aarch64: gcc-aarch64-linux-gnu or a musl cross gcc), podman or docker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=$(uname -m)
@@ -26,7 +26,11 @@ while [ $# -gt 0 ]; do
 done
 case "$arch" in
   x86_64|amd64) arch=x86_64; platform=linux/amd64; cc=musl-gcc ;;
-  aarch64|arm64) arch=aarch64; platform=linux/arm64; cc=aarch64-linux-musl-gcc ;;
+  aarch64|arm64) arch=aarch64; platform=linux/arm64
+    # A musl cross gcc, else Debian's gcc-aarch64-linux-gnu: Rust's musl target
+    # brings its own crt objects and libc, gcc compiles zstd's C and links.
+    cc=aarch64-linux-musl-gcc
+    command -v "$cc" >/dev/null || cc=aarch64-linux-gnu-gcc ;;
   *) echo "build.sh: unsupported arch $arch (x86_64 or aarch64)" >&2; exit 2 ;;
 esac
 triple="$arch-unknown-linux-musl"
@@ -39,8 +43,8 @@ if ! rustc --print target-libdir --target "$triple" >/dev/null 2>&1 ||
   exit 1
 fi
 if ! command -v "$cc" >/dev/null; then
-  echo "build.sh: no C compiler for $triple ($cc): on Debian, apt-get install musl-tools (x86_64)," \
-       "or put an aarch64 musl cross compiler on PATH" >&2
+  echo "build.sh: no C compiler for $triple ($cc): on Debian, apt-get install musl-tools (x86_64)" \
+       "or gcc-aarch64-linux-gnu (aarch64)" >&2
   exit 1
 fi
 # zstd's C sources are compiled with the musl compiler, and linked by it.
@@ -51,7 +55,9 @@ env "$ccvar=$cc" "$linkvar=${!linkvar:-$( [ "$arch" = "$(uname -m)" ] && echo cc
 bin="target/$triple/release/holter-agent"
 out="deploy/out/$arch"
 mkdir -p "$out"
-strip -o "$out/holter-agent" "$bin" 2>/dev/null || cp "$bin" "$out/holter-agent"
+strip=strip
+[ "$arch" = "$(uname -m)" ] || strip="${cc%gcc}strip"
+"$strip" -o "$out/holter-agent" "$bin" 2>/dev/null || cp "$bin" "$out/holter-agent"
 if file "$out/holter-agent" | grep -q 'dynamically linked'; then
   echo "build.sh: $out/holter-agent is dynamically linked: not what the image needs" >&2
   exit 1
