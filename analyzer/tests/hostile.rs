@@ -53,6 +53,9 @@ fn bombs_stop_at_the_budget() {
             vec!["report", p, "-o", o],
             vec!["compare", p, p],
             vec!["flamegraph", "--diff", p, p, "-o", o],
+            vec!["export", p, "--format", "speedscope", "-o", o],
+            vec!["export", p, "--format", "pprof", "-o", o],
+            vec!["export", p, "--format", "firefox", "-o", o],
         ] {
             let r = holter(&args);
             let err = stderr(&r);
@@ -109,6 +112,22 @@ fn epochs_and_mappings_fold() {
             .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
             .sum();
         assert_eq!(total, samples, "{name}");
+        // The exports, through the same locations.
+        let out = dir.path().join(format!("{name}.pb.gz"));
+        let r = holter(&[
+            "export",
+            path.to_str().unwrap(),
+            "--format",
+            "pprof",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(r.status.success(), "{name}: {}", stderr(&r));
+        assert!(
+            stderr(&r).contains(&format!("holter: {samples} samples")),
+            "{name}: {}",
+            stderr(&r)
+        );
     }
 }
 
