@@ -296,6 +296,8 @@ fn no_permission_names_the_rbac_verb() {
     assert!(!out.status.success());
     assert!(stderr.contains("RBAC verb `create` on `pods`"), "{stderr}");
     assert!(stderr.contains("create on pods/exec"), "{stderr}");
+    // Refused: nothing was made, nothing is deleted.
+    assert!(f.deleted().is_empty(), "{:?}", f.calls());
     let (out, stderr) = f.run("forbidden-list", &["record", "-l", "app=web", "-n", "shop"]);
     assert!(!out.status.success());
     assert!(stderr.contains("RBAC verb `list` on `pods`"), "{stderr}");

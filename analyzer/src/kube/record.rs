@@ -266,10 +266,15 @@ struct Cleanup<'a> {
     namespace: String,
     name: String,
     status: &'a StatusLine,
+    /// False once kubectl said it created nothing.
+    armed: bool,
 }
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         let args: Vec<String> = [
             "delete",
             "pod",
@@ -378,18 +383,31 @@ pub fn run_agent(
         ],
     );
     // The guard first: a Ctrl-C while kubectl creates it still deletes it.
-    let _cleanup = Cleanup {
+    let mut cleanup = Cleanup {
         kubectl: k,
         namespace: ns.clone(),
         name: pod.name.clone(),
         status,
+        armed: true,
     };
     status.update(
         slot,
         &format!("holter: {label} on {}: creating", pod.node),
         "",
     );
-    k.run(&created, Some(pod.to_yaml().as_bytes()), stop)?;
+    match k.run(&created, Some(pod.to_yaml().as_bytes()), stop) {
+        Ok(_) => {}
+        // kubectl's own answer that it made nothing: nothing to delete.
+        Err(
+            e @ (KubectlError::Forbidden { .. }
+            | KubectlError::Unauthorized { .. }
+            | KubectlError::Spawn { .. }),
+        ) => {
+            cleanup.armed = false;
+            return Err(Box::new(e.into()));
+        }
+        Err(e) => return Err(Box::new(e.into())),
+    }
 
     let started = Instant::now();
     let mut running_since: Option<Instant> = None;
