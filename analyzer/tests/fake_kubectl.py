@@ -27,7 +27,10 @@ def polls(name, bump):
 def agent_yaml(name):
     return open(os.path.join(d, f"agent-{name}.yaml")).read()
 
-if args[0] == "get" and args[1] == "pods":
+if scen == "unreachable":
+    err = 'E1201 01:41:58.435159   19516 memcache.go:265] "Unhandled Error" err="couldn\'t get current server API group list: connection refused"\n'
+    fail(err * 3 + "The connection to the server localhost:8080 was refused - did you specify the right host or port?")
+elif args[0] == "get" and args[1] == "pods":
     if scen == "forbidden-list":
         fail('Error from server (Forbidden): pods is forbidden: User "dev" cannot list resource "pods" in API group "" in the namespace "shop"')
     sys.stdout.write(open(os.path.join(d, "list.json")).read())

@@ -304,6 +304,21 @@ fn no_permission_names_the_rbac_verb() {
 }
 
 #[test]
+fn an_unreachable_cluster_is_said_in_kubectls_last_line() {
+    let f = Fake::new();
+    let (out, stderr) = f.run("unreachable", &["record", "web-7d9f", "-n", "shop"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("pod web-7d9f in namespace shop: kubectl failed (exit status: 1): The connection to the server localhost:8080 was refused"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("memcache"),
+        "client-go's retries left out: {stderr}"
+    );
+}
+
+#[test]
 fn image_pull_failure_deletes_the_agent_pod() {
     let f = Fake::new();
     let (out, stderr) = f.run(

@@ -239,10 +239,18 @@ fn check(call: &Call, status: ExitStatus, stderr: &[u8]) -> Result<(), KubectlEr
         } else if text.contains("Unauthorized") || text.contains("provide credentials") {
             KubectlError::Unauthorized { what, stderr: text }
         } else {
+            // kubectl's last line is its conclusion; the lines before it are
+            // client-go's retries of the same thing.
+            let last = String::from_utf8_lossy(stderr)
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| clean(l.as_bytes()))
+                .unwrap_or(text);
             KubectlError::Failed {
                 what,
                 status: status.to_string(),
-                stderr: text,
+                stderr: last,
             }
         },
     )
