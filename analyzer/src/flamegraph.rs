@@ -488,6 +488,13 @@ fn push_frame(line: &mut String, name: &str, suffix: &str) {
     line.push_str(suffix);
 }
 
+/// A frame's name as it appears in a folded line (`suffix`: `_[k]` for kernel frames).
+pub(crate) fn frame_text(name: &str, suffix: &str) -> String {
+    let mut s = String::new();
+    push_frame(&mut s, name, suffix);
+    s
+}
+
 /// Writes `frame;frame COUNT` lines.
 pub fn write_folded<W: Write>(folded: &Folded, mut out: W) -> io::Result<()> {
     for (stack, count) in &folded.stacks {

@@ -295,3 +295,47 @@ fn bad_input_is_a_clear_error() {
         stderr(&o)
     );
 }
+
+/// One timeline: CPU samples by function, throttled periods, memory and the
+/// slowest syscalls on the same time axis, after the flame graph.
+#[test]
+fn html_has_one_timeline_of_every_lane() {
+    let (_dir, _out, html) = report(&full(), &[]);
+    let at = html
+        .find("<section id=\"timeline\">")
+        .expect("a timeline section");
+    assert!(at > html.find("id=\"flame\"").unwrap());
+    let end = at + html[at..].find("</section>").unwrap();
+    let section = &html[at..end];
+    let svg = &section[section.find("<svg").unwrap()..section.find("</svg>").unwrap() + 6];
+    holter::doc::html::vet_svg(svg).expect("vetted");
+    assert_has(
+        svg,
+        &[
+            "CPU samples",
+            "throttled",
+            "memory",
+            "slowest syscalls",
+            // The standard capture: 3 samples in main at 0.5, 1.0, 1.5 s, each in a bin.
+            ": main (1 samples)",
+            "% of periods throttled",
+            "<polyline points=",
+            "limit 64.0 MiB",
+            "read at 2.000 s: 3.0us",
+        ],
+    );
+    // Samples of the CPU lane add up to the capture's.
+    let total: u64 = svg
+        .match_indices(" samples)</title>")
+        .map(|(i, _)| {
+            let open = svg[..i].rfind('(').unwrap();
+            svg[open + 1..i].parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(total, 10);
+    let md = report(&full(), &["--format", "markdown"]).2;
+    assert!(
+        md.contains("### Timeline"),
+        "the section says where it is drawn"
+    );
+}

@@ -150,6 +150,10 @@ fn block(s: &mut Html, b: &Block) {
             s.push_trusted("\n");
         }
         Block::Flame(f) => flame(s, f),
+        Block::Timeline(t) => {
+            s.push(t.svg());
+            s.push_trusted("\n");
+        }
     }
 }
 

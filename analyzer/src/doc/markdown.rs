@@ -70,7 +70,7 @@ fn block(s: &mut String, b: &Block) {
             }
             s.push('\n');
         }
-        Block::Chart(_) | Block::Flame(_) => {}
+        Block::Chart(_) | Block::Flame(_) | Block::Timeline(_) => {}
     }
 }
 

@@ -16,6 +16,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod text;
+pub mod timeline;
 
 pub use chart::{Bar, Chart, Merge};
 
@@ -67,6 +68,9 @@ pub enum Block {
     Chart(Chart),
     /// The flame graph (HTML only; the other formats list the hottest stacks).
     Flame(Flame),
+    /// Every lane of a capture on one time axis (HTML; a summary line on a
+    /// terminal; left out of Markdown).
+    Timeline(timeline::Timeline),
 }
 
 /// A section: `id` is an anchor written in the source.

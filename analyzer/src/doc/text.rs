@@ -63,6 +63,7 @@ fn block(s: &mut String, b: &Block) {
         }
         Block::Chart(c) => s.push_str(&c.text()),
         Block::Flame(_) => {}
+        Block::Timeline(t) => s.push_str(&t.text()),
     }
 }
 

@@ -8,6 +8,7 @@
 //! missing and why.
 
 mod text;
+pub mod timeline;
 
 use crate::cgroups::{memory, network, throttling};
 use crate::doc::{self, code, num, t, Block, Cell, Doc, Fact, Inline, Table};
@@ -93,6 +94,10 @@ pub struct Flame {
     pub top_stacks: Vec<Hot>,
     /// The functions most samples were in (leaf frames).
     pub top_functions: Vec<Hot>,
+    /// The functions the timeline tells apart (the hottest), and samples
+    /// per time bin and function ([`timeline::cpu_bins`]).
+    pub timeline_functions: Vec<String>,
+    pub by_time: Vec<doc::timeline::CpuBin>,
 }
 
 /// A stack (root first) or a single function, with its share of samples.
@@ -227,11 +232,24 @@ fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> 
     } else {
         Ok(doc::Flame::default())
     };
+    let top_functions = top_functions(&folded, opts.top);
+    let timeline_functions: Vec<String> = top_functions
+        .iter()
+        .take(doc::timeline::Timeline::TOP)
+        .map(|h| h.frames.join(";"))
+        .collect();
+    let by_time = if opts.svg {
+        timeline::cpu_bins(c, &sym, &timeline_functions)
+    } else {
+        Vec::new()
+    };
     Ok(Ok(Flame {
         graph,
         quality: folded.quality,
         top_stacks: top_stacks(&folded, opts.top),
-        top_functions: top_functions(&folded, opts.top),
+        top_functions,
+        timeline_functions,
+        by_time,
     }))
 }
 
@@ -323,6 +341,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("target", "target"),
     ("quality", "data quality"),
     ("flame", "flame graph"),
+    ("timeline", "timeline"),
     ("syscalls", "syscalls"),
     ("throttling", "throttling"),
     ("memory", "memory"),
@@ -357,6 +376,19 @@ pub fn doc(r: &Report) -> Doc {
         "Flame graph",
         or_missing(r.flame.as_ref().map(flame_blocks)),
     ));
+    // After the flame graph: its script needs its SVG first on the page.
+    if let Some(tl) = timeline::build(r) {
+        d.push(section(
+            "timeline",
+            "Timeline",
+            vec![
+                Block::Para(vec![t(
+                    "CPU samples by function, throttled periods, memory and the slowest syscalls (red: overlapping throttled time) on one time axis.",
+                )]),
+                Block::Timeline(tl),
+            ],
+        ));
+    }
     let tracing = Block::Para(vec![t(format!("{}.", tracing_line(&r.quality)))]);
     d.push(section(
         "syscalls",
