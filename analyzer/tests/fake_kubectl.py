@@ -43,6 +43,8 @@ elif args[0] == "create":
     if scen == "forbidden-create":
         fail('Error from server (Forbidden): error when creating "STDIN": pods is forbidden: User "dev" cannot create resource "pods" in API group "" in the namespace "shop"')
     name = re.search(r'^  name: "([^"]*)"', stdin, re.M).group(1)
+    if scen == "psa":
+        fail(f'Error from server (Forbidden): error when creating "STDIN": pods "{name}" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostPID=true), privileged (container "agent" must not set securityContext.privileged=true)')
     open(os.path.join(d, f"agent-{name}.yaml"), "w").write(stdin)
     print(f"pod/{name}")
 elif args[0] == "get" and args[1] == "pod":

@@ -298,6 +298,16 @@ fn no_permission_names_the_rbac_verb() {
     assert!(stderr.contains("create on pods/exec"), "{stderr}");
     // Refused: nothing was made, nothing is deleted.
     assert!(f.deleted().is_empty(), "{:?}", f.calls());
+    // Refused by Pod Security admission, not RBAC: said so, with the way out.
+    let (out, stderr) = f.run("psa", &["record", "web-7d9f", "-n", "shop"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("admission policy refuses the agent pod")
+            && stderr.contains("--agent-namespace"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("RBAC verb"), "{stderr}");
+    assert!(f.deleted().is_empty(), "{:?}", f.calls());
     let (out, stderr) = f.run("forbidden-list", &["record", "-l", "app=web", "-n", "shop"]);
     assert!(!out.status.success());
     assert!(stderr.contains("RBAC verb `list` on `pods`"), "{stderr}");

@@ -25,6 +25,8 @@ pub enum KubectlError {
         program: String,
         source: std::io::Error,
     },
+    #[error("{what}: the namespace's admission policy refuses the agent pod (it must be privileged and hostPID): create it in a namespace that admits privileged pods with --agent-namespace NS (Pod Security: label pod-security.kubernetes.io/enforce=privileged); kubectl: {stderr}")]
+    Admission { what: String, stderr: String },
     #[error("{what}: not found (kubectl: {stderr})")]
     NotFound { what: String, stderr: String },
     #[error("{what}: kubectl was refused (forbidden): your account needs the RBAC verb `{verb}` on `{resource}` in that namespace (all the plugin needs: {RBAC}); kubectl: {stderr}")]
@@ -227,7 +229,9 @@ fn check(call: &Call, status: ExitStatus, stderr: &[u8]) -> Result<(), KubectlEr
     let text = clean(stderr);
     let what = call.what.clone();
     Err(
-        if text.contains("(Forbidden)") || text.contains(" is forbidden") {
+        if text.contains("violates PodSecurity") || text.contains("denied the request") {
+            KubectlError::Admission { what, stderr: text }
+        } else if text.contains("(Forbidden)") || text.contains(" is forbidden") {
             KubectlError::Forbidden {
                 what,
                 verb: call.verb.to_string(),

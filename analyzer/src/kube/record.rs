@@ -400,6 +400,7 @@ pub fn run_agent(
         // kubectl's own answer that it made nothing: nothing to delete.
         Err(
             e @ (KubectlError::Forbidden { .. }
+            | KubectlError::Admission { .. }
             | KubectlError::Unauthorized { .. }
             | KubectlError::Spawn { .. }),
         ) => {
