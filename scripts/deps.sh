@@ -7,6 +7,10 @@ declare -A pkg=(
   [debuginfod]=debuginfod [xz]=xz-utils [java]=openjdk-17-jre-headless [busybox]=busybox-static [runc]=runc [podman]=podman [dockerd]=docker.io [tar]=tar [chromium]=chromium [tc]=iproute2 [python3]=python3
   [musl-gcc]=musl-tools [catatonit]=catatonit
 )
+# The static agent (deploy/build.sh, tests/tests/kube_play.rs) needs Rust's musl standard library.
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+  rustup target add x86_64-unknown-linux-musl >&2 || echo "holter: rustup target add x86_64-unknown-linux-musl failed" >&2
+fi
 missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg[$cmd]}")
