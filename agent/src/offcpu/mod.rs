@@ -149,11 +149,30 @@ impl Hit {
     }
 }
 
+/// A switch-out read from its ring, its stack not yet unwound.
+struct Raw {
+    since: std::time::Instant,
+    pid: u32,
+    tid: u32,
+    time: u64,
+    cpu: u32,
+    state: u8,
+    callchain: Vec<u64>,
+    regs: Option<crate::unwind::Regs>,
+    stack: Vec<u8>,
+}
+
 /// Turns the rings' records into intervals.
 pub struct Recorder {
     layout: Layout,
     pairer: Pairer,
     held: Vec<Hit>,
+    /// Switch-outs of processes whose files are still being read (DWARF
+    /// mode), in time order: unwound once their tables are known, or after
+    /// [`crate::sample::state::HOLD`], as CPU samples are; the timeline
+    /// waits for them. At most [`crate::sample::state::MAX_HELD_BYTES`].
+    waiting: std::collections::VecDeque<Raw>,
+    waiting_bytes: usize,
     /// Threads of the target seen leaving a CPU (switch-ins of others are dropped).
     threads: HashSet<u32>,
     pending: Vec<OffCpu>,
@@ -170,6 +189,8 @@ impl Recorder {
             layout,
             pairer: Pairer::default(),
             held: Vec::new(),
+            waiting: std::collections::VecDeque::new(),
+            waiting_bytes: 0,
             threads: HashSet::new(),
             pending: Vec::new(),
             scratch: Vec::new(),
@@ -190,13 +211,9 @@ impl Recorder {
         state: &mut State,
         horizon: Option<u64>,
     ) {
-        let (layout, held, scratch, lost) = (
-            &self.layout,
-            &mut self.held,
-            &mut self.scratch,
-            &mut self.lost,
-        );
-        let mut outs = Vec::new();
+        let (layout, scratch, lost) = (&self.layout, &mut self.scratch, &mut self.lost);
+        let waiting = &mut self.waiting;
+        let waiting_bytes = &mut self.waiting_bytes;
         for r in out_rings.iter_mut() {
             r.consume(|a, b| {
                 ring::for_each_record(a, b, scratch, |h, bytes| match h.type_ {
@@ -218,7 +235,18 @@ impl Recorder {
                             return;
                         };
                         if let Some(Sched::Switch { state: st, .. }) = layout.decode(raw) {
-                            outs.push((pid, tid, time, cpu, st, callchain, regs, stack));
+                            *waiting_bytes += stack.len();
+                            waiting.push_back(Raw {
+                                since: std::time::Instant::now(),
+                                pid,
+                                tid,
+                                time,
+                                cpu,
+                                state: st,
+                                callchain,
+                                regs,
+                                stack,
+                            });
                         }
                     }
                     RECORD_LOST | RECORD_LOST_SAMPLES => *lost += lost_count(h.type_, bytes),
@@ -226,20 +254,37 @@ impl Recorder {
                 })
             });
         }
-        for (pid, tid, time, cpu, st, callchain, regs, stack) in outs {
-            let stack_id = state.intern_stack(pid, time, &callchain, regs, &stack);
-            self.threads.insert(tid);
+        // Switch-outs are unwound in order, each once its process's files
+        // are read (or it waited long enough, or memory says so).
+        while let Some(r) = self.waiting.front() {
+            let go = horizon.is_none()
+                || self.waiting_bytes > crate::sample::state::MAX_HELD_BYTES
+                || r.since.elapsed() >= crate::sample::state::HOLD
+                || !state.unwind_pending(r.pid);
+            if !go {
+                break;
+            }
+            let Some(r) = self.waiting.pop_front() else {
+                break;
+            };
+            self.waiting_bytes -= r.stack.len();
+            let stack_id = state.intern_stack(r.pid, r.time, &r.callchain, r.regs, &r.stack);
+            self.threads.insert(r.tid);
             self.switches += 1;
-            held.push(Hit::Out(Out {
-                time,
-                pid,
-                tid,
-                cpu,
+            self.held.push(Hit::Out(Out {
+                time: r.time,
+                pid: r.pid,
+                tid: r.tid,
+                cpu: r.cpu,
                 stack_id,
-                state: st,
+                state: r.state,
             }));
         }
+        let held = &mut self.held;
+        // Threads seen leaving, and those whose switch-out waits for its stack.
+        let waiting_tids: HashSet<u32> = self.waiting.iter().map(|r| r.tid).collect();
         let threads = &self.threads;
+        let known = |tid: &u32| threads.contains(tid) || waiting_tids.contains(tid);
         for r in in_rings.iter_mut() {
             r.consume(|a, b| {
                 ring::for_each_record(a, b, scratch, |h, bytes| match h.type_ {
@@ -250,10 +295,10 @@ impl Recorder {
                             return;
                         };
                         match layout.decode(raw) {
-                            Some(Sched::Switch { next, .. }) if threads.contains(&next) => {
+                            Some(Sched::Switch { next, .. }) if known(&next) => {
                                 held.push(Hit::In { tid: next, time })
                             }
-                            Some(Sched::Wakeup { pid }) if threads.contains(&pid) => {
+                            Some(Sched::Wakeup { pid }) if known(&pid) => {
                                 held.push(Hit::Wake { tid: pid, time })
                             }
                             _ => {}
@@ -265,6 +310,11 @@ impl Recorder {
             });
         }
         held.sort_by_key(Hit::time);
+        // Nothing after a switch-out still waiting for its stack is paired yet.
+        let horizon = match (horizon, self.waiting.front()) {
+            (Some(h), Some(w)) => Some(h.min(w.time.saturating_sub(1))),
+            (h, _) => h,
+        };
         let ready = match horizon {
             Some(h) => held.partition_point(|e| e.time() <= h),
             None => held.len(),

@@ -75,6 +75,14 @@ impl Collector for Sampler {
         let mut state = State::new(ctx.settings.redact, mode);
         state.symbols.preload_kallsyms();
         let now = monotonic_ns();
+        // Before any event is opened: each sampling event gets its switch-out event.
+        let off_cpu_layout = if ctx.settings.off_cpu {
+            let layout = crate::offcpu::layout()?;
+            armed.with_off_cpu(layout.clone());
+            Some(layout)
+        } else {
+            None
+        };
         let follow = match &target.cgroup_dir {
             Some(dir) if open::is_cgroup2(dir) => {
                 armed.add_cgroup_v2(dir)?;
@@ -84,9 +92,7 @@ impl Collector for Sampler {
             None => Follow::Tasks,
         };
         let mut drain = Drain::default();
-        if ctx.settings.off_cpu {
-            let layout = crate::offcpu::layout()?;
-            armed.with_off_cpu(layout.clone());
+        if let Some(layout) = off_cpu_layout {
             let events = crate::offcpu::InEvents::open(&layout, &armed.cpus)?;
             drain.off_cpu = Some((crate::offcpu::Recorder::new(layout), events));
         }

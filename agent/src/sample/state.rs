@@ -89,6 +89,19 @@ impl State {
         self.record(event);
     }
 
+    /// DWARF mode: whether a file of `pid` is still being read (its unwind
+    /// table not yet known); a process first seen is scanned.
+    pub fn unwind_pending(&mut self, pid: u32) -> bool {
+        if self.unwind.is_none() {
+            return false;
+        }
+        if !self.symbols.spaces.knows(pid) {
+            self.symbols
+                .scan_process(pid, crate::clock::monotonic_ns(), &mut self.out);
+        }
+        self.symbols.spaces.maps(pid).iter().any(|m| m.loading)
+    }
+
     /// Unwinds the held samples of `pid` (all if `None`) whose process no
     /// longer waits for a file, or all of them if `now`, or those held
     /// longer than [`HOLD`].
