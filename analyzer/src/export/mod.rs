@@ -285,13 +285,22 @@ impl Profile {
         queries.par_sort_unstable();
         queries.dedup();
         let found = sym.maps().find_many(&queries);
+        // Each address's location, by a keyed hash: a binary search of the
+        // sorted queries misses the cache at each of its last steps, and
+        // took most of the export of a capture of many distinct addresses.
+        let loc_of: HashMap<(u32, u32, u64), Loc> = queries
+            .iter()
+            .zip(&found)
+            .map(|(&(pid, epoch, addr), m)| {
+                let loc = sym.loc_in(pid, addr, m.map(|m| m as usize));
+                ((pid, epoch, addr), loc)
+            })
+            .collect();
         let user_loc = |pid: u32, epoch: u32, addr: u64| {
-            let map = queries
-                .binary_search(&(pid, epoch, addr))
-                .ok()
-                .and_then(|i| found[i])
-                .map(|m| m as usize);
-            sym.loc_in(pid, addr, map)
+            loc_of
+                .get(&(pid, epoch, addr))
+                .copied()
+                .unwrap_or(Loc::Unmapped { pid, addr })
         };
         // Located in the order of their stack ids, as the flame graph does:
         // neighbours look up the same addresses (warm caches).
