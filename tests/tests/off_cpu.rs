@@ -4,7 +4,8 @@
 //!   (`tests/workloads/offcpu.c`: 30 ms nanosleep in `block_long`, 10 ms
 //!   poll in `block_short`) shows 3:1 within 10% in `holter flamegraph --off-cpu`,
 //!   recorded by its cgroup2 directory (a cgroup event) and by --pid
-//!   (per-task events), its kernel frames (`schedule`) under its own;
+//!   (per-task events), its kernel frames (`schedule`) under its own; the
+//!   HTML report has both the off-CPU stacks and the per-thread table;
 //! - two busy threads in a 0.5-CPU container (cgroup v1 cpu.cfs_quota_us
 //!   50000 of 100000): `holter sched` reports their run-queue delay,
 //!   consistent with the kernel (see [`run_queue_delay_of_two_busy_threads_in_half_a_cpu`]).
@@ -116,6 +117,24 @@ fn off_cpu_flame_graph_shows_the_3_to_1_blocking_split() {
             "{by}: {t:#}"
         );
         assert_eq!(sched["lost"].as_u64(), Some(0), "{by}: {sched:#}");
+        // The HTML report shows both: the off-CPU stacks and the table.
+        let html = dir.path().join("offcpu.html");
+        ok_stdout(
+            "holter report",
+            &holter(&["report", c, "-o", html.to_str().unwrap()]),
+        );
+        let page = std::fs::read_to_string(&html).unwrap();
+        let off = page
+            .split("<section id=\"off-cpu\">")
+            .nth(1)
+            .and_then(|s| s.split("</section>").next())
+            .unwrap_or_else(|| panic!("{by}: no off-CPU section in the report"));
+        for want in ["block_long", "block_short", "run-queue", "voluntary", "p99"] {
+            assert!(
+                off.contains(want),
+                "{by}: the report's off-CPU section lacks {want}:\n{off}"
+            );
+        }
         container.cgroup.kill_all();
         let _ = container.wait(Duration::from_secs(5));
     }

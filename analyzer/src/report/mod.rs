@@ -49,6 +49,9 @@ pub struct Report<'c> {
     pub title: String,
     pub quality: Quality,
     pub flame: Section<Flame>,
+    /// Where the threads waited (`--off-cpu`): the hottest off-CPU stacks
+    /// and the `holter sched` table.
+    pub off_cpu: Section<OffCpu>,
     /// The latency table and slowest calls of `holter syscalls`.
     pub syscalls: Section<crate::syscalls::Report>,
     pub throttling: Section<throttling::Throttling>,
@@ -100,6 +103,15 @@ pub struct Flame {
     pub by_time: Vec<doc::timeline::CpuBin>,
 }
 
+/// Time off the CPU: the folded off-CPU stacks' summary and the per-thread table.
+#[derive(Debug, Clone)]
+pub struct OffCpu {
+    pub quality: flamegraph::Quality,
+    /// The stacks most time was spent off the CPU from (`samples`: ns).
+    pub top_stacks: Vec<Hot>,
+    pub sched: crate::sched::Report,
+}
+
 /// A stack (root first) or a single function, with its share of samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hot {
@@ -146,11 +158,13 @@ pub fn build<'c>(capture: &'c Capture, opts: &Options) -> Result<Report<'c>, Sym
             },
         ))
     };
+    let off_cpu = off_cpu(capture, opts)?;
     Ok(Report {
         capture,
         title: title(capture),
         quality,
         flame,
+        off_cpu,
         syscalls,
         throttling: throttling::report(capture).map_err(|e| e.to_string()),
         memory: memory::report(capture).map_err(|e| e.to_string()),
@@ -253,6 +267,58 @@ fn flame(c: &Capture, opts: &Options) -> Result<Section<Flame>, SymbolizeError> 
     }))
 }
 
+fn off_cpu(c: &Capture, opts: &Options) -> Result<Section<OffCpu>, SymbolizeError> {
+    if c.off_cpu.is_empty() {
+        return Ok(Err(if c.header.off_cpu {
+            "no off-CPU interval: no thread of the target left a CPU during the capture".to_string()
+        } else {
+            "no off-CPU time: record with `--off-cpu` to see where the threads wait".to_string()
+        }));
+    }
+    let sym = match opts.debug {
+        Some(d) => Symbolizer::with_options(c, d)?,
+        None => Symbolizer::new(c, None)?,
+    };
+    let folded = match flamegraph::fold_off_cpu(c, &Filter::default(), &sym) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    Ok(Ok(OffCpu {
+        quality: folded.quality,
+        top_stacks: top_stacks(&folded, opts.top),
+        sched: crate::sched::analyze(c),
+    }))
+}
+
+fn off_cpu_blocks(o: &OffCpu) -> Vec<Block> {
+    let mut b = vec![Block::Para(vec![t(format!(
+        "{:.3} s off the CPU in {} intervals ({:.1}% of frames symbolized): the stacks threads left the CPU from, weighted by the time until they ran again.",
+        o.quality.samples as f64 / 1e9,
+        o.sched.intervals,
+        o.quality.symbolized_percent()
+    ))])];
+    b.push(Block::Heading(
+        "Longest off-CPU stacks (root → leaf)".into(),
+    ));
+    b.push(Block::List {
+        numbered: true,
+        items: o
+            .top_stacks
+            .iter()
+            .map(|h| {
+                vec![
+                    Inline::Strong(format!("{:.1}%", h.pct)),
+                    t(format!(" ({}) ", crate::syscalls::human(h.samples))),
+                    code(h.frames.join(" → ")),
+                ]
+            })
+            .collect(),
+    });
+    b.push(Block::Heading("Scheduling per thread".into()));
+    b.extend(crate::sched::doc(&o.sched));
+    b
+}
+
 /// The flame graph as an element to put inside HTML (no XML prolog or
 /// doctype), checked by [`doc::html::vet_svg`], and its script taken out of
 /// it: the page runs it from one `<script>` pinned by hash in its
@@ -342,6 +408,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("quality", "data quality"),
     ("flame", "flame graph"),
     ("timeline", "timeline"),
+    ("off-cpu", "off-CPU"),
     ("syscalls", "syscalls"),
     ("throttling", "throttling"),
     ("memory", "memory"),
@@ -389,6 +456,11 @@ pub fn doc(r: &Report) -> Doc {
             ],
         ));
     }
+    d.push(section(
+        "off-cpu",
+        "Off-CPU time",
+        or_missing(r.off_cpu.as_ref().map(off_cpu_blocks)),
+    ));
     let tracing = Block::Para(vec![t(format!("{}.", tracing_line(&r.quality)))]);
     d.push(section(
         "syscalls",
