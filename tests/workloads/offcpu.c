@@ -4,15 +4,21 @@
  *                          block_short() 10 ms (poll with no fds), with a
  *                          timer slack of 1 ns;
  *   offcpu busy SECONDS    two threads spin (never block): in a cgroup with
- *                          half a CPU of quota they wait runnable, throttled.
+ *                          half a CPU of quota they wait runnable, throttled;
+ *   offcpu pingpong N FILE two threads pass a byte back and forth N times
+ *                          through two pipes (2N context switches at least)
+ *                          and write the loop's time in ns to FILE
+ *                          (bench/off-cpu.sh).
  * Built with frame pointers and no inlining so each function is a frame. */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <sys/prctl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static double now(void) {
     struct timespec t;
@@ -41,7 +47,40 @@ __attribute__((noinline)) static void *spin(void *arg) {
     return arg;
 }
 
+static int ping[2], pong[2];
+static long rounds;
+
+static void *ponger(void *arg) {
+    char c;
+    for (long i = 0; i < rounds; i++) {
+        if (read(ping[0], &c, 1) != 1 || write(pong[1], &c, 1) != 1)
+            break;
+    }
+    return arg;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 3 && strcmp(argv[1], "pingpong") == 0) {
+        rounds = atol(argv[2]);
+        if (pipe(ping) || pipe(pong))
+            return 1;
+        pthread_t t;
+        pthread_create(&t, NULL, ponger, NULL);
+        double start = now();
+        char c = 'x';
+        for (long i = 0; i < rounds; i++) {
+            if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1)
+                return 1;
+        }
+        double took = now() - start;
+        pthread_join(t, NULL);
+        FILE *f = fopen(argv[3], "w");
+        if (!f)
+            return 1;
+        fprintf(f, "%.0f\n", took * 1e9);
+        fclose(f);
+        return 0;
+    }
     if (argc > 2 && strcmp(argv[1], "busy") == 0) {
         busy_end = now() + atof(argv[2]);
         pthread_t t[2];
