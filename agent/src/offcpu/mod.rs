@@ -49,6 +49,8 @@ const IN_RING_PAGES: usize = 256;
 const MAX_BATCH: usize = 4096;
 /// Longest time an interval waits for its batch to be written.
 const BATCH_NS: u64 = 1_000_000_000;
+/// `PERF_RECORD_THROTTLE`: the kernel stopped an event until the next tick.
+const RECORD_THROTTLE: u32 = 5;
 /// What the switch-in events carry.
 const IN_SAMPLE_TYPE: u64 = sample::TID | sample::TIME | sample::CPU | sample::RAW;
 
@@ -179,6 +181,9 @@ pub struct Recorder {
     scratch: Vec<u8>,
     /// Records the kernel dropped (rings full).
     pub lost: u64,
+    /// Times the kernel throttled an event (over `perf_event_max_sample_rate`):
+    /// its records are missing until the next tick, uncounted.
+    pub throttled: u64,
     pub intervals: u64,
     pub switches: u64,
 }
@@ -195,6 +200,7 @@ impl Recorder {
             pending: Vec::new(),
             scratch: Vec::new(),
             lost: 0,
+            throttled: 0,
             intervals: 0,
             switches: 0,
         }
@@ -211,7 +217,12 @@ impl Recorder {
         state: &mut State,
         horizon: Option<u64>,
     ) {
-        let (layout, scratch, lost) = (&self.layout, &mut self.scratch, &mut self.lost);
+        let (layout, scratch, lost, throttled) = (
+            &self.layout,
+            &mut self.scratch,
+            &mut self.lost,
+            &mut self.throttled,
+        );
         let waiting = &mut self.waiting;
         let waiting_bytes = &mut self.waiting_bytes;
         for r in out_rings.iter_mut() {
@@ -250,6 +261,7 @@ impl Recorder {
                         }
                     }
                     RECORD_LOST | RECORD_LOST_SAMPLES => *lost += lost_count(h.type_, bytes),
+                    RECORD_THROTTLE => *throttled += 1,
                     _ => {}
                 })
             });
@@ -305,6 +317,7 @@ impl Recorder {
                         }
                     }
                     RECORD_LOST | RECORD_LOST_SAMPLES => *lost += lost_count(h.type_, bytes),
+                    RECORD_THROTTLE => *throttled += 1,
                     _ => {}
                 })
             });
@@ -385,6 +398,7 @@ impl Recorder {
             ("off-cpu:unpaired".into(), self.pairer.unpaired),
             ("off-cpu:dropped".into(), self.pairer.dropped),
             ("off-cpu:lost".into(), self.lost),
+            ("off-cpu:throttled".into(), self.throttled),
         ]
     }
 }
