@@ -9,7 +9,7 @@
 //! Times count from the capture's start; the profile's reference time is the
 //! start's wall-clock time.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 
 use fxprof_processed_profile::{
@@ -262,8 +262,8 @@ pub fn build(
     let mut b = Builder {
         fx,
         start_ns: profile.start_ns,
-        processes: HashMap::new(),
-        threads: HashMap::new(),
+        processes: HashMap::default(),
+        threads: HashMap::default(),
         names: &names,
         budget,
         need: 0,
@@ -280,7 +280,7 @@ pub fn build(
     for t in &profile.threads {
         let th = b.thread(t.pid, t.tid, t.samples.first().map_or(0, |s| s.time_ns));
         b.count("samples", t.samples.len() as u64 * ROW_BYTES)?;
-        let mut stacks: HashMap<u32, Option<StackHandle>> = HashMap::new();
+        let mut stacks: HashMap<u32, Option<StackHandle>> = HashMap::default();
         let mut stack_of = |b: &mut Builder, stack: u32| -> Result<_, ExportError> {
             if let Some(h) = stacks.get(&stack) {
                 return Ok(*h);

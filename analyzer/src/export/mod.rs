@@ -14,10 +14,9 @@ pub mod firefox;
 pub mod pprof;
 pub mod speedscope;
 
-use std::collections::HashMap;
-
 use holter_format::Sample;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::filter::{Filter, Matcher, Names};
 use crate::flamegraph::{stack_locs, user_addrs};
@@ -206,11 +205,14 @@ impl Profile {
 
         // 1. Samples and off-CPU times by thread; their stacks by (pid,
         // mapping epoch, stack id).
-        let mut group_ids: HashMap<(u32, u32, u32), u32> = HashMap::new();
+        // Keyed by FxHash, and the last thread remembered: these lookups are
+        // made once per sample.
+        let mut group_ids: HashMap<(u32, u32, u32), u32> = HashMap::default();
         let mut groups: Vec<(u32, u32, u32)> = Vec::new();
-        let mut thread_ids: HashMap<(u32, u32), usize> = HashMap::new();
+        let mut thread_ids: HashMap<(u32, u32), usize> = HashMap::default();
         let mut threads: Vec<ThreadProfile> = Vec::new();
-        let mut map_times: HashMap<u32, &[u64]> = HashMap::new();
+        let mut map_times: HashMap<u32, &[u64]> = HashMap::default();
+        let mut last: Option<((u32, u32), usize, &[u64])> = None;
         let off_cpu = capture.off_cpu.iter().map(|o| {
             let s = Sample {
                 time_ns: o.time_ns,
@@ -228,24 +230,31 @@ impl Profile {
             .map(|s| (s.clone(), None))
             .chain(off_cpu);
         for (s, off) in events.filter(|(s, _)| matcher.matches(s)) {
-            let times = *map_times
-                .entry(s.pid)
-                .or_insert_with(|| sym.maps().times(s.pid));
+            let (t, times) = match last {
+                Some((key, t, times)) if key == (s.pid, s.tid) => (t, times),
+                _ => {
+                    let times = *map_times
+                        .entry(s.pid)
+                        .or_insert_with(|| sym.maps().times(s.pid));
+                    let t = *thread_ids.entry((s.pid, s.tid)).or_insert_with(|| {
+                        threads.push(ThreadProfile {
+                            pid: s.pid,
+                            tid: s.tid,
+                            process_name: clean(names.process(s.pid, s.time_ns)),
+                            thread_name: clean(names.thread(s.tid, s.time_ns)),
+                            samples: Vec::new(),
+                            off_cpu: Vec::new(),
+                        });
+                        threads.len() - 1
+                    });
+                    last = Some(((s.pid, s.tid), t, times));
+                    (t, times)
+                }
+            };
             let key = (s.pid, epoch_in(times, s.time_ns), s.stack_id);
             let group = *group_ids.entry(key).or_insert_with(|| {
                 groups.push(key);
                 groups.len() as u32 - 1
-            });
-            let t = *thread_ids.entry((s.pid, s.tid)).or_insert_with(|| {
-                threads.push(ThreadProfile {
-                    pid: s.pid,
-                    tid: s.tid,
-                    process_name: clean(names.process(s.pid, s.time_ns)),
-                    thread_name: clean(names.thread(s.tid, s.time_ns)),
-                    samples: Vec::new(),
-                    off_cpu: Vec::new(),
-                });
-                threads.len() - 1
             });
             match off {
                 None => threads[t].samples.push(SampleRow {
@@ -321,9 +330,9 @@ impl Profile {
         drop(queries);
 
         // 3. Distinct locations, named once; identical stacks merged.
-        let mut loc_ids: HashMap<Loc, u32> = HashMap::new();
+        let mut loc_ids: HashMap<Loc, u32> = HashMap::default();
         let mut distinct: Vec<Loc> = Vec::new();
-        let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut stack_ids: HashMap<Vec<u32>, u32> = HashMap::default();
         let mut stacks: Vec<Vec<u32>> = Vec::new();
         let mut missing: Option<u32> = None;
         let mut group_stack: Vec<u32> = vec![0; groups.len()];
@@ -360,8 +369,8 @@ impl Profile {
             name: clean(&title(capture)),
             ..Profile::default()
         };
-        let mut function_ids: HashMap<Function, u32> = HashMap::new();
-        let mut mapping_ids: HashMap<u32, u32> = HashMap::new();
+        let mut function_ids: HashMap<Function, u32> = HashMap::default();
+        let mut mapping_ids: HashMap<u32, u32> = HashMap::default();
         let mut intern = |p: &mut Profile, f: Function| {
             *function_ids.entry(f).or_insert_with_key(|f| {
                 p.functions.push(f.clone());

@@ -6,10 +6,10 @@
 //! `pid`, `tid` and `thread`. The encoder is the few protobuf wire rules the
 //! message needs.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use flate2::write::GzEncoder;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{ExportError, Place, Profile, KERNEL_MODULE};
 
@@ -63,7 +63,7 @@ struct Strings {
 impl Strings {
     fn new() -> Self {
         Strings {
-            ids: HashMap::from([(String::new(), 0)]),
+            ids: HashMap::from_iter([(String::new(), 0)]),
             list: vec![String::new()],
         }
     }
@@ -96,8 +96,12 @@ pub fn encode(profile: &Profile, budget: u64, path: &str) -> Result<Vec<u8>, Exp
     // sample = 2: one per (thread, stack), in first-seen order.
     let (pid_key, tid_key, thread_key) =
         (strings.id("pid"), strings.id("tid"), strings.id("thread"));
+    // Per sample message, reused buffers; the labels are a thread's, the
+    // same for each of its samples, encoded once.
+    let mut m = Msg::default();
+    let mut locs = Msg::default();
     for t in &profile.threads {
-        let mut sums: HashMap<u32, (u64, u64)> = HashMap::new();
+        let mut sums: HashMap<u32, (u64, u64)> = HashMap::default();
         let mut order = Vec::new();
         for s in &t.samples {
             let e = sums.entry(s.stack).or_insert_with(|| {
@@ -108,29 +112,33 @@ pub fn encode(profile: &Profile, budget: u64, path: &str) -> Result<Vec<u8>, Exp
             e.1 = e.1.saturating_add(s.weight_ns);
         }
         let thread_name = strings.id(&t.title());
+        let mut labels = Msg::default();
+        for (key, num, text) in [
+            (pid_key, u64::from(t.pid), 0),
+            (tid_key, u64::from(t.tid), 0),
+            (thread_key, 0, thread_name),
+        ] {
+            let mut l = Msg::default();
+            l.int(1, key);
+            l.int(2, text);
+            l.int(3, num);
+            labels.msg(3, &l);
+        }
         for stack in order {
             let (count, ns) = sums[&stack];
-            let mut m = Msg::default();
-            // Leaf first; location ids start at 1.
-            m.packed(
-                1,
-                profile.stacks[stack as usize]
-                    .iter()
-                    .rev()
-                    .map(|l| u64::from(*l) + 1),
-            );
-            m.packed(2, [count, ns]);
-            for (key, num, text) in [
-                (pid_key, u64::from(t.pid), 0),
-                (tid_key, u64::from(t.tid), 0),
-                (thread_key, 0, thread_name),
-            ] {
-                let mut l = Msg::default();
-                l.int(1, key);
-                l.int(2, text);
-                l.int(3, num);
-                m.msg(3, &l);
+            m.0.clear();
+            locs.0.clear();
+            for l in profile.stacks[stack as usize].iter().rev() {
+                locs.varint(u64::from(*l) + 1);
             }
+            if !locs.0.is_empty() {
+                m.msg(1, &locs);
+            }
+            locs.0.clear();
+            locs.varint(count);
+            locs.varint(ns);
+            m.msg(2, &locs);
+            m.0.extend_from_slice(&labels.0);
             p.msg(2, &m);
             if p.0.len() as u64 > budget {
                 return Err(ExportError::OverBudget {
@@ -143,7 +151,6 @@ pub fn encode(profile: &Profile, budget: u64, path: &str) -> Result<Vec<u8>, Exp
         }
     }
 
-    // mapping = 3: the mapped files, then one for the kernel.
     let kernel_mapping = profile.mappings.len() as u64 + 1;
     let has_kernel = profile.locations.iter().any(|l| l.place == Place::Kernel);
     for (i, m) in profile.mappings.iter().enumerate() {
