@@ -13,10 +13,10 @@ use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 
 use fxprof_processed_profile::{
-    CategoryColor, CategoryHandle, CpuDelta, Frame, FrameFlags, FrameInfo, MarkerFieldFlags,
-    MarkerFieldFormat, MarkerTiming, ProcessHandle, Profile as Fx, ReferenceTimestamp,
-    SamplingInterval, StackHandle, StaticSchemaMarker, StaticSchemaMarkerField, StringHandle,
-    ThreadHandle, Timestamp,
+    CategoryColor, CategoryHandle, CpuDelta, Frame, FrameFlags, FrameHandle, FrameInfo,
+    MarkerFieldFlags, MarkerFieldFormat, MarkerTiming, ProcessHandle, Profile as Fx,
+    ReferenceTimestamp, SamplingInterval, StackHandle, StaticSchemaMarker, StaticSchemaMarkerField,
+    StringHandle, ThreadHandle, Timestamp,
 };
 use holter_format::syscall_names::{syscall_display, Arch};
 use holter_format::Sample;
@@ -281,27 +281,34 @@ pub fn build(
         let th = b.thread(t.pid, t.tid, t.samples.first().map_or(0, |s| s.time_ns));
         b.count("samples", t.samples.len() as u64 * ROW_BYTES)?;
         let mut stacks: HashMap<u32, Option<StackHandle>> = HashMap::default();
+        // Each function's frame in this thread, interned once: the same
+        // frames and stacks, in the same order, as `intern_stack_frames`
+        // gives, without hashing each frame of each stack again.
+        let mut frames: HashMap<u32, FrameHandle> = HashMap::default();
         let mut stack_of = |b: &mut Builder, stack: u32| -> Result<_, ExportError> {
             if let Some(h) = stacks.get(&stack) {
                 return Ok(*h);
             }
-            let frames: Vec<FrameInfo> = profile
-                .stack_functions(stack)
-                .map(|f| {
+            let mut h = None;
+            let mut n = 0u64;
+            for f in profile.stack_functions(stack) {
+                let frame = *frames.entry(f).or_insert_with(|| {
                     let category = if profile.functions[f as usize].module == KERNEL_MODULE {
                         kernel
                     } else {
                         user
                     };
-                    FrameInfo {
+                    let info = FrameInfo {
                         frame: Frame::Label(strings[f as usize]),
                         category_pair: category.into(),
                         flags: FrameFlags::empty(),
-                    }
-                })
-                .collect();
-            b.count("stacks", frames.len() as u64 * ROW_BYTES)?;
-            let h = b.fx.intern_stack_frames(th, frames.into_iter());
+                    };
+                    b.fx.intern_frame(th, info)
+                });
+                h = Some(b.fx.intern_stack(th, h, frame));
+                n += 1;
+            }
+            b.count("stacks", n * ROW_BYTES)?;
             stacks.insert(stack, h);
             Ok(h)
         };

@@ -8,6 +8,7 @@
 use std::io::Write;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::{ExportError, Profile};
 
@@ -47,7 +48,8 @@ struct Sampled<'p> {
     start_value: u64,
     #[serde(rename = "endValue")]
     end_value: u64,
-    samples: Vec<&'p [u32]>,
+    /// Each a distinct stack's JSON array, written once.
+    samples: Vec<&'p RawValue>,
     weights: Vec<u64>,
 }
 
@@ -62,9 +64,20 @@ pub fn write(
     out: impl Write,
 ) -> Result<(), ExportError> {
     // Each stack's functions, root first, listed once.
+    // Each stack's frame list, and its JSON written once: a sample is then a
+    // copy of those bytes rather than the formatting of each frame id.
     let stacks: Vec<Vec<u32>> = (0..profile.stacks.len() as u32)
         .map(|s| profile.stack_functions(s).collect())
         .collect();
+    let json: Vec<String> = stacks
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<_, _>>()?;
+    let raw: Vec<&RawValue> = json
+        .iter()
+        .map(|j| serde_json::from_str(j))
+        .collect::<Result<_, _>>()?;
+    let stacks: Vec<(usize, &RawValue)> = stacks.iter().map(|s| s.len()).zip(raw).collect();
     let mut profiles = Vec::with_capacity(profile.threads.len());
     let mut need: u64 = profile
         .functions
@@ -116,14 +129,14 @@ pub fn write(
 
 /// One sampled profile: consecutive rows of one stack merged, weights summed.
 fn sampled<'p>(
-    stacks: &'p [Vec<u32>],
+    stacks: &[(usize, &'p RawValue)],
     name: String,
     rows: impl Iterator<Item = (u32, u64)>,
     need: &mut u64,
     budget: u64,
     path: &str,
 ) -> Result<Sampled<'p>, ExportError> {
-    let mut samples: Vec<&[u32]> = Vec::new();
+    let mut samples: Vec<&RawValue> = Vec::new();
     let mut weights: Vec<u64> = Vec::new();
     let mut last = None;
     for (stack, weight) in rows {
@@ -134,8 +147,8 @@ fn sampled<'p>(
             continue;
         }
         last = Some(stack);
-        let frames = &stacks[stack as usize];
-        *need = need.saturating_add((frames.len() as u64 + 2) * FRAME_BYTES + 24);
+        let (frames, json) = stacks[stack as usize];
+        *need = need.saturating_add((frames as u64 + 2) * FRAME_BYTES + 24);
         if *need > budget {
             return Err(ExportError::OverBudget {
                 path: path.into(),
@@ -144,7 +157,7 @@ fn sampled<'p>(
                 budget,
             });
         }
-        samples.push(frames);
+        samples.push(json);
         weights.push(weight);
     }
     let total = weights.iter().fold(0u64, |a, w| a.saturating_add(*w));
