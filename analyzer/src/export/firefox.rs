@@ -277,22 +277,42 @@ pub fn build(
         .map(|f| b.fx.intern_string(&f.name))
         .collect();
     let mut off_cpu = 0;
+    // A thread's interned stacks and frames, by stack and function id (the
+    // entries set for one thread are cleared before the next).
+    let mut stacks: Vec<Option<Option<StackHandle>>> = vec![None; profile.stacks.len()];
+    let mut frames: Vec<Option<FrameHandle>> = vec![None; profile.functions.len()];
+    let mut used_stacks: Vec<u32> = Vec::new();
+    let mut used_frames: Vec<u32> = Vec::new();
+    // Each stack's function ids in one array, walked in order for each
+    // thread that samples the stack (rather than chasing each location).
+    let mut flat: Vec<u32> = Vec::new();
+    let mut ends: Vec<usize> = Vec::with_capacity(profile.stacks.len() + 1);
+    ends.push(0);
+    for s in 0..profile.stacks.len() as u32 {
+        flat.extend(profile.stack_functions(s));
+        ends.push(flat.len());
+    }
     for t in &profile.threads {
         let th = b.thread(t.pid, t.tid, t.samples.first().map_or(0, |s| s.time_ns));
         b.count("samples", t.samples.len() as u64 * ROW_BYTES)?;
-        let mut stacks: HashMap<u32, Option<StackHandle>> = HashMap::default();
-        // Each function's frame in this thread, interned once: the same
+        for s in used_stacks.drain(..) {
+            stacks[s as usize] = None;
+        }
+        for f in used_frames.drain(..) {
+            frames[f as usize] = None;
+        }
+        // Each function's frame in this thread is interned once: the same
         // frames and stacks, in the same order, as `intern_stack_frames`
         // gives, without hashing each frame of each stack again.
-        let mut frames: HashMap<u32, FrameHandle> = HashMap::default();
         let mut stack_of = |b: &mut Builder, stack: u32| -> Result<_, ExportError> {
-            if let Some(h) = stacks.get(&stack) {
-                return Ok(*h);
+            if let Some(h) = stacks[stack as usize] {
+                return Ok(h);
             }
             let mut h = None;
             let mut n = 0u64;
-            for f in profile.stack_functions(stack) {
-                let frame = *frames.entry(f).or_insert_with(|| {
+            for &f in &flat[ends[stack as usize]..ends[stack as usize + 1]] {
+                let frame = *frames[f as usize].get_or_insert_with(|| {
+                    used_frames.push(f);
                     let category = if profile.functions[f as usize].module == KERNEL_MODULE {
                         kernel
                     } else {
@@ -309,7 +329,8 @@ pub fn build(
                 n += 1;
             }
             b.count("stacks", n * ROW_BYTES)?;
-            stacks.insert(stack, h);
+            stacks[stack as usize] = Some(h);
+            used_stacks.push(stack);
             Ok(h)
         };
         for s in &t.samples {
