@@ -377,10 +377,17 @@ impl Profile {
                 p.functions.len() as u32 - 1
             })
         };
+        // Modules by id (0: none, 1: the kernel), each mapping's found once;
+        // and each (module, name as resolved) pair's function, so that a
+        // name shared by many locations is cleaned and interned once.
+        let mut modules: Vec<String> = vec![String::new(), KERNEL_MODULE.to_string()];
+        let mut module_ids: HashMap<String, u32> = HashMap::default();
+        let mut module_of_map: HashMap<u32, u32> = HashMap::default();
+        let mut named: HashMap<(u32, &str), u32> = HashMap::default();
         for (loc, r) in distinct.iter().zip(&resolved) {
             let (place, address, module) = match *loc {
-                Loc::Kernel { addr } => (Place::Kernel, addr, KERNEL_MODULE.to_string()),
-                Loc::Unmapped { addr, .. } => (Place::Unmapped, addr, String::new()),
+                Loc::Kernel { addr } => (Place::Kernel, addr, 1),
+                Loc::Unmapped { addr, .. } => (Place::Unmapped, addr, 0),
                 Loc::Mapped { map, addr } => {
                     let m = &capture.mappings[map as usize];
                     let id = *mapping_ids.entry(map).or_insert_with(|| {
@@ -398,18 +405,31 @@ impl Profile {
                         });
                         profile.mappings.len() as u32 - 1
                     });
-                    (Place::Mapped(id), addr, clean(module_name(&m.path)))
+                    let module = *module_of_map.entry(map).or_insert_with(|| {
+                        let name = clean(module_name(&m.path));
+                        match name.as_str() {
+                            "" => 0,
+                            KERNEL_MODULE => 1,
+                            _ => *module_ids.entry(name).or_insert_with_key(|name| {
+                                modules.push(name.clone());
+                                modules.len() as u32 - 1
+                            }),
+                        }
+                    });
+                    (Place::Mapped(id), addr, module)
                 }
             };
             let functions = r
                 .frames
                 .iter()
                 .map(|name| {
-                    let f = Function {
-                        name: clean(name),
-                        module: module.clone(),
-                    };
-                    intern(&mut profile, f)
+                    *named.entry((module, name.as_str())).or_insert_with(|| {
+                        let f = Function {
+                            name: clean(name),
+                            module: modules[module as usize].clone(),
+                        };
+                        intern(&mut profile, f)
+                    })
                 })
                 .collect();
             profile.locations.push(Location {
@@ -418,6 +438,7 @@ impl Profile {
                 address,
             });
         }
+        drop(named);
         if missing.is_some() {
             let f = intern(
                 &mut profile,
