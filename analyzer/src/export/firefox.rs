@@ -34,34 +34,64 @@ const ROW_BYTES: u64 = 64;
 /// The longest syscall summary a marker keeps.
 const MAX_SUMMARY: usize = 256;
 
+/// The markers holter writes: each a name, one text field and one number
+/// field; what differs between kinds is their schema ([`Kind`]).
 #[derive(Debug, Clone)]
-struct SyscallMarker {
+struct Marker<K> {
     name: StringHandle,
-    summary: StringHandle,
-    ret: f64,
+    text: StringHandle,
+    number: f64,
     category: CategoryHandle,
+    kind: std::marker::PhantomData<K>,
 }
 
-impl StaticSchemaMarker for SyscallMarker {
-    const UNIQUE_MARKER_TYPE_NAME: &'static str = "HolterSyscall";
-    const DESCRIPTION: Option<&'static str> = Some("A syscall traced by holter-agent");
-    const CHART_LABEL: Option<&'static str> = Some("{marker.name}");
-    const TOOLTIP_LABEL: Option<&'static str> = Some("{marker.name} = {marker.data.ret}");
-    const TABLE_LABEL: Option<&'static str> = Some("{marker.data.args} = {marker.data.ret}");
-    const FIELDS: &'static [StaticSchemaMarkerField] = &[
-        StaticSchemaMarkerField {
-            key: "args",
-            label: "Call",
-            format: MarkerFieldFormat::String,
-            flags: MarkerFieldFlags::SEARCHABLE,
+impl<K> Marker<K> {
+    fn new(name: StringHandle, text: StringHandle, number: f64, category: CategoryHandle) -> Self {
+        Marker {
+            name,
+            text,
+            number,
+            category,
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+/// A marker kind's schema: its text field first, its number field second.
+trait Kind {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    const CHART_LABEL: &'static str;
+    const TOOLTIP_LABEL: &'static str;
+    const TABLE_LABEL: &'static str;
+    const FIELDS: &'static [StaticSchemaMarkerField];
+}
+
+const fn field(
+    key: &'static str,
+    label: &'static str,
+    format: MarkerFieldFormat,
+    searchable: bool,
+) -> StaticSchemaMarkerField {
+    StaticSchemaMarkerField {
+        key,
+        label,
+        format,
+        flags: if searchable {
+            MarkerFieldFlags::SEARCHABLE
+        } else {
+            MarkerFieldFlags::empty()
         },
-        StaticSchemaMarkerField {
-            key: "ret",
-            label: "Result",
-            format: MarkerFieldFormat::Integer,
-            flags: MarkerFieldFlags::empty(),
-        },
-    ];
+    }
+}
+
+impl<K: Kind + std::fmt::Debug + Clone> StaticSchemaMarker for Marker<K> {
+    const UNIQUE_MARKER_TYPE_NAME: &'static str = K::NAME;
+    const DESCRIPTION: Option<&'static str> = Some(K::DESCRIPTION);
+    const CHART_LABEL: Option<&'static str> = Some(K::CHART_LABEL);
+    const TOOLTIP_LABEL: Option<&'static str> = Some(K::TOOLTIP_LABEL);
+    const TABLE_LABEL: Option<&'static str> = Some(K::TABLE_LABEL);
+    const FIELDS: &'static [StaticSchemaMarkerField] = K::FIELDS;
     fn name(&self, _: &mut Fx) -> StringHandle {
         self.name
     }
@@ -69,102 +99,67 @@ impl StaticSchemaMarker for SyscallMarker {
         self.category
     }
     fn string_field_value(&self, _: u32) -> StringHandle {
-        self.summary
+        self.text
     }
     fn number_field_value(&self, _: u32) -> f64 {
-        self.ret
+        self.number
     }
 }
 
+/// A recorded syscall: its call as text, its result.
 #[derive(Debug, Clone)]
-struct CgroupMarker {
-    name: StringHandle,
-    cgroup: StringHandle,
-    /// Throttled milliseconds, or OOM kills.
-    value: f64,
-    category: CategoryHandle,
-}
+struct Syscall;
 
-impl StaticSchemaMarker for CgroupMarker {
-    const UNIQUE_MARKER_TYPE_NAME: &'static str = "HolterCgroup";
-    const DESCRIPTION: Option<&'static str> =
-        Some("The target's cgroup: throttled (ms in the interval) or OOM kills (count)");
-    const CHART_LABEL: Option<&'static str> = Some("{marker.name} {marker.data.value}");
-    const TOOLTIP_LABEL: Option<&'static str> = Some("{marker.name} {marker.data.value}");
-    const TABLE_LABEL: Option<&'static str> =
-        Some("{marker.name} {marker.data.value} ({marker.data.cgroup})");
+impl Kind for Syscall {
+    const NAME: &'static str = "HolterSyscall";
+    const DESCRIPTION: &'static str = "A syscall traced by holter-agent";
+    const CHART_LABEL: &'static str = "{marker.name}";
+    const TOOLTIP_LABEL: &'static str = "{marker.name} = {marker.data.ret}";
+    const TABLE_LABEL: &'static str = "{marker.data.args} = {marker.data.ret}";
     const FIELDS: &'static [StaticSchemaMarkerField] = &[
-        StaticSchemaMarkerField {
-            key: "cgroup",
-            label: "Cgroup",
-            format: MarkerFieldFormat::String,
-            flags: MarkerFieldFlags::SEARCHABLE,
-        },
-        StaticSchemaMarkerField {
-            key: "value",
-            label: "Value",
-            format: MarkerFieldFormat::Decimal,
-            flags: MarkerFieldFlags::empty(),
-        },
+        field("args", "Call", MarkerFieldFormat::String, true),
+        field("ret", "Result", MarkerFieldFormat::Integer, false),
     ];
-    fn name(&self, _: &mut Fx) -> StringHandle {
-        self.name
-    }
-    fn category(&self, _: &mut Fx) -> CategoryHandle {
-        self.category
-    }
-    fn string_field_value(&self, _: u32) -> StringHandle {
-        self.cgroup
-    }
-    fn number_field_value(&self, _: u32) -> f64 {
-        self.value
-    }
 }
 
+/// The target's cgroup: its path, throttled ms or OOM kills.
 #[derive(Debug, Clone)]
-struct OffCpuMarker {
-    name: StringHandle,
-    state: StringHandle,
-    runq_ms: f64,
-    category: CategoryHandle,
+struct Cgroup;
+
+impl Kind for Cgroup {
+    const NAME: &'static str = "HolterCgroup";
+    const DESCRIPTION: &'static str =
+        "The target's cgroup: throttled (ms in the interval) or OOM kills (count)";
+    const CHART_LABEL: &'static str = "{marker.name} {marker.data.value}";
+    const TOOLTIP_LABEL: &'static str = "{marker.name} {marker.data.value}";
+    const TABLE_LABEL: &'static str = "{marker.name} {marker.data.value} ({marker.data.cgroup})";
+    const FIELDS: &'static [StaticSchemaMarkerField] = &[
+        field("cgroup", "Cgroup", MarkerFieldFormat::String, true),
+        field("value", "Value", MarkerFieldFormat::Decimal, false),
+    ];
 }
 
-impl StaticSchemaMarker for OffCpuMarker {
-    const UNIQUE_MARKER_TYPE_NAME: &'static str = "HolterOffCpu";
-    const DESCRIPTION: Option<&'static str> = Some(
-        "The thread off the CPU: blocked (S, D) or preempted (R), from the stack it left from",
-    );
-    const CHART_LABEL: Option<&'static str> = Some("{marker.data.state}");
-    const TOOLTIP_LABEL: Option<&'static str> =
-        Some("Off-CPU ({marker.data.state}), run-queue {marker.data.runq}");
-    const TABLE_LABEL: Option<&'static str> =
-        Some("Off-CPU ({marker.data.state}), run-queue {marker.data.runq}");
+/// A thread off the CPU: its state, its run-queue delay in ms.
+#[derive(Debug, Clone)]
+struct OffCpu;
+
+impl Kind for OffCpu {
+    const NAME: &'static str = "HolterOffCpu";
+    const DESCRIPTION: &'static str =
+        "The thread off the CPU: blocked (S, D) or preempted (R), from the stack it left from";
+    const CHART_LABEL: &'static str = "{marker.data.state}";
+    const TOOLTIP_LABEL: &'static str =
+        "Off-CPU ({marker.data.state}), run-queue {marker.data.runq}";
+    const TABLE_LABEL: &'static str = "Off-CPU ({marker.data.state}), run-queue {marker.data.runq}";
     const FIELDS: &'static [StaticSchemaMarkerField] = &[
-        StaticSchemaMarkerField {
-            key: "state",
-            label: "State",
-            format: MarkerFieldFormat::String,
-            flags: MarkerFieldFlags::SEARCHABLE,
-        },
-        StaticSchemaMarkerField {
-            key: "runq",
-            label: "Waiting for a CPU",
-            format: MarkerFieldFormat::Milliseconds,
-            flags: MarkerFieldFlags::empty(),
-        },
+        field("state", "State", MarkerFieldFormat::String, true),
+        field(
+            "runq",
+            "Waiting for a CPU",
+            MarkerFieldFormat::Milliseconds,
+            false,
+        ),
     ];
-    fn name(&self, _: &mut Fx) -> StringHandle {
-        self.name
-    }
-    fn category(&self, _: &mut Fx) -> CategoryHandle {
-        self.category
-    }
-    fn string_field_value(&self, _: u32) -> StringHandle {
-        self.state
-    }
-    fn number_field_value(&self, _: u32) -> f64 {
-        self.runq_ms
-    }
 }
 
 /// What the markers say, counted for the command's summary line.
@@ -349,12 +344,12 @@ pub fn build(
                 b'D' => "D uninterruptible".to_string(),
                 c => clean(&char::from(c).to_string()),
             };
-            let m = OffCpuMarker {
-                name: b.fx.intern_string("Off-CPU"),
-                state: b.fx.intern_string(&state),
-                runq_ms: o.runq_ns as f64 / 1e6,
-                category: off_cat,
-            };
+            let m = Marker::<OffCpu>::new(
+                b.fx.intern_string("Off-CPU"),
+                b.fx.intern_string(&state),
+                o.runq_ns as f64 / 1e6,
+                off_cat,
+            );
             let timing =
                 MarkerTiming::Interval(b.at(o.time_ns), b.at(o.time_ns.saturating_add(o.off_ns)));
             let handle = b.fx.add_marker(th, timing, m);
@@ -392,12 +387,12 @@ pub fn build(
             Some((i, _)) => format!("{}…", &summary[..i]),
             None => summary,
         };
-        let m = SyscallMarker {
-            name: b.fx.intern_string(&clean(&name)),
-            summary: b.fx.intern_string(&summary),
-            ret: s.ret as f64,
-            category: syscall_cat,
-        };
+        let m = Marker::<Syscall>::new(
+            b.fx.intern_string(&clean(&name)),
+            b.fx.intern_string(&summary),
+            s.ret as f64,
+            syscall_cat,
+        );
         let timing = MarkerTiming::Interval(
             b.at(s.time_ns),
             b.at(s.time_ns.saturating_add(s.duration_ns)),
@@ -427,12 +422,12 @@ pub fn build(
             }
             b.count("cgroup markers", ROW_BYTES + cgroup.len() as u64)?;
             let t = track(&mut b);
-            let m = CgroupMarker {
-                name: b.fx.intern_string("Throttled"),
-                cgroup: b.fx.intern_string(&cgroup),
-                value: throttled as f64 / 1e6,
-                category: cgroup_cat,
-            };
+            let m = Marker::<Cgroup>::new(
+                b.fx.intern_string("Throttled"),
+                b.fx.intern_string(&cgroup),
+                throttled as f64 / 1e6,
+                cgroup_cat,
+            );
             let timing = MarkerTiming::Interval(b.at(i.start_ns), b.at(i.end_ns));
             b.fx.add_marker(t, timing, m);
             markers.throttled += 1;
@@ -451,12 +446,12 @@ pub fn build(
             }
             b.count("cgroup markers", ROW_BYTES + cgroup.len() as u64)?;
             let t = track(&mut b);
-            let m = CgroupMarker {
-                name: b.fx.intern_string("OOM kill"),
-                cgroup: b.fx.intern_string(&cgroup),
-                value: kills as f64,
-                category: cgroup_cat,
-            };
+            let m = Marker::<Cgroup>::new(
+                b.fx.intern_string("OOM kill"),
+                b.fx.intern_string(&cgroup),
+                kills as f64,
+                cgroup_cat,
+            );
             let timing = MarkerTiming::Interval(b.at(a.time_ns), b.at(z.time_ns));
             b.fx.add_marker(t, timing, m);
             markers.oom_kills += kills;
