@@ -162,12 +162,7 @@ mod tests {
     use super::*;
 
     fn folded(lines: &[(&str, u64)]) -> Folded {
-        let mut f = Folded::default();
-        for (s, c) in lines {
-            f.stacks.insert(s.to_string(), *c);
-            f.quality.samples += c;
-        }
-        f
+        Folded::from_lines(lines)
     }
 
     #[test]

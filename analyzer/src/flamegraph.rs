@@ -27,6 +27,19 @@ pub struct Folded {
     pub count_name: &'static str,
 }
 
+#[cfg(test)]
+impl Folded {
+    /// Folded stacks from (stack, count) lines, their counts as samples.
+    pub(crate) fn from_lines(lines: &[(&str, u64)]) -> Folded {
+        let mut f = Folded::default();
+        for (s, c) in lines {
+            f.stacks.insert(s.to_string(), *c);
+            f.quality.samples += c;
+        }
+        f
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Quality {
     /// Samples in the folded stacks.
