@@ -53,7 +53,6 @@ fn weight_of(folded: &str, frame: &str) -> u64 {
 }
 
 #[test]
-#[ignore = "known gap (issue 14): a switch-in from the idle task never reaches perf on this kernel (perf record -e sched:sched_switch -C N shows none), so on an idle CPU the intervals stay unpaired; a fresh-clone CI run got 33 ms of 4 s; fix: PERF_RECORD_SWITCH; run with --ignored"]
 fn off_cpu_flame_graph_shows_the_3_to_1_blocking_split() {
     let test = "off_cpu_flame_graph_shows_the_3_to_1_blocking_split";
     if !require_privileged(test) || !require_hierarchy(test, "unified") {
@@ -160,7 +159,6 @@ fn off_cpu_flame_graph_shows_the_3_to_1_blocking_split() {
 ///    sched` attributes (in snapshot intervals where `nr_throttled` grew)
 ///    are some of it.
 #[test]
-#[ignore = "known gap (issue 14): a switch-in from the idle task never reaches perf on this kernel, so on a quiet machine throttled threads switched in from idle stay unpaired (run-queue + CPU = 0.75-0.81 x wall); fix: PERF_RECORD_SWITCH; run with --ignored"]
 fn run_queue_delay_of_two_busy_threads_in_half_a_cpu() {
     let test = "run_queue_delay_of_two_busy_threads_in_half_a_cpu";
     if !require_privileged(test) || !require_hierarchy(test, "cpu") {

@@ -1,19 +1,25 @@
 //! `--off-cpu`: where the target's threads wait. Run by the sampler (its
 //! rings, its unwinding, its stacks and symbols), with two sets of
-//! `perf_event_open` tracepoint events per CPU:
+//! `perf_event_open` events per CPU:
 //!
-//! - **switch-out**: `sched:sched_switch` filtered to the target exactly as
-//!   the CPU samples are (cgroup2 fd, or per-task events with `inherit`,
-//!   opened by [`crate::sample::open::Armed`] beside each sampling event),
-//!   with the kernel+user call chain and the user registers and stack copy:
-//!   the tracepoint fires while the thread leaving is still current, so the
-//!   record holds its stack, unwound like a CPU sample;
-//! - **switch-in and wake-ups**: `sched:sched_switch`, `sched:sched_wakeup`
-//!   and `sched:sched_wakeup_new` on every task of the CPU, raw fields only
-//!   (no stack): the thread coming on a CPU is `next_pid` of a switch fired
-//!   by another task, and a wake-up fires in the waker's context, so neither
-//!   is seen by a filter on the target. The agent keeps those of threads it
-//!   saw leave.
+//! - **switch-out and switch-in**: `sched:sched_switch` filtered to the
+//!   target exactly as the CPU samples are (cgroup2 fd, or per-task events
+//!   with `inherit`, opened by [`crate::sample::open::Armed`] beside each
+//!   sampling event), with the kernel+user call chain and the user registers
+//!   and stack copy: the tracepoint fires while the thread leaving is still
+//!   current, so the record holds its stack, unwound like a CPU sample. The
+//!   same event has `context_switch` set: the kernel also writes a
+//!   `PERF_RECORD_SWITCH` (`_CPU_WIDE` for a cgroup event) each time one of
+//!   the target's threads comes on a CPU, written by that thread after the
+//!   switch, with its tid and time (`sample_id_all`). That is the switch-in.
+//!   (The `sched_switch` tracepoint cannot give it: its switch-in is the
+//!   `next_pid` of a switch fired by another task, and on Linux 6.18 one
+//!   fired by the idle task never reaches perf, so every thread woken on an
+//!   idle CPU would stay unpaired.)
+//! - **wake-ups**: `sched:sched_wakeup` and `sched:sched_wakeup_new` on every
+//!   task of the CPU, raw fields only (no stack): a wake-up fires in the
+//!   waker's context, so a filter on the target does not see it. The agent
+//!   keeps those of threads it saw leave.
 //!
 //! Records are put on one timeline across CPUs (those younger than
 //! [`SETTLE_NS`] wait for the next drain) and paired per thread by
@@ -29,8 +35,10 @@ use std::os::fd::OwnedFd;
 use anyhow::Context as _;
 use holter_format::{OffCpu, OffCpuBatch, Record};
 
-use crate::sample::attr::{sample, Start};
-use crate::sample::parse::{self, RECORD_LOST, RECORD_LOST_SAMPLES, RECORD_SAMPLE};
+use crate::sample::attr::{flag, sample, Start};
+use crate::sample::parse::{
+    self, RECORD_LOST, RECORD_LOST_SAMPLES, RECORD_SAMPLE, RECORD_SWITCH, RECORD_SWITCH_CPU_WIDE,
+};
 use crate::sample::ring;
 use crate::sample::state::State;
 use crate::sample::sys::{self, Attr, Ring, Who};
@@ -42,8 +50,8 @@ use sched::{Layout, Sched};
 /// Records younger than this at a drain wait for the next one: a thread
 /// that left on one CPU may come back on another, whose ring is read first.
 pub const SETTLE_NS: u64 = 20_000_000;
-/// Data pages per CPU ring of the switch-in and wake-up events (1 MiB with
-/// 4 KiB pages: about 10,000 records).
+/// Data pages per CPU ring of the wake-up events (1 MiB with 4 KiB pages:
+/// about 10,000 records).
 const IN_RING_PAGES: usize = 256;
 /// Most intervals in one [`OffCpuBatch`].
 const MAX_BATCH: usize = 4096;
@@ -51,7 +59,7 @@ const MAX_BATCH: usize = 4096;
 const BATCH_NS: u64 = 1_000_000_000;
 /// `PERF_RECORD_THROTTLE`: the kernel stopped an event until the next tick.
 const RECORD_THROTTLE: u32 = 5;
-/// What the switch-in events carry.
+/// What the wake-up events carry.
 const IN_SAMPLE_TYPE: u64 = sample::TID | sample::TIME | sample::CPU | sample::RAW;
 
 /// The tracepoints' layout, read from tracefs (mounted for the reads if need be).
@@ -68,7 +76,8 @@ pub fn layout() -> anyhow::Result<Layout> {
     )
 }
 
-/// The switch-out event: the sampler's sample type and stack copy, plus the raw record.
+/// The switch-out event: the sampler's sample type and stack copy, plus the
+/// raw record; and `context_switch` with `sample_id_all`, for the switch-ins.
 pub fn switch_out_attr(
     layout: &Layout,
     inherit: bool,
@@ -80,6 +89,7 @@ pub fn switch_out_attr(
     a.sample_type = sampling.sample_type | sample::RAW;
     a.sample_regs_user = sampling.sample_regs_user;
     a.sample_stack_user = sampling.sample_stack_user;
+    a.flags |= flag::CONTEXT_SWITCH | flag::SAMPLE_ID_ALL;
     a
 }
 
@@ -88,7 +98,7 @@ pub fn switch_out_type(sampling: u64) -> u64 {
     sampling | sample::RAW
 }
 
-/// The switch-in and wake-up events of every CPU, one ring per CPU.
+/// The wake-up events of every CPU, one ring per CPU.
 pub struct InEvents {
     pub rings: Vec<Ring>,
     redirected: Vec<OwnedFd>,
@@ -101,15 +111,12 @@ impl InEvents {
             rings: Vec::new(),
             redirected: Vec::new(),
         };
-        let ids: Vec<u64> = std::iter::once(layout.switch_id)
-            .chain(layout.wakeup_ids.iter().copied())
-            .collect();
         for &cpu in cpus {
-            for (k, &id) in ids.iter().enumerate() {
+            for (k, &id) in layout.wakeup_ids.iter().enumerate() {
                 let mut a = tracepoint_attr(id, false, false, watermark);
                 a.sample_type = IN_SAMPLE_TYPE;
                 let fd = sys::open(&a, Who::AllTasks, Some(cpu)).map_err(|e| {
-                    anyhow::anyhow!("perf_event_open of the sched tracepoints on cpu {cpu} ({e}): --off-cpu needs root (or CAP_PERFMON with a perf_event_paranoid of 0 or less)")
+                    anyhow::anyhow!("perf_event_open of the sched_wakeup tracepoints on cpu {cpu} ({e}): --off-cpu needs root (or CAP_PERFMON with a perf_event_paranoid of 0 or less)")
                 })?;
                 if k == 0 {
                     ev.rings.push(
@@ -148,6 +155,21 @@ impl Hit {
             Hit::Out(o) => o.time,
             Hit::In { time, .. } | Hit::Wake { time, .. } => time,
         }
+    }
+}
+
+/// Gives one timeline entry to the pairer: the interval it closes, if any.
+fn feed(pairer: &mut Pairer, hit: Hit) -> Option<OffCpu> {
+    match hit {
+        Hit::Out(o) => {
+            pairer.switch_out(o);
+            None
+        }
+        Hit::Wake { tid, time } => {
+            pairer.wakeup(tid, time);
+            None
+        }
+        Hit::In { tid, time } => pairer.switch_in(tid, time),
     }
 }
 
@@ -206,9 +228,9 @@ impl Recorder {
         }
     }
 
-    /// Reads the switch-out rings (their stacks interned by `state` at once)
-    /// and the switch-in rings; pairs what is older than `horizon` (all with
-    /// `None`).
+    /// Reads the switch rings (switch-outs' stacks interned by `state` once
+    /// their process's files are read) and the wake-up rings; pairs what is
+    /// older than `horizon` (all with `None`).
     pub fn drain(
         &mut self,
         out_rings: &mut [Ring],
@@ -217,17 +239,25 @@ impl Recorder {
         state: &mut State,
         horizon: Option<u64>,
     ) {
-        let (layout, scratch, lost, throttled) = (
+        let (layout, scratch, lost, throttled, held) = (
             &self.layout,
             &mut self.scratch,
             &mut self.lost,
             &mut self.throttled,
+            &mut self.held,
         );
         let waiting = &mut self.waiting;
         let waiting_bytes = &mut self.waiting_bytes;
         for r in out_rings.iter_mut() {
             r.consume(|a, b| {
                 ring::for_each_record(a, b, scratch, |h, bytes| match h.type_ {
+                    // A thread of the target came on a CPU (its switch-out
+                    // records are the tracepoint's, which carry the stack).
+                    RECORD_SWITCH | RECORD_SWITCH_CPU_WIDE => {
+                        if let Some(s) = switch_in(h, bytes, out_type) {
+                            held.push(s);
+                        }
+                    }
                     RECORD_SAMPLE => {
                         let Some((
                             parse::Event::Sample {
@@ -306,14 +336,10 @@ impl Recorder {
                         else {
                             return;
                         };
-                        match layout.decode(raw) {
-                            Some(Sched::Switch { next, .. }) if known(&next) => {
-                                held.push(Hit::In { tid: next, time })
+                        if let Some(Sched::Wakeup { pid }) = layout.decode(raw) {
+                            if known(&pid) {
+                                held.push(Hit::Wake { tid: pid, time });
                             }
-                            Some(Sched::Wakeup { pid }) if known(&pid) => {
-                                held.push(Hit::Wake { tid: pid, time })
-                            }
-                            _ => {}
                         }
                     }
                     RECORD_LOST | RECORD_LOST_SAMPLES => *lost += lost_count(h.type_, bytes),
@@ -334,14 +360,8 @@ impl Recorder {
         };
         let now: Vec<Hit> = held.drain(..ready).collect();
         for hit in now {
-            match hit {
-                Hit::Out(o) => self.pairer.switch_out(o),
-                Hit::Wake { tid, time } => self.pairer.wakeup(tid, time),
-                Hit::In { tid, time } => {
-                    if let Some(i) = self.pairer.switch_in(tid, time) {
-                        self.push(i, &mut state.out);
-                    }
-                }
+            if let Some(i) = feed(&mut self.pairer, hit) {
+                self.push(i, &mut state.out);
             }
         }
     }
@@ -403,6 +423,16 @@ impl Recorder {
     }
 }
 
+/// The switch-in of a switch record (`None` for a switch out or a
+/// malformed record).
+fn switch_in(h: ring::RecordHeader, bytes: &[u8], sample_type: u64) -> Option<Hit> {
+    let s = parse::parse_switch(h, bytes, sample_type)?;
+    (!s.out).then_some(Hit::In {
+        tid: s.tid,
+        time: s.time,
+    })
+}
+
 fn lost_count(type_: u32, bytes: &[u8]) -> u64 {
     let at = if type_ == RECORD_LOST { 16 } else { 8 };
     bytes
@@ -445,5 +475,54 @@ mod tests {
         assert_eq!(a.sample_stack_user, 8192);
         assert_eq!(a.sample_regs_user, sampling.sample_regs_user);
         assert_ne!(a.flags & crate::sample::attr::flag::INHERIT, 0);
+        // The switch-ins come as PERF_RECORD_SWITCH records with tid and time.
+        assert_ne!(a.flags & flag::CONTEXT_SWITCH, 0);
+        assert_ne!(a.flags & flag::SAMPLE_ID_ALL, 0);
+        assert_eq!(a.clockid, sampling.clockid, "one clock for every record");
+    }
+
+    #[test]
+    fn switch_records_give_the_switch_ins() {
+        use crate::sample::parse::fixtures::switch;
+        use crate::sample::parse::{MISC_SWITCH_OUT, MISC_SWITCH_OUT_PREEMPT};
+        let st = crate::sample::attr::SAMPLE_TYPE_DWARF | sample::RAW;
+        // Per-task event; cgroup event with the idle task as prev.
+        let (h, r) = switch(0, None, 20, 21, 500, 1);
+        assert_eq!(switch_in(h, &r, st), Some(Hit::In { tid: 21, time: 500 }));
+        let (h, r) = switch(0, Some((0, 0)), 20, 22, 600, 0);
+        assert_eq!(switch_in(h, &r, st), Some(Hit::In { tid: 22, time: 600 }));
+        // Switch-outs are the tracepoint's (with the stack).
+        for misc in [MISC_SWITCH_OUT, MISC_SWITCH_OUT | MISC_SWITCH_OUT_PREEMPT] {
+            let (h, r) = switch(misc, Some((9, 9)), 20, 21, 700, 0);
+            assert_eq!(switch_in(h, &r, st), None);
+        }
+        assert_eq!(switch_in(h, &r[..16], st), None);
+    }
+
+    #[test]
+    fn a_switch_in_pairs_with_the_tracepoints_switch_out() {
+        // The two sources on one timeline, as drain sorts them: the
+        // tracepoint's switch-out (with the stack), a wake-up, the switch record.
+        let mut p = Pairer::default();
+        let mut hits = [
+            Hit::In { tid: 21, time: 900 },
+            Hit::Out(pair::Out {
+                time: 100,
+                pid: 20,
+                tid: 21,
+                cpu: 0,
+                stack_id: 3,
+                state: b'S',
+            }),
+            Hit::Wake { tid: 21, time: 850 },
+        ];
+        hits.sort_by_key(Hit::time);
+        let got: Vec<OffCpu> = hits.into_iter().filter_map(|h| feed(&mut p, h)).collect();
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].off_ns, got[0].runq_ns, got[0].stack_id),
+            (800, 50, 3)
+        );
+        assert_eq!(p.unpaired, 0);
     }
 }

@@ -11,9 +11,18 @@ pub const RECORD_EXIT: u32 = 4;
 pub const RECORD_FORK: u32 = 7;
 pub const RECORD_SAMPLE: u32 = 9;
 pub const RECORD_LOST_SAMPLES: u32 = 13;
+/// `PERF_RECORD_SWITCH`: a task event's task switched in or out.
+pub const RECORD_SWITCH: u32 = 14;
+/// `PERF_RECORD_SWITCH_CPU_WIDE`: the same on a CPU-wide (e.g. cgroup)
+/// event, with the pid/tid of the task on the other side of the switch.
+pub const RECORD_SWITCH_CPU_WIDE: u32 = 15;
 
 pub const MISC_COMM_EXEC: u16 = 1 << 13;
 pub const MISC_MMAP_BUILD_ID: u16 = 1 << 14;
+/// `PERF_RECORD_MISC_SWITCH_OUT`: a switch record of the task leaving.
+pub const MISC_SWITCH_OUT: u16 = 1 << 13;
+/// `PERF_RECORD_MISC_SWITCH_OUT_PREEMPT`: it left runnable (preempted).
+pub const MISC_SWITCH_OUT_PREEMPT: u16 = 1 << 14;
 
 /// How a mapped file is identified by the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +248,62 @@ pub fn parse(h: RecordHeader, bytes: &[u8], sample_type: u64) -> Option<Event> {
         RECORD_LOST_SAMPLES => Some(Event::Lost { count: c.u64()? }),
         other => Some(Event::Other(other)),
     }
+}
+
+/// A `PERF_RECORD_SWITCH(_CPU_WIDE)` record (`context_switch` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch {
+    /// The task switching: the kernel writes the record while it is current
+    /// (after the switch for a switch in, before it for a switch out).
+    pub pid: u32,
+    pub tid: u32,
+    pub time: u64,
+    pub cpu: u32,
+    /// `false`: `tid` came on the CPU.
+    pub out: bool,
+    /// Left runnable (a preemption); only on a switch out.
+    pub preempt: bool,
+    /// CPU-wide records: (pid, tid) of the task on the other side (next on
+    /// a switch out, prev on a switch in; 0 for the idle task).
+    pub other: Option<(u32, u32)>,
+}
+
+/// Parses a switch record (header included) of an event with
+/// `sample_id_all` and `sample_type` (which must hold TID and TIME, or the
+/// record says nothing usable). `None` for another record kind or a
+/// malformed one.
+pub fn parse_switch(h: RecordHeader, bytes: &[u8], sample_type: u64) -> Option<Switch> {
+    if sample_type & (sample::TID | sample::TIME) != sample::TID | sample::TIME {
+        return None;
+    }
+    let body = match h.type_ {
+        RECORD_SWITCH => 0,
+        RECORD_SWITCH_CPU_WIDE => 8,
+        _ => return None,
+    };
+    if bytes.len() != HEADER_LEN + body + sample_id_len(sample_type) {
+        return None;
+    }
+    let other = if body > 0 {
+        let mut c = Cursor {
+            bytes,
+            pos: HEADER_LEN,
+        };
+        Some((c.u32()?, c.u32()?))
+    } else {
+        None
+    };
+    let id = sample_id(bytes, sample_type)?;
+    let out = h.misc & MISC_SWITCH_OUT != 0;
+    Some(Switch {
+        pid: id.pid,
+        tid: id.tid,
+        time: id.time,
+        cpu: id.cpu,
+        out,
+        preempt: out && h.misc & MISC_SWITCH_OUT_PREEMPT != 0,
+        other,
+    })
 }
 
 /// Parses a sample record (header included) with its `PERF_SAMPLE_RAW`
@@ -487,6 +552,28 @@ pub(crate) mod fixtures {
         header(RECORD_COMM, if exec { MISC_COMM_EXEC } else { 0 }, &b)
     }
 
+    /// A switch record: `other` makes it CPU-wide (next/prev pid and tid).
+    pub fn switch(
+        misc: u16,
+        other: Option<(u32, u32)>,
+        pid: u32,
+        tid: u32,
+        time: u64,
+        cpu: u32,
+    ) -> (RecordHeader, Vec<u8>) {
+        let mut b = Vec::new();
+        let type_ = match other {
+            Some((p, t)) => {
+                b.extend_from_slice(&p.to_ne_bytes());
+                b.extend_from_slice(&t.to_ne_bytes());
+                RECORD_SWITCH_CPU_WIDE
+            }
+            None => RECORD_SWITCH,
+        };
+        b.extend_from_slice(&trailer(pid, tid, time, cpu));
+        header(type_, misc, &b)
+    }
+
     pub fn lost(count: u64) -> (RecordHeader, Vec<u8>) {
         let mut b = 7u64.to_ne_bytes().to_vec();
         b.extend_from_slice(&count.to_ne_bytes());
@@ -702,5 +789,90 @@ mod tests {
         let (h, r) = lost(12);
         assert_eq!(parse(h, &r, SAMPLE_TYPE), Some(Event::Lost { count: 12 }));
         assert_eq!(sample_id(&r, SAMPLE_TYPE).unwrap().time, 5);
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn a_cpu_wide_switch_in_as_the_kernel_writes_it() {
+        // PERF_RECORD_SWITCH_CPU_WIDE, misc 0 (in), 40 bytes: prev pid/tid
+        // 0/0 (from the idle task), then the sample_id trailer of TID|TIME|CPU:
+        // pid 1000, tid 1001, time 0x1122334455, cpu 1.
+        #[rustfmt::skip]
+        let r: [u8; 40] = [
+            15, 0, 0, 0, 0x00, 0x00, 40, 0,
+            0, 0, 0, 0, 0, 0, 0, 0,
+            0xe8, 0x03, 0, 0, 0xe9, 0x03, 0, 0,
+            0x55, 0x44, 0x33, 0x22, 0x11, 0, 0, 0,
+            1, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let h = super::super::ring::header(&r).unwrap();
+        assert_eq!(
+            parse_switch(h, &r, SAMPLE_TYPE),
+            Some(Switch {
+                pid: 1000,
+                tid: 1001,
+                time: 0x11_2233_4455,
+                cpu: 1,
+                out: false,
+                preempt: false,
+                other: Some((0, 0)),
+            })
+        );
+        // The other kinds of record are not switches.
+        assert_eq!(parse(h, &r, SAMPLE_TYPE), Some(Event::Other(15)));
+    }
+
+    #[test]
+    fn switch_records_in_and_out() {
+        // A task event's switch in: no next/prev pid.
+        let (h, r) = switch(0, None, 20, 21, 500, 1);
+        assert_eq!(r.len(), HEADER_LEN + 24);
+        let s = parse_switch(h, &r, SAMPLE_TYPE).unwrap();
+        assert_eq!((s.tid, s.pid, s.time, s.cpu), (21, 20, 500, 1));
+        assert!(!s.out && !s.preempt && s.other.is_none());
+        // Out, preempted; out, blocked (the preempt bit means nothing on an in).
+        let (h, r) = switch(
+            MISC_SWITCH_OUT | MISC_SWITCH_OUT_PREEMPT,
+            None,
+            20,
+            21,
+            600,
+            0,
+        );
+        let s = parse_switch(h, &r, SAMPLE_TYPE).unwrap();
+        assert!(s.out && s.preempt);
+        let (h, r) = switch(MISC_SWITCH_OUT, Some((30, 31)), 20, 21, 700, 0);
+        let s = parse_switch(h, &r, SAMPLE_TYPE).unwrap();
+        assert!(s.out && !s.preempt);
+        assert_eq!(s.other, Some((30, 31)));
+        let (h, r) = switch(MISC_SWITCH_OUT_PREEMPT, None, 20, 21, 800, 0);
+        assert!(!parse_switch(h, &r, SAMPLE_TYPE).unwrap().preempt);
+        // The trailer follows the sample type: with the DWARF mode's extra
+        // sample fields it is the same (they are not in sample_id).
+        let dwarf = super::super::attr::SAMPLE_TYPE_DWARF | sample::RAW;
+        let (h, r) = switch(0, Some((0, 0)), 20, 21, 900, 1);
+        assert_eq!(parse_switch(h, &r, dwarf).unwrap().time, 900);
+    }
+
+    #[test]
+    fn malformed_switch_records_refused() {
+        let (h, r) = switch(0, Some((1, 2)), 20, 21, 500, 1);
+        // Cut, or longer than the kind's layout.
+        assert_eq!(parse_switch(h, &r[..r.len() - 8], SAMPLE_TYPE), None);
+        let mut long = r.clone();
+        long.extend_from_slice(&[0; 8]);
+        assert_eq!(parse_switch(h, &long, SAMPLE_TYPE), None);
+        // A task switch record of a CPU-wide length, and the reverse.
+        let task = RecordHeader {
+            type_: RECORD_SWITCH,
+            ..h
+        };
+        assert_eq!(parse_switch(task, &r, SAMPLE_TYPE), None);
+        // Without tid and time in sample_id there is nothing to pair.
+        assert_eq!(parse_switch(h, &r, sample::CPU), None);
+        // Another kind.
+        let (h, r) = lost(3);
+        assert_eq!(parse_switch(h, &r, SAMPLE_TYPE), None);
+        assert_eq!(parse_switch(h, &[], SAMPLE_TYPE), None);
     }
 }
