@@ -2,8 +2,10 @@
 //! blocked; involuntary: preempted, still runnable), the time blocked, and
 //! the run-queue delay (runnable, waiting for a CPU: p50/p95/p99/max), from
 //! the off-CPU intervals of `holter-agent record --off-cpu`. Runnable waits
-//! that fall in a cgroup snapshot interval where the kernel counted CPU
-//! throttling (`cpu.stat` `nr_throttled` grew) are also shown as throttled.
+//! (a preemption, or a blocked thread's wait from its wake-up) that start in
+//! a cgroup snapshot interval where the kernel counted CPU throttling
+//! (`cpu.stat` `nr_throttled` grew) are also shown as throttled: a throttled
+//! cgroup's tasks wait runnable.
 
 use std::collections::BTreeMap;
 
@@ -30,8 +32,8 @@ pub struct Thread {
     pub blocked_ns: u64,
     /// Run-queue delay, summed: runnable and waiting for a CPU.
     pub runq_ns: u64,
-    /// Of `runq_ns`, waits of preempted intervals that started while the
-    /// cgroup was throttled (per its snapshots).
+    /// Of `runq_ns`, the runnable waits (preempted, or woken) that started
+    /// while the cgroup was throttled (per its snapshots).
     pub throttled_ns: u64,
     pub runq_p50_ns: u64,
     pub runq_p95_ns: u64,
@@ -68,8 +70,17 @@ fn throttled_windows(c: &Capture) -> (Vec<(u64, u64)>, Option<u64>, Option<u64>)
 }
 
 pub fn analyze(c: &Capture) -> Report {
-    let names = Names::new(c);
     let (windows, cgroup_throttled_ns, cgroup_throttled_periods) = throttled_windows(c);
+    Report {
+        cgroup_throttled_ns,
+        cgroup_throttled_periods,
+        ..tally(c, &windows)
+    }
+}
+
+/// The rows, with `windows` the cgroup's throttled intervals.
+fn tally(c: &Capture, windows: &[(u64, u64)]) -> Report {
+    let names = Names::new(c);
     let in_window = |t: u64| windows.iter().any(|&(a, b)| t >= a && t < b);
     let mut by_tid: BTreeMap<(u32, u32), (Thread, Vec<u64>)> = BTreeMap::new();
     for o in &c.off_cpu {
@@ -99,9 +110,12 @@ pub fn analyze(c: &Capture) -> Report {
             row.blocked_ns = row.blocked_ns.saturating_add(o.off_ns - runq);
         } else {
             row.involuntary += 1;
-            if in_window(o.time_ns) {
-                row.throttled_ns = row.throttled_ns.saturating_add(runq);
-            }
+        }
+        // The runnable wait ends the interval: it starts at the preemption,
+        // or at the wake-up of a blocked thread.
+        let wait_start = o.time_ns.saturating_add(o.off_ns - runq);
+        if runq > 0 && in_window(wait_start) {
+            row.throttled_ns = row.throttled_ns.saturating_add(runq);
         }
         row.off_cpu_ns = row.off_cpu_ns.saturating_add(o.off_ns);
         row.runq_ns = row.runq_ns.saturating_add(runq);
@@ -126,8 +140,8 @@ pub fn analyze(c: &Capture) -> Report {
         intervals: c.off_cpu.len() as u64,
         lost: c.lost("off-cpu"),
         threads,
-        cgroup_throttled_ns,
-        cgroup_throttled_periods,
+        cgroup_throttled_ns: None,
+        cgroup_throttled_periods: None,
     }
 }
 
@@ -154,7 +168,7 @@ pub fn doc(r: &Report) -> Vec<Block> {
         facts.push(Fact::new(
             "cgroup throttled",
             Cell::text(format!(
-                "{} ({} periods, cpu.stat); preempted waits in throttled intervals: {}",
+                "{} ({} periods, cpu.stat); runnable waits starting in throttled intervals: {}",
                 secs(ns),
                 r.cgroup_throttled_periods.unwrap_or(0),
                 secs(throttled)
@@ -277,5 +291,37 @@ mod tests {
         ] {
             assert!(j["threads"][0].get(k).is_some(), "{k}");
         }
+    }
+
+    #[test]
+    fn runnable_waits_that_start_while_the_cgroup_is_throttled() {
+        let c = Capture {
+            off_cpu: vec![
+                // Preempted in the window [1000, 2000): all of it throttled.
+                iv(2, 1500, b'R', 300, 300, 0),
+                // Preempted before it: not, though it runs into it.
+                iv(2, 900, b'R', 200, 200, 0),
+                // Blocked 1000 from 100, woken at 1100 (in the window):
+                // its 100 of run-queue delay are throttled, not its sleep.
+                iv(3, 100, b'S', 1000, 100, OffCpu::WOKEN),
+                // Woken at 600, before the window.
+                iv(3, 100, b'S', 600, 100, OffCpu::WOKEN),
+                // Blocked, no wake-up seen: no wait to label.
+                iv(3, 1200, b'D', 500, 0, 0),
+                // Preempted after the window.
+                iv(4, 2000, b'R', 50, 50, 0),
+            ],
+            ..Capture::default()
+        };
+        let r = tally(&c, &[(1000, 2000)]);
+        let row = |tid| r.threads.iter().find(|t| t.tid == tid).unwrap();
+        assert_eq!((row(2).runq_ns, row(2).throttled_ns), (500, 300));
+        assert_eq!((row(3).runq_ns, row(3).throttled_ns), (200, 100));
+        assert_eq!(row(3).blocked_ns, 900 + 500 + 500);
+        assert_eq!((row(4).runq_ns, row(4).throttled_ns), (50, 0));
+        // No snapshots in the capture: nothing throttled, no cgroup figures.
+        let plain = analyze(&c);
+        assert!(plain.threads.iter().all(|t| t.throttled_ns == 0));
+        assert_eq!(plain.cgroup_throttled_ns, None);
     }
 }
