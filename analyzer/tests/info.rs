@@ -266,6 +266,15 @@ fn info_raw_shows_the_snapshots_of_every_format_version() {
                 "  file /proc/net/dev\n    eth0: 6 1\n  file /proc/net/snmp\n    Tcp: 1\n    Udp: 2\n",
             ],
         ),
+        // 1.13: the same, beside stack batches.
+        (
+            13,
+            &[
+                "    usage_usec 9\n  file memory.current\n    4096\n",
+                "    usage_usec 1009\n  file memory.max\n    max\n",
+                "  file /proc/net/dev\n    eth0: 6 1\n  file /proc/net/snmp\n    Tcp: 1\n    Udp: 2\n",
+            ],
+        ),
     ] {
         let file = format!("{dir}/format-1.{minor}-all-kinds.holter");
         let out = holter(&["info", &file, "--raw"]);

@@ -392,6 +392,12 @@ impl<R: Read> Reader<R> {
                 }
                 continue;
             }
+            if kind == crate::stack_batch::STACKS_KIND {
+                if !self.unstack(body, frame_at) {
+                    return;
+                }
+                continue;
+            }
             // Decoding allocates before the record can be weighed: a record
             // that could overrun the budget is not decoded.
             let worst = (len as u64)
@@ -403,15 +409,9 @@ impl<R: Read> Reader<R> {
             }
             match Record::decode(kind, body) {
                 Ok(Some(record)) => {
-                    self.weight = self.weight.saturating_add(weight(&record));
-                    if self.weight > self.budget.bytes {
-                        self.stop_over_budget("decoded records", frame_at);
+                    if !self.accept(record, frame_at) {
                         return;
                     }
-                    if matches!(record, Record::Footer(_)) {
-                        self.complete = true;
-                    }
-                    self.records.push_back(record);
                 }
                 Ok(None) => self.unknown += 1,
                 Err(e) => self.warn(format!(
@@ -424,6 +424,72 @@ impl<R: Read> Reader<R> {
 }
 
 impl<R: Read> Reader<R> {
+    /// Queues a decoded record; `false` when it overruns the budget (the
+    /// reader stops).
+    fn accept(&mut self, record: Record, frame_at: u64) -> bool {
+        self.weight = self.weight.saturating_add(weight(&record));
+        if self.weight > self.budget.bytes {
+            self.stop_over_budget("decoded records", frame_at);
+            return false;
+        }
+        if matches!(record, Record::Footer(_)) {
+            self.complete = true;
+        }
+        self.records.push_back(record);
+        true
+    }
+
+    /// Expands a stack batch in place into its `Stack` records; `false`
+    /// when the reader stops (budget).
+    fn unstack(&mut self, body: &[u8], frame_at: u64) -> bool {
+        use crate::stack_batch::StackBatch;
+        // Its columns decode to at most 8 bytes per byte (a frame: 1 and 8).
+        let worst = (body.len() as u64)
+            .saturating_mul(8)
+            .saturating_add(RECORD_SIZE);
+        if self.weight.saturating_add(worst) > self.budget.bytes {
+            self.stop_over_budget("decoded records", frame_at);
+            return false;
+        }
+        let refused = |r: &mut Self, why: String| {
+            r.warn(format!(
+                "frame at offset {frame_at}: stack batch could not be read ({why}); its stacks are missing"
+            ))
+        };
+        let batch: StackBatch = match crate::compat::decode(body) {
+            Ok(b) => b,
+            Err(e) => {
+                refused(self, e.to_string());
+                return true;
+            }
+        };
+        // The stacks it expands to (and their root-first copies while
+        // expanding) are weighed before any is built.
+        let (n, frames) = match batch.size() {
+            Ok(s) => s,
+            Err(e) => {
+                refused(self, e.to_string());
+                return true;
+            }
+        };
+        let expanded = (n as u64)
+            .saturating_mul(std::mem::size_of::<crate::Stack>() as u64 + 16)
+            .saturating_add(frames.saturating_mul(32 + 8));
+        if self.weight.saturating_add(expanded) > self.budget.bytes {
+            self.stop_over_budget("decoded records", frame_at);
+            return false;
+        }
+        match batch.stacks() {
+            Ok(stacks) => stacks
+                .into_iter()
+                .all(|s| self.accept(Record::Stack(s), frame_at)),
+            Err(e) => {
+                refused(self, e.to_string());
+                true
+            }
+        }
+    }
+
     /// Expands a packed record in place; `false` when the reader stops (budget).
     fn unpack(&mut self, body: &[u8], frame_at: u64) -> bool {
         let packed: crate::packed::Packed = match postcard::from_bytes(body) {

@@ -16,8 +16,12 @@ use std::io::{Read, Write};
 
 use crate::{MAGIC, MAX_FRAME, MAX_PAYLOAD, PREAMBLE_LEN};
 
-/// The first minor version with packed records.
-const PACKED_SINCE: u16 = 12;
+/// The first minor version with packed records and stack batches: what a
+/// packed capture says it is at least.
+const PACKED_SINCE: u16 = 13;
+
+/// Most stack frames held before the stacks are written as a batch.
+const STACKS_MAX_FRAMES: usize = 1 << 20;
 
 /// What [`repack`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,10 +49,14 @@ pub enum RepackError {
 /// Most samples in one merged batch (2 MiB of samples held while repacking).
 pub const MERGE_MAX: usize = 1 << 16;
 
-/// Merges the samples of consecutive `SampleBatchLessPeriod` records.
+/// Merges the samples of consecutive `SampleBatchLessPeriod` records, and
+/// the `Stack` records into stack batches.
 #[derive(Default)]
 struct Merger {
     samples: Vec<crate::Sample>,
+    /// Stacks held (written before any record that may name them), and their frames.
+    stacks: Vec<crate::Stack>,
+    frames: usize,
     /// Batch records read, and written.
     read: u64,
     written: u64,
@@ -59,6 +67,10 @@ impl Merger {
     fn payload(&mut self, mut p: &[u8]) -> Option<Vec<u8>> {
         const BATCH: u16 = 24;
         const FOOTER: u16 = 18;
+        const STACK: u16 = 6;
+        const SAMPLE: u16 = 7;
+        const SAMPLE_BATCH: u16 = 19;
+        const OFF_CPU: u16 = 25;
         let mut out = Vec::with_capacity(p.len());
         while !p.is_empty() {
             if p.len() < 6 {
@@ -72,6 +84,18 @@ impl Merger {
             let (record, rest) = p.split_at(6 + len);
             p = rest;
             match kind {
+                STACK => {
+                    if let Ok(st) = crate::compat::decode::<crate::Stack>(&record[6..]) {
+                        self.frames += st.kernel.len() + st.user.len();
+                        self.stacks.push(st);
+                        if self.frames >= STACKS_MAX_FRAMES && !self.emit_stacks(&mut out) {
+                            return None;
+                        }
+                        continue;
+                    }
+                }
+                // Records that name stacks: after every stack they may name.
+                SAMPLE | SAMPLE_BATCH | OFF_CPU if !self.emit_stacks(&mut out) => return None,
                 BATCH => {
                     if let Ok(b) = crate::compat::decode::<crate::SampleBatch>(&record[6..]) {
                         if b.time_deltas_ns.is_empty() {
@@ -109,6 +133,9 @@ impl Merger {
     /// Writes the samples held as one batch record; `false` if it could not
     /// be encoded (the repack then fails and the capture stays as written).
     fn emit(&mut self, out: &mut Vec<u8>) -> bool {
+        if !self.emit_stacks(out) {
+            return false;
+        }
         if self.samples.is_empty() {
             return true;
         }
@@ -118,6 +145,29 @@ impl Merger {
         }
         self.written += 1;
         self.samples.clear();
+        true
+    }
+}
+
+impl Merger {
+    /// Writes the stacks held as one stack batch (format 1.13), or as the
+    /// `Stack` records they were when a batch cannot hold them.
+    fn emit_stacks(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.stacks.is_empty() {
+            return true;
+        }
+        match crate::stack_batch::record(&self.stacks) {
+            Some(r) => out.extend_from_slice(&r),
+            None => {
+                for st in std::mem::take(&mut self.stacks) {
+                    if !push(out, &crate::Record::Stack(st)) {
+                        return false;
+                    }
+                }
+            }
+        }
+        self.stacks.clear();
+        self.frames = 0;
         true
     }
 }
@@ -154,7 +204,10 @@ fn read_exact_or_end(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<boo
 /// its own stays whole), compressed at zstd `level`. With `pack`, each new
 /// frame holds one [`crate::packed`] record instead (format 1.12: the records
 /// compressed with the built-in dictionary; a reader older than 1.12 skips
-/// them), and the file says it is 1.12 or newer; and the samples of the
+/// them), and the file says it is 1.13 or newer; the `Stack` records are
+/// held and written as [`crate::stack_batch`] records (format 1.13) just
+/// before the first record after them that may name a stack (a sample, a
+/// batch, off-CPU intervals, or the footer); and the samples of the
 /// `SampleBatchLessPeriod` records (one a second while recording) are merged
 /// into batches of up to [`MERGE_MAX`] samples, each written where the batch
 /// that filled it stood (so after every stack its samples use) and the
@@ -419,7 +472,7 @@ mod tests {
         };
         let packed = size(&bytes, true);
         let mut r = Reader::new(&packed[..]).unwrap();
-        assert_eq!(r.version(), (crate::VERSION_MAJOR, 12));
+        assert_eq!(r.version(), (crate::VERSION_MAJOR, 13));
         let again: Vec<Record> = r.by_ref().collect();
         assert_eq!(again, records);
         assert!(
@@ -537,7 +590,9 @@ mod tests {
 
     /// Packing merges the batches a capture wrote each second: the same
     /// samples in the same order, in one record placed where the last batch
-    /// stood (after every stack they use), other records in their order, a
+    /// stood (after every stack they use), the stacks held until a record
+    /// that may name them (then read as `Stack` records from one stack
+    /// batch), other records in their order, a
     /// plain-difference `SampleBatch` left as it is, and the footer counting
     /// the batch records the file holds.
     #[test]
@@ -598,8 +653,8 @@ mod tests {
             kinds,
             [
                 "Header",
-                "Stack",
                 "Warning",
+                "Stack",
                 "Stack",
                 "SampleBatch",
                 "SampleBatchLessPeriod",

@@ -1628,3 +1628,242 @@ fn packed_records_this_reader_cannot_read_are_skipped_loudly() {
     );
     assert!(w.contains("a packed record inside a packed record"), "{w}");
 }
+
+/// `format-1.13-all-kinds.holter`: `make_fixture` with format 1.13
+/// (`common::capture_1_13`: the 1.13 body repacked at close as the agent
+/// does, its stacks in one stack batch inside the packed record).
+const FIXTURE_1_13_SHA256: &str =
+    "086a6f998bfb64c3e68cedd83e4bce11534fee0ed47f0646ade19f496ba69940";
+
+/// The records of a packed capture's packed record, as raw (kind, body).
+fn unpacked(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (kind, body) in raw_records(file) {
+        if kind != holter_format::packed::PACKED_KIND {
+            out.push((kind, body));
+            continue;
+        }
+        let p: holter_format::packed::Packed = postcard::from_bytes(&body).unwrap();
+        let dict = holter_format::packed::dictionary(p.dictionary).unwrap();
+        let mut d = zstd::bulk::Decompressor::with_dictionary(dict).unwrap();
+        let inner = d.decompress(&p.zstd, 1 << 20).unwrap();
+        let mut at = 0;
+        while at < inner.len() {
+            let k = u16::from_le_bytes([inner[at], inner[at + 1]]);
+            let n = u32::from_le_bytes(inner[at + 2..at + 6].try_into().unwrap()) as usize;
+            out.push((k, inner[at + 6..at + 6 + n].to_vec()));
+            at += 6 + n;
+        }
+    }
+    out
+}
+
+/// New reader, 1.13 file: the stack batch expands in place to every stack
+/// written, exactly; all other records read as written and in their order;
+/// each stack comes before the first record that names stacks. Old reader
+/// (1.12, which knows packed records but not stack batches), 1.13 file: the
+/// batch is a kind it does not know, skipped and counted (what it reports
+/// as records of newer kinds skipped): every other record reads, no stack
+/// is wrong, they are missing.
+#[test]
+fn the_1_13_fixture_reads_back() {
+    let stored = fixture("format-1.13-all-kinds.holter", FIXTURE_1_13_SHA256);
+    let mut r = Reader::new(&stored[..]).unwrap();
+    assert_eq!(r.version(), (1, 13));
+    let records: Vec<Record> = r.by_ref().collect();
+    assert_eq!(r.unknown_records(), 0);
+    assert!(
+        r.is_complete() && r.warnings().is_empty(),
+        "{:?}",
+        r.warnings()
+    );
+    let (_, written) = common::capture_with(common::header_1_11(), common::body_1_13, 1, 0);
+    let stacks = |rs: &[Record]| -> Vec<Stack> {
+        rs.iter()
+            .filter_map(|r| match r {
+                Record::Stack(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let others = |rs: &[Record]| -> Vec<Record> {
+        rs.iter()
+            .filter(|r| !matches!(r, Record::Stack(_)))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(stacks(&records), stacks(&written));
+    assert_eq!(stacks(&records).len(), 2 + common::stacks_1_13().len());
+    let merged: Vec<Record> = {
+        // Repacking merges the two batches of times less their period.
+        let (_, mut w) = common::capture_with(common::header_1_11(), common::body_1_13, 1, 0);
+        let mut samples = Vec::new();
+        w.retain(|r| match r {
+            Record::SampleBatchLessPeriod(b) => {
+                samples.extend(b.samples());
+                false
+            }
+            _ => true,
+        });
+        let at = w.len() - 1;
+        if let Record::Footer(f) = &mut w[at] {
+            // The footer counts the batch records the file holds.
+            for (k, n) in f.counts.iter_mut() {
+                if *k == 24 {
+                    *n = 1;
+                }
+            }
+        }
+        w.insert(
+            at,
+            Record::SampleBatchLessPeriod(SampleBatch::from_samples_less_period(&samples)),
+        );
+        others(&w)
+    };
+    assert_eq!(others(&records), merged);
+    let names_stacks = |r: &Record| {
+        matches!(
+            r,
+            Record::Sample(_)
+                | Record::SampleBatch(_)
+                | Record::SampleBatchLessPeriod(_)
+                | Record::OffCpuBatch(_)
+        )
+    };
+    // No stack moves past a record that may name it: before each such
+    // record, at least the stacks written before it.
+    let before_users = |rs: &[Record]| -> Vec<usize> {
+        let mut seen = 0;
+        let mut out = Vec::new();
+        for r in rs {
+            if matches!(r, Record::Stack(_)) {
+                seen += 1;
+            } else if names_stacks(r) {
+                out.push(seen);
+            }
+        }
+        out
+    };
+    let (now, then) = (
+        before_users(&records),
+        before_users(&merged_with_stacks(&written)),
+    );
+    assert_eq!(now.len(), then.len());
+    assert!(
+        now.iter().zip(&then).all(|(a, b)| a >= b),
+        "{now:?} {then:?}"
+    );
+
+    // Stack batches in the packed record (one before each record naming
+    // stacks that follows new stacks: 3 here), no Stack record left.
+    let inner = unpacked(&stored);
+    let kinds: Vec<u16> = inner.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|&&k| k == holter_format::stack_batch::STACKS_KIND)
+            .count(),
+        3,
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&6), "{kinds:?}");
+
+    // As a 1.12 reader: the same records, the batch an unknown kind.
+    let as_unknown: Vec<(u16, Vec<u8>)> = inner
+        .into_iter()
+        .map(|(k, b)| (if k == 257 { 999 } else { k }, b))
+        .collect();
+    let bytes = raw_capture(&as_unknown);
+    let mut old = Reader::new(&bytes[..]).unwrap();
+    let seen: Vec<Record> = old.by_ref().collect();
+    assert_eq!(old.unknown_records(), 3, "skipped, and counted");
+    assert!(stacks(&seen).is_empty());
+    assert_eq!(seen, others(&records));
+}
+
+/// The written records with their batches of times less their period
+/// merged as repacking does (one batch, where the last one stood): the
+/// order in which records name stacks.
+fn merged_with_stacks(written: &[Record]) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut samples = Vec::new();
+    let last = written
+        .iter()
+        .rposition(|r| matches!(r, Record::SampleBatchLessPeriod(_)));
+    for (i, r) in written.iter().enumerate() {
+        match r {
+            Record::SampleBatchLessPeriod(b) => {
+                samples.extend(b.samples());
+                if Some(i) == last {
+                    out.push(Record::SampleBatchLessPeriod(
+                        SampleBatch::from_samples_less_period(&samples),
+                    ));
+                }
+            }
+            r => out.push(r.clone()),
+        }
+    }
+    out
+}
+
+/// A stack batch that a reader cannot expand (columns that disagree, or
+/// bytes that are no batch) is skipped whole with a warning that says its
+/// stacks are missing; the records around it still read. One that would
+/// expand past the reader's budget stops the reader, as any record does.
+#[test]
+fn stack_batches_that_do_not_hold_are_skipped_loudly() {
+    use holter_format::stack_batch::{StackBatch, STACKS_KIND};
+    let warning = |message: &str| Warning {
+        time_ns: 1,
+        message: message.into(),
+    };
+    let stacks = common::stacks_1_13();
+    let good = StackBatch::new(&stacks).unwrap();
+    let mut bad = good.clone();
+    bad.keep[1] += 7;
+    let bytes = raw_capture(&[
+        (16, enc(&warning("before"))),
+        (STACKS_KIND, enc(&bad)),
+        (STACKS_KIND, vec![0xff; 9]),
+        (STACKS_KIND, enc(&good)),
+        (16, enc(&warning("after"))),
+    ]);
+    let mut r = Reader::new(&bytes[..]).unwrap();
+    let seen: Vec<Record> = r.by_ref().collect();
+    let mut expected = vec![Record::Warning(warning("before"))];
+    expected.extend(stacks.iter().cloned().map(Record::from));
+    expected.push(Record::Warning(warning("after")));
+    assert_eq!(seen, expected);
+    let w = r.warnings().join("\n");
+    assert_eq!(
+        r.warnings()
+            .iter()
+            .filter(|w| w.contains("stack batch could not be read"))
+            .count(),
+        2,
+        "{w}"
+    );
+    assert!(
+        w.contains("stack batch could not be read (a stack keeps frames its base does not have); its stacks are missing"),
+        "{w}"
+    );
+
+    // A batch of deep stacks, each a few bytes, against a small budget.
+    let deep: Vec<Stack> = (0..200)
+        .map(|i| Stack {
+            id: i,
+            kernel: vec![],
+            user: (0..4000u64).collect(),
+            root: true,
+        })
+        .collect();
+    let batch = StackBatch::new(&deep).unwrap();
+    let body = enc(&batch);
+    assert!(body.len() < 10_000, "{}", body.len());
+    let bytes = raw_capture(&[(STACKS_KIND, body)]);
+    let mut r = Reader::new(&bytes[..])
+        .unwrap()
+        .with_budget(Budget { bytes: 1 << 20 });
+    assert_eq!(r.by_ref().count(), 0);
+    assert_eq!(r.over_budget().map(|o| o.what), Some("decoded records"));
+}

@@ -14,7 +14,10 @@
 //!    the second from the first, when there is one, rebuilds it exactly;
 //! 4. (format 1.12) as the records inside a packed record (compressed with
 //!    the built-in dictionary) in one well-formed frame, and as the body of a
-//!    packed record itself (its dictionary number and zstd frame hostile).
+//!    packed record itself (its dictionary number and zstd frame hostile);
+//! 5. (format 1.13) as the body of a stack batch record (columns, bases and
+//!    frame counts hostile) in one well-formed frame; and, read as stacks
+//!    (8 bytes a frame), written as a batch and expanded back exactly.
 #![no_main]
 
 use holter_format::*;
@@ -48,6 +51,9 @@ fn read(file: &[u8]) {
             }
             Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
                 for _ in b.samples() {}
+            }
+            Record::Stack(s) => {
+                assert!(s.kernel.len() + s.user.len() <= 1 << 16);
             }
             r => {
                 let _ = weight(&r);
@@ -89,6 +95,31 @@ fuzz_target!(|data: &[u8]| {
     record.extend_from_slice(&(data.len() as u32).to_le_bytes());
     record.extend_from_slice(data);
     read(&framed(&record));
+
+    let mut record = stack_batch::STACKS_KIND.to_le_bytes().to_vec();
+    record.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    record.extend_from_slice(data);
+    read(&framed(&record));
+    let stacks: Vec<Stack> = data
+        .chunks(64)
+        .enumerate()
+        .map(|(i, c)| {
+            let frames: Vec<u64> = c
+                .chunks(8)
+                .map(|f| f.iter().fold(0u64, |a, &b| a << 8 | u64::from(b)))
+                .collect();
+            let k = usize::from(c[0]) % (frames.len() + 1);
+            Stack {
+                id: i as u32 ^ u32::from(c[0]),
+                kernel: frames[..k].to_vec(),
+                user: frames[k..].to_vec(),
+                root: c[0] & 1 == 1,
+            }
+        })
+        .collect();
+    if let Some(b) = stack_batch::StackBatch::new(&stacks) {
+        assert_eq!(b.stacks().ok().as_deref(), Some(&stacks[..]));
+    }
 
     let cut = data.iter().position(|&b| b == 0xff).unwrap_or(data.len());
     if let (Ok(old), Ok(new)) = (

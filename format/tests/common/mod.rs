@@ -453,6 +453,68 @@ pub fn capture_1_12() -> (Vec<u8>, Vec<Record>) {
     (out, records)
 }
 
+/// The stacks format 1.13 adds to the body: they share outer frames with
+/// each other and with stack 8 of [`body_1_0`], one has kernel frames, ids
+/// jump, one is empty.
+pub fn stacks_1_13() -> Vec<Stack> {
+    let main = [0x5555_5555_5010u64, 0x7f12_3456_7890];
+    let st = |id: u32, kernel: &[u64], leaf: &[u64], outer: &[u64], root: bool| Stack {
+        id,
+        kernel: kernel.to_vec(),
+        user: leaf.iter().chain(outer).copied().collect(),
+        root,
+    };
+    vec![
+        st(20, &[], &[0x5555_5555_6001, 0x5555_5555_5800], &main, true),
+        st(21, &[], &[0x5555_5555_6009, 0x5555_5555_5800], &main, true),
+        st(
+            22,
+            &[0xffff_ffff_8100_1234, 0xffff_ffff_8120_0040],
+            &[0x5555_5555_6009, 0x5555_5555_5800],
+            &main,
+            true,
+        ),
+        st(40, &[], &[0x5555_5555_7000], &main, false),
+        st(23, &[], &[0x1040], &[0x1000], true),
+        st(24, &[], &[], &[], false),
+    ]
+}
+
+/// One record of every kind of format 1.13: [`body_1_11`], then more
+/// stacks ([`stacks_1_13`]) and a batch of samples naming them. What 1.13
+/// changes is how a capture is repacked at close ([`capture_1_13`]).
+pub fn body_1_13() -> Vec<Record> {
+    let mut b = body_1_11();
+    let stacks = stacks_1_13();
+    let samples: Vec<Sample> = stacks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Sample {
+            time_ns: 4_000_000_000 + i as u64 * 10_200_000,
+            pid: 100,
+            tid: 101,
+            cpu: 1,
+            stack_id: s.id,
+            period: 10_101_010,
+        })
+        .collect();
+    b.extend(stacks.into_iter().map(Record::from));
+    b.push(Record::SampleBatchLessPeriod(
+        SampleBatch::from_samples_less_period(&samples),
+    ));
+    b
+}
+
+/// Format 1.13: the 1.13 body (1.11 header) as the agent leaves it at
+/// close: repacked, its stacks in a stack batch, all in one packed record.
+/// The records as written, in order.
+pub fn capture_1_13() -> (Vec<u8>, Vec<Record>) {
+    let (bytes, records) = capture_with(header_1_11(), body_1_13, 1, 0);
+    let mut out = Vec::new();
+    holter_format::repack(&bytes[..], &mut out, 1 << 20, 19, true).unwrap();
+    (out, records)
+}
+
 pub const PREAMBLE: usize = PREAMBLE_LEN;
 
 pub fn footer() -> Footer {
