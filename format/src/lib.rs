@@ -17,6 +17,7 @@ pub mod packed;
 mod reader;
 mod records;
 mod repack;
+pub mod sample_columns;
 pub mod stack_batch;
 pub mod syscall_names;
 mod syscall_tables;
@@ -43,7 +44,8 @@ pub const VERSION_MAJOR: u16 = 1;
 /// 1.11: [`OffCpuBatch`] (off-CPU intervals with their stacks), `Header::off_cpu`;
 /// 1.12: [`packed`] records, compressed with a built-in zstd dictionary;
 /// 1.13: [`stack_batch`] records, the stacks of a capture written together,
-/// each as what it adds to an earlier one).
+/// each as what it adds to an earlier one; [`sample_columns`] records,
+/// sample batches with their times Rice-coded).
 pub const VERSION_MINOR: u16 = 13;
 /// Largest compressed frame a reader accepts.
 pub const MAX_FRAME: u32 = 64 << 20;

@@ -392,6 +392,12 @@ impl<R: Read> Reader<R> {
                 }
                 continue;
             }
+            if kind == crate::sample_columns::SAMPLES_KIND {
+                if !self.unsample(body, frame_at) {
+                    return;
+                }
+                continue;
+            }
             if kind == crate::stack_batch::STACKS_KIND {
                 if !self.unstack(body, frame_at) {
                     return;
@@ -485,6 +491,33 @@ impl<R: Read> Reader<R> {
                 .all(|s| self.accept(Record::Stack(s), frame_at)),
             Err(e) => {
                 refused(self, e.to_string());
+                true
+            }
+        }
+    }
+
+    /// Expands a samples record in place into the sample batch it stands
+    /// for; `false` when the reader stops (budget).
+    fn unsample(&mut self, body: &[u8], frame_at: u64) -> bool {
+        use crate::sample_columns::SampleColumns;
+        // Its columns decode to at most 8 bytes per byte, its samples to a
+        // `Sample` each, and each sample takes a byte of its `pid` column.
+        let worst = (body.len() as u64)
+            .saturating_mul(8 + std::mem::size_of::<crate::Sample>() as u64)
+            .saturating_add(RECORD_SIZE);
+        if self.weight.saturating_add(worst) > self.budget.bytes {
+            self.stop_over_budget("decoded records", frame_at);
+            return false;
+        }
+        let batch = crate::compat::decode::<SampleColumns>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|c| c.batch().map_err(|e| e.to_string()));
+        match batch {
+            Ok(b) => self.accept(Record::SampleBatchLessPeriod(b), frame_at),
+            Err(e) => {
+                self.warn(format!(
+                    "frame at offset {frame_at}: samples record could not be read ({e}); its samples are missing"
+                ));
                 true
             }
         }

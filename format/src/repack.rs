@@ -140,8 +140,10 @@ impl Merger {
             return true;
         }
         let batch = crate::SampleBatch::from_samples_less_period(&self.samples);
-        if !push(out, &crate::Record::SampleBatchLessPeriod(batch)) {
-            return false;
+        match crate::sample_columns::record(&batch) {
+            Some(r) => out.extend_from_slice(&r),
+            None if push(out, &crate::Record::SampleBatchLessPeriod(batch)) => {}
+            None => return false,
         }
         self.written += 1;
         self.samples.clear();
@@ -204,7 +206,10 @@ fn read_exact_or_end(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<boo
 /// its own stays whole), compressed at zstd `level`. With `pack`, each new
 /// frame holds one [`crate::packed`] record instead (format 1.12: the records
 /// compressed with the built-in dictionary; a reader older than 1.12 skips
-/// them), and the file says it is 1.13 or newer; the `Stack` records are
+/// them), and the file says it is 1.13 or newer; merged sample batches are
+/// written as [`crate::sample_columns`] records (1.13: times Rice-coded
+/// where that is smaller), read back as the `SampleBatchLessPeriod` records
+/// they stand for; the `Stack` records are
 /// held and written as [`crate::stack_batch`] records (format 1.13) just
 /// before the first record after them that may name a stack (a sample, a
 /// batch, off-CPU intervals, or the footer); and the samples of the

@@ -1633,7 +1633,7 @@ fn packed_records_this_reader_cannot_read_are_skipped_loudly() {
 /// (`common::capture_1_13`: the 1.13 body repacked at close as the agent
 /// does, its stacks in one stack batch inside the packed record).
 const FIXTURE_1_13_SHA256: &str =
-    "086a6f998bfb64c3e68cedd83e4bce11534fee0ed47f0646ade19f496ba69940";
+    "0b97c4b22fb37bc389f7204026b336d00c349f66904c090c117bedb371b96b0d";
 
 /// The records of a packed capture's packed record, as raw (kind, body).
 fn unpacked(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
@@ -1767,18 +1767,105 @@ fn the_1_13_fixture_reads_back() {
         "{kinds:?}"
     );
     assert!(!kinds.contains(&6), "{kinds:?}");
+    // The merged batch of times less their period is one samples record
+    // (its times Rice-coded), no SampleBatchLessPeriod record left.
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|&&k| k == holter_format::sample_columns::SAMPLES_KIND)
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&24), "{kinds:?}");
+    let (_, body) = inner
+        .iter()
+        .find(|(k, _)| *k == holter_format::sample_columns::SAMPLES_KIND)
+        .unwrap();
+    let columns: holter_format::sample_columns::SampleColumns = postcard::from_bytes(body).unwrap();
+    assert_ne!(columns.rice_k, holter_format::sample_columns::NONE);
 
-    // As a 1.12 reader: the same records, the batch an unknown kind.
+    // As a 1.12 reader: the same records, the stack batches and the
+    // samples record of an unknown kind.
     let as_unknown: Vec<(u16, Vec<u8>)> = inner
         .into_iter()
-        .map(|(k, b)| (if k == 257 { 999 } else { k }, b))
+        .map(|(k, b)| (if k == 257 || k == 258 { 999 } else { k }, b))
         .collect();
     let bytes = raw_capture(&as_unknown);
     let mut old = Reader::new(&bytes[..]).unwrap();
     let seen: Vec<Record> = old.by_ref().collect();
-    assert_eq!(old.unknown_records(), 3, "skipped, and counted");
+    assert_eq!(old.unknown_records(), 4, "skipped, and counted");
     assert!(stacks(&seen).is_empty());
-    assert_eq!(seen, others(&records));
+    let without_merged: Vec<Record> = others(&records)
+        .into_iter()
+        .filter(|r| !matches!(r, Record::SampleBatchLessPeriod(_)))
+        .collect();
+    assert_eq!(seen, without_merged);
+}
+
+/// A samples record that a reader cannot expand (columns that disagree,
+/// time bits that end early, bytes that are no record) is skipped with a
+/// warning that says its samples are missing; a good one reads as the
+/// batch it stands for; the records around them still read.
+#[test]
+fn samples_records_that_do_not_hold_are_skipped_loudly() {
+    use holter_format::sample_columns::{SampleColumns, SAMPLES_KIND};
+    let warning = |message: &str| Warning {
+        time_ns: 1,
+        message: message.into(),
+    };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let samples: Vec<Sample> = (0..300u64)
+        .map(|i| Sample {
+            time_ns: 1_000_000_000 + i * 21_000_000 + {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % 9_000_000
+            },
+            pid: 100,
+            tid: 101,
+            cpu: (i % 2) as u32,
+            stack_id: (i % 9) as u32,
+            period: 10_101_010,
+        })
+        .collect();
+    let batch = SampleBatch::from_samples_less_period(&samples);
+    let good = SampleColumns::new(&batch).unwrap();
+    assert_ne!(good.rice_k, holter_format::sample_columns::NONE);
+    let mut cut = good.clone();
+    cut.time_bits.truncate(good.time_bits.len() / 2);
+    let mut short = good.clone();
+    short.cpu.pop();
+    let bytes = raw_capture(&[
+        (16, enc(&warning("before"))),
+        (SAMPLES_KIND, enc(&cut)),
+        (SAMPLES_KIND, enc(&short)),
+        (SAMPLES_KIND, vec![0x80; 5]),
+        (SAMPLES_KIND, enc(&good)),
+        (16, enc(&warning("after"))),
+    ]);
+    let mut r = Reader::new(&bytes[..]).unwrap();
+    let seen: Vec<Record> = r.by_ref().collect();
+    assert_eq!(
+        seen,
+        [
+            Record::Warning(warning("before")),
+            Record::SampleBatchLessPeriod(batch.clone()),
+            Record::Warning(warning("after")),
+        ]
+    );
+    let w = r.warnings().join("\n");
+    assert_eq!(
+        r.warnings()
+            .iter()
+            .filter(|w| w.contains("samples record could not be read"))
+            .count(),
+        3,
+        "{w}"
+    );
+    assert!(w.contains("(the time bits end early)"), "{w}");
+    assert!(w.contains("(columns of different lengths)"), "{w}");
 }
 
 /// The written records with their batches of times less their period

@@ -17,7 +17,10 @@
 //!    packed record itself (its dictionary number and zstd frame hostile);
 //! 5. (format 1.13) as the body of a stack batch record (columns, bases and
 //!    frame counts hostile) in one well-formed frame; and, read as stacks
-//!    (8 bytes a frame), written as a batch and expanded back exactly.
+//!    (8 bytes a frame), written as a batch and expanded back exactly;
+//! 6. (format 1.13) as the body of a samples record (Rice-coded times,
+//!    hostile parameter, bits and columns) in one well-formed frame; and,
+//!    read as times (8 bytes each), written as one and read back exactly.
 #![no_main]
 
 use holter_format::*;
@@ -49,9 +52,7 @@ fn read(file: &[u8]) {
                     net = Some(s);
                 }
             }
-            Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
-                for _ in b.samples() {}
-            }
+            Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => for _ in b.samples() {},
             Record::Stack(s) => {
                 assert!(s.kernel.len() + s.user.len() <= 1 << 16);
             }
@@ -119,6 +120,28 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     if let Some(b) = stack_batch::StackBatch::new(&stacks) {
         assert_eq!(b.stacks().ok().as_deref(), Some(&stacks[..]));
+    }
+
+    let mut record = sample_columns::SAMPLES_KIND.to_le_bytes().to_vec();
+    record.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    record.extend_from_slice(data);
+    read(&framed(&record));
+    let times: Vec<i64> = data
+        .chunks(8)
+        .map(|c| c.iter().fold(0i64, |a, &b| a << 8 | i64::from(b)))
+        .collect();
+    let n = times.len();
+    let batch = SampleBatch {
+        time_deltas_ns: Vec::new(),
+        time_less_period_ns: times,
+        pid: vec![1; n],
+        tid: vec![2; n],
+        cpu: (0..n as u32).collect(),
+        stack_id: vec![3; n],
+        period: vec![10_101_010; n],
+    };
+    if let Some(c) = sample_columns::SampleColumns::new(&batch) {
+        assert_eq!(c.batch().ok().as_ref(), Some(&batch));
     }
 
     let cut = data.iter().position(|&b| b == 0xff).unwrap_or(data.len());

@@ -486,16 +486,20 @@ pub fn stacks_1_13() -> Vec<Stack> {
 pub fn body_1_13() -> Vec<Record> {
     let mut b = body_1_11();
     let stacks = stacks_1_13();
-    let samples: Vec<Sample> = stacks
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Sample {
-            time_ns: 4_000_000_000 + i as u64 * 10_200_000,
-            pid: 100,
-            tid: 101,
-            cpu: 1,
-            stack_id: s.id,
-            period: 10_101_010,
+    // Times a period apart and, as on a busy machine, milliseconds off the
+    // CPU in between: times the samples record Rice-codes.
+    let mut t = 4_000_000_000u64;
+    let samples: Vec<Sample> = (0..48u64)
+        .map(|i| {
+            t += 10_101_010 + (i * 7_919_993 + i * i * 104_729) % 9_000_000;
+            Sample {
+                time_ns: t,
+                pid: 100,
+                tid: 101,
+                cpu: (i % 2) as u32,
+                stack_id: stacks[(i * i % 6) as usize].id,
+                period: 10_101_010,
+            }
         })
         .collect();
     b.extend(stacks.into_iter().map(Record::from));
