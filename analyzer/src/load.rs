@@ -93,6 +93,8 @@ pub struct Keep {
     pub cgroups: bool,
     /// Network snapshots and the container's view.
     pub network: bool,
+    /// Off-CPU intervals (also kept with `profile`).
+    pub off_cpu: bool,
 }
 
 impl Keep {
@@ -101,12 +103,14 @@ impl Keep {
         syscalls: true,
         cgroups: true,
         network: true,
+        off_cpu: true,
     };
     const NONE: Keep = Keep {
         profile: false,
         syscalls: false,
         cgroups: false,
         network: false,
+        off_cpu: false,
     };
     pub const PROFILE: Keep = Keep {
         profile: true,
@@ -132,10 +136,10 @@ impl Keep {
             | Record::Sample(_)
             | Record::SampleBatch(_)
             | Record::SampleBatchLessPeriod(_)
-            | Record::OffCpuBatch(_)
             | Record::BinarySymbols(_)
             | Record::KernelSymbols(_)
             | Record::JitSymbols(_) => self.profile,
+            Record::OffCpuBatch(_) => self.profile || self.off_cpu,
             Record::Syscall(_) => self.syscalls,
             Record::CgroupSnapshot(_) | Record::CgroupDelta(_) | Record::CgroupNumDelta(_) => {
                 self.cgroups

@@ -296,6 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 syscalls: false,
                 cgroups: true,
                 network: false,
+                off_cpu: true,
             };
             let capture = load_only(&file, keep)?;
             if capture.off_cpu.is_empty() && !capture.header.off_cpu {
@@ -337,9 +338,11 @@ fn cmd_syscalls(
             anyhow::bail!("--from {f} is not before --to {t}");
         }
     }
-    // The cgroup snapshots too: slow calls are set against throttled periods.
+    // The cgroup snapshots and off-CPU intervals too: slow calls are set
+    // against throttled periods, exactly where off-CPU data covers them.
     let keep = Keep {
         cgroups: true,
+        off_cpu: true,
         ..Keep::SYSCALLS
     };
     let capture = Capture::load_keeping(file, budget, keep)?;

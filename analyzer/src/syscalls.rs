@@ -75,11 +75,21 @@ pub struct Slow {
     pub duration_ns: u64,
     pub ret: i64,
     pub summary: String,
-    /// Whether the call overlaps time the cgroup was throttled (an interval
-    /// between snapshots in which `nr_throttled` grew); absent when the
-    /// capture has no cgroup CPU counters.
+    /// Whether the call was throttled: exactly (`throttled_from`
+    /// `off-cpu`), it waited for a CPU while the cgroup was throttled for at
+    /// least half its duration; from the snapshots (`snapshots`), it
+    /// overlaps an interval between snapshots in which `nr_throttled` grew.
+    /// Absent when the capture has no cgroup CPU counters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throttled: Option<bool>,
+    /// How `throttled` was told: `off-cpu` (exact: the capture holds the
+    /// thread's off-CPU intervals) or `snapshots`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled_from: Option<&'static str>,
+    /// With `off-cpu`: the time the call waited for a CPU while the cgroup
+    /// was throttled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled_wait_ns: Option<u64>,
 }
 
 /// The calls' tails against the cgroup's throttled periods
@@ -91,6 +101,9 @@ pub struct Throttled {
     pub throttled_s: f64,
     /// The snapshot interval: the resolution of "overlaps".
     pub interval_ns: u64,
+    /// Whether the capture holds off-CPU data (`record --off-cpu`): calls
+    /// its intervals cover are told exactly.
+    pub off_cpu: bool,
     /// What the quota leaves, when there is one under the period.
     pub quota: Option<String>,
     /// The syscalls with the most time (at least 20 calls each), at most 5;
@@ -235,13 +248,25 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
         .as_ref()
         .map(crate::throttled_calls::throttled_spans)
         .unwrap_or_default();
+    let waits = thr
+        .as_ref()
+        .and_then(|_| crate::throttled_calls::Waits::of_capture(c));
+    let call_of = |s: &Syscall| crate::throttled_calls::Call {
+        tid: s.tid,
+        start_ns: s.time_ns,
+        duration_ns: s.duration_ns,
+    };
+    let verdict = |s: &Syscall| {
+        thr.as_ref()
+            .map(|_| crate::throttled_calls::Verdict::of(&call_of(s), &spans, waits.as_ref()))
+    };
     let slowest = slow
         .into_iter()
         .take(opts.slowest)
         .map(|s| Slow {
-            throttled: thr
-                .as_ref()
-                .map(|_| crate::throttled_calls::overlaps(&spans, s.time_ns, s.duration_ns)),
+            throttled: verdict(s).map(|v| v.throttled),
+            throttled_from: verdict(s).map(|v| v.source()),
+            throttled_wait_ns: verdict(s).and_then(|v| v.wait_ns),
             name: name_of(&abi_of(s), s.nr),
             abi: abi_of(s),
             pid: s.pid,
@@ -257,7 +282,7 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
         // The syscalls with the most time, from the whole-selection rows.
         // Only calls between the first and the last snapshot: before and
         // after them the snapshots say nothing.
-        let mut by_call: HashMap<(String, u32), Vec<(u64, u64)>> = HashMap::new();
+        let mut by_call: HashMap<(String, u32), Vec<crate::throttled_calls::Call>> = HashMap::new();
         let covered = |s: &Syscall| {
             s.time_ns >= t.start_ns && s.time_ns.saturating_add(s.duration_ns) <= t.end_ns
         };
@@ -265,12 +290,12 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
             by_call
                 .entry((abi_of(s), s.nr))
                 .or_default()
-                .push((s.time_ns, s.duration_ns));
+                .push(call_of(s));
         }
         let mut top: Vec<_> = by_call.iter().filter(|(_, v)| v.len() >= 20).collect();
         top.sort_by_key(|(k, v)| {
             (
-                std::cmp::Reverse(crate::sum_sat(v.iter().map(|c| c.1))),
+                std::cmp::Reverse(crate::sum_sat(v.iter().map(|c| c.duration_ns))),
                 (*k).clone(),
             )
         });
@@ -278,7 +303,7 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
             .into_iter()
             .take(5)
             .map(|((abi, nr), v)| {
-                crate::throttled_calls::explain(&name_of(abi, *nr), abi, v, &spans)
+                crate::throttled_calls::explain(&name_of(abi, *nr), abi, v, &spans, waits.as_ref())
             })
             .collect();
         let total: u64 = crate::sum_sat(spans.iter().map(|(a, b)| b - a));
@@ -286,6 +311,7 @@ pub fn analyze(c: &Capture, opts: &Options) -> Report {
             spans: spans.len(),
             throttled_s: crate::cgroups::round(total as f64 / 1e9, 3),
             interval_ns: c.header.options.cgroup_interval_ns,
+            off_cpu: waits.is_some(),
             quota: crate::throttled_calls::quota_line(&t),
             calls,
         }
@@ -450,7 +476,12 @@ pub fn doc(r: &Report) -> Vec<Block> {
                 Cell::code(&c.summary),
             ];
             if let (Some(_), Some(t)) = (&r.throttling, c.throttled) {
-                cells.insert(5, Cell::text(if t { "yes" } else { "no" }).alarm(t));
+                let yes = if t { "yes" } else { "no" };
+                let text = match c.throttled_wait_ns {
+                    Some(w) => format!("{yes}: waited {}", human(w)),
+                    None => yes.to_string(),
+                };
+                cells.insert(5, Cell::text(text).alarm(t));
             }
             table.row(cells);
         }
@@ -481,7 +512,12 @@ pub fn doc(r: &Report) -> Vec<Block> {
 /// The slow calls against the cgroup's throttled periods.
 fn throttled_blocks(th: &Throttled) -> Vec<Block> {
     let mut b = vec![Block::Heading(
-        "Slow calls and CPU throttling (from the cgroup snapshots)".into(),
+        if th.off_cpu {
+            "Slow calls and CPU throttling (from the off-CPU waits and the cgroup snapshots)"
+        } else {
+            "Slow calls and CPU throttling (from the cgroup snapshots)"
+        }
+        .into(),
     )];
     if th.spans == 0 {
         b.push(Block::Para(vec![t(
@@ -519,6 +555,11 @@ fn throttled_blocks(th: &Throttled) -> Vec<Block> {
             .map(|q| format!(": {q}"))
             .unwrap_or_default()
     ))]));
+    b.push(Block::Para(vec![t(if th.off_cpu {
+        "Exact for the calls of threads the off-CPU data covers: a call waited throttled when its thread was runnable, waiting for a CPU, inside throttled time for half the call or more."
+    } else {
+        "Recorded without --off-cpu: record with it to tell each call exactly by the time its thread waited for a CPU while throttled."
+    })]));
     b
 }
 
@@ -844,6 +885,106 @@ mod tests {
         assert_eq!(v["counted_only"][0]["abi"], "i386");
     }
 
+    /// Writes of thread 100, each 1 µs but two 50 ms ones at 1.0 s and
+    /// 2.0 s, in a cgroup throttled throughout (v1 snapshots each second).
+    fn throttled_capture() -> Capture {
+        const WRITE: u32 = 1;
+        let mut calls: Vec<(u32, u32, u64, u64, i64)> = (0..100)
+            .map(|i| (100, WRITE, i * 30_000_000, 1_000, 1))
+            .collect();
+        calls.push((100, WRITE, 1_000_000_000, 50_000_000, 1));
+        calls.push((100, WRITE, 2_000_000_000, 50_000_000, 1));
+        let mut c = capture(&calls);
+        let start = c.header.clock.monotonic_ns;
+        c.cgroup_snapshots = (0..5u64)
+            .map(|i| holter_format::CgroupSnapshot {
+                time_ns: start + i * 1_000_000_000,
+                path: "/box".into(),
+                version: 1,
+                controller: "cpu".into(),
+                files: vec![
+                    (
+                        "cpu.stat".into(),
+                        format!(
+                            "nr_periods {}\nnr_throttled {}\nthrottled_time 0\n",
+                            i * 10,
+                            i * 9
+                        ),
+                    ),
+                    ("cpu.cfs_quota_us".into(), "20000\n".into()),
+                    ("cpu.cfs_period_us".into(), "100000\n".into()),
+                ],
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn slow_calls_are_told_exactly_where_off_cpu_data_covers_their_thread() {
+        let mut c = throttled_capture();
+        let start = c.header.clock.monotonic_ns;
+        let opts = Options {
+            slowest: 2,
+            ..Options::default()
+        };
+        // From the snapshots: both slow writes overlap throttled time.
+        let r = analyze(&c, &opts);
+        let th = r.throttling.as_ref().unwrap();
+        assert!(!th.off_cpu);
+        assert_eq!((th.calls[0].slow_calls, th.calls[0].slow_throttled), (2, 2));
+        assert!(r.slowest.iter().all(|s| s.throttled == Some(true)
+            && s.throttled_from == Some("snapshots")
+            && s.throttled_wait_ns.is_none()));
+
+        // With off-CPU data: the write at 1.0 s was preempted 45 ms (the
+        // quota); the one at 2.0 s blocked 45 ms and was runnable 10 µs.
+        c.header.off_cpu = true;
+        let off = |at: u64, runq: u64, state: u8| holter_format::OffCpu {
+            time_ns: start + at,
+            pid: 10,
+            tid: 100,
+            off_ns: 45_000_000,
+            runq_ns: runq,
+            state,
+            ..holter_format::OffCpu::default()
+        };
+        c.off_cpu = vec![
+            off(1_002_000_000, 45_000_000, b'R'),
+            off(2_002_000_000, 10_000, b'S'),
+        ];
+        let r = analyze(&c, &opts);
+        let th = r.throttling.as_ref().unwrap();
+        assert!(th.off_cpu);
+        let e = &th.calls[0];
+        assert_eq!((e.exact_calls, e.slow_calls, e.slow_throttled), (102, 2, 1));
+        assert_eq!(e.slow_throttled_wait_ns, 45_010_000);
+        let by_start = |at: u64| r.slowest.iter().find(|s| s.start_ns == at).unwrap();
+        let (quota, blocked) = (by_start(1_000_000_000), by_start(2_000_000_000));
+        assert_eq!(
+            (
+                quota.throttled,
+                quota.throttled_from,
+                quota.throttled_wait_ns
+            ),
+            (Some(true), Some("off-cpu"), Some(45_000_000))
+        );
+        assert_eq!(
+            (blocked.throttled, blocked.throttled_wait_ns),
+            (Some(false), Some(10_000))
+        );
+        let text = crate::doc::text::render(&crate::doc::Doc { blocks: doc(&r) });
+        assert!(text.contains("yes: waited 45.00ms"), "{text}");
+        assert!(text.contains("no: waited 10.0us"), "{text}");
+        assert!(
+            text.contains("1 of 2 calls above 1.00ms (the p95 is 1.0us) waited throttled"),
+            "{text}"
+        );
+        assert!(
+            text.contains("from the off-CPU waits and the cgroup snapshots"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn formatting() {
         assert_eq!(human(812), "812ns");
@@ -896,6 +1037,8 @@ mod json_contract {
                 ret: -11,
                 summary: "fd=3".into(),
                 throttled: None,
+                throttled_from: None,
+                throttled_wait_ns: None,
             }],
             lost: 4,
             ..Report::default()
@@ -928,16 +1071,24 @@ mod json_contract {
         // With cgroup CPU counters: two fields added, none renamed.
         let mut thr = r.clone();
         thr.slowest[0].throttled = Some(true);
+        thr.slowest[0].throttled_from = Some("off-cpu");
+        thr.slowest[0].throttled_wait_ns = Some(1);
         thr.throttling = Some(Throttled {
             spans: 1,
             throttled_s: 0.5,
             interval_ns: 100_000_000,
+            off_cpu: false,
             quota: None,
             calls: vec![crate::throttled_calls::explain(
                 "read",
                 "x86_64",
-                &[(5, 2)],
+                &[crate::throttled_calls::Call {
+                    tid: 1,
+                    start_ns: 5,
+                    duration_ns: 2,
+                }],
                 &[(0, 10)],
+                None,
             )],
         });
         let v = to_json(&thr);
@@ -947,16 +1098,17 @@ mod json_contract {
         );
         assert_eq!(
             keys(&v["slowest"][0]),
-            "abi,duration_ns,name,pid,ret,start_ns,summary,throttled,tid"
+            "abi,duration_ns,name,pid,ret,start_ns,summary,throttled,throttled_from,throttled_wait_ns,tid"
         );
+        assert_eq!(v["slowest"][0]["throttled_from"], "off-cpu");
         assert_eq!(v["slowest"][0]["throttled"], true);
         assert_eq!(
             keys(&v["throttling"]),
-            "calls,interval_ns,quota,spans,throttled_s"
+            "calls,interval_ns,off_cpu,quota,spans,throttled_s"
         );
         assert_eq!(
             keys(&v["throttling"]["calls"][0]),
-            "abi,count,max_ns,name,p95_ns,p99_ns,p99_unthrottled_ns,slow_above_ns,slow_calls,slow_throttled,throttled_calls"
+            "abi,count,exact_calls,max_ns,name,p95_ns,p99_less_throttled_wait_ns,p99_ns,p99_unthrottled_ns,slow_above_ns,slow_calls,slow_ns,slow_throttled,slow_throttled_wait_ns,throttled_calls"
         );
     }
 }
