@@ -635,6 +635,360 @@ fn fx_threads(v: &serde_json::Value) -> Vec<FxThread> {
         .collect()
 }
 
+/// What the Firefox Profiler's import of a processed profile relies on,
+/// as its source reads it (firefox-devtools/profiler:
+/// `src/profile-logic/process-profile.ts` `unserializeProfileOfArbitraryFormat`
+/// and `src/profile-logic/processed-profile-versioning.ts`, read for issue 18;
+/// the checks are ours). The import takes a JSON object as a processed
+/// profile when `meta` is an object and `meta.preprocessedProfileVersion` a
+/// number (otherwise it tries Chrome, dhat, then Gecko formats); refuses a
+/// version above its own; and upgrades an older one step by step, each
+/// upgrader reading columns of every thread without checking them: from 55,
+/// v56 (one shared string array: markers' names and data types, every
+/// marker schema's `fields` and their formats, funcTable name and fileName,
+/// nativeSymbols name, resourceTable name and host), v57 (schema fields),
+/// v58 (funcTable fileName into a sources table), v59 (frameTable
+/// innerWindowID, markers' data), v60 (every thread's stack, frame, func,
+/// resource and native symbol tables merged into shared ones, column by
+/// column; samples' stacks and markers' cause stacks shifted), v61-v63
+/// (shared tables, counters). A missing column there is a TypeError, and
+/// the profile fails to load; an index out of its table is a wrong call
+/// tree. Returns every problem found (empty: loadable).
+fn processed_profile_problems(v: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let mut p = Vec::new();
+    let Some(meta) = v["meta"].as_object() else {
+        return vec!["meta is not an object: not taken as a processed profile".into()];
+    };
+    match meta
+        .get("preprocessedProfileVersion")
+        .and_then(Value::as_u64)
+    {
+        // The version the importer upgrades from: 55 from the crate; the
+        // profiler's own is 63 in the source read (upgraders 56 to 63).
+        Some(55) => {}
+        other => p.push(format!("preprocessedProfileVersion {other:?}, want 55")),
+    }
+    for key in ["interval", "startTime"] {
+        if !meta.get(key).is_some_and(Value::is_number) {
+            p.push(format!("meta.{key} is not a number"));
+        }
+    }
+    // Categories: each a name, a color and subcategories starting with
+    // "Other"; a grey one is the default category stacks fall back to.
+    let categories = meta.get("categories").and_then(Value::as_array);
+    let subcats: Vec<usize> = categories
+        .map(|cs| {
+            cs.iter()
+                .map(|c| c["subcategories"].as_array().map_or(0, Vec::len))
+                .collect()
+        })
+        .unwrap_or_default();
+    match categories {
+        None => p.push("meta.categories missing".into()),
+        Some(cs) => {
+            if !cs.iter().any(|c| c["color"] == "grey") {
+                p.push("no grey (default) category".into());
+            }
+            for c in cs {
+                if !c["name"].is_string()
+                    || !c["color"].is_string()
+                    || c["subcategories"][0] != "Other"
+                {
+                    p.push(format!("category {c}"));
+                }
+            }
+        }
+    }
+    // Marker schemas as of version 55: `fields` (not `data`), each a key,
+    // a label and a format.
+    let mut schemas = std::collections::HashMap::new();
+    for s in meta
+        .get("markerSchema")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(fields) = s["fields"].as_array() else {
+            p.push(format!("marker schema without fields: {s}"));
+            continue;
+        };
+        if s.get("data").is_some() {
+            p.push(format!("marker schema with a v54 `data` list: {s}"));
+        }
+        if fields
+            .iter()
+            .any(|f| !f["key"].is_string() || !f["label"].is_string() || !f["format"].is_string())
+        {
+            p.push(format!(
+                "marker schema field without key, label or format: {s}"
+            ));
+        }
+        schemas.insert(
+            s["name"].as_str().unwrap_or_default().to_string(),
+            fields.clone(),
+        );
+    }
+    for key in ["libs", "threads"] {
+        if !v[key].is_array() {
+            p.push(format!("{key} is not an array"));
+        }
+    }
+    let Some(threads) = v["threads"].as_array() else {
+        return p;
+    };
+    if threads.is_empty() {
+        p.push("no thread".into());
+    }
+    for (ti, t) in threads.iter().enumerate() {
+        let mut bad = |what: String| p.push(format!("thread {ti}: {what}"));
+        if !t["pid"].is_string() {
+            bad("pid is not a string (version 47 and later)".into());
+        }
+        if !(t["tid"].is_string() || t["tid"].is_number()) {
+            bad("tid".into());
+        }
+        if !t["isMainThread"].is_boolean()
+            || !t["processType"].is_string()
+            || !t["name"].is_string()
+        {
+            bad("isMainThread, processType or name".into());
+        }
+        for key in ["processStartupTime", "registerTime"] {
+            if !t[key].is_number() {
+                bad(format!("{key} is not a number"));
+            }
+        }
+        let strings = t["stringArray"].as_array().map_or(0, Vec::len);
+        if !t["stringArray"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string))
+        {
+            bad("stringArray".into());
+        }
+        // Each table: its length and every column the upgraders read, of
+        // that length.
+        let table = |name: &str, columns: &[&str], bad: &mut dyn FnMut(String)| -> usize {
+            let tb = &t[name];
+            let Some(n) = tb["length"].as_u64() else {
+                bad(format!("{name}.length"));
+                return 0;
+            };
+            for c in columns {
+                if tb[*c].as_array().map(Vec::len) != Some(n as usize) {
+                    bad(format!("{name}.{c} missing or not {n} long"));
+                }
+            }
+            n as usize
+        };
+        let n_syms = table(
+            "nativeSymbols",
+            &["libIndex", "address", "name", "functionSize"],
+            &mut bad,
+        );
+        let n_res = table("resourceTable", &["type", "lib", "name", "host"], &mut bad);
+        let n_funcs = table(
+            "funcTable",
+            &[
+                "name",
+                "isJS",
+                "relevantForJS",
+                "resource",
+                "fileName",
+                "lineNumber",
+                "columnNumber",
+            ],
+            &mut bad,
+        );
+        let n_frames = table(
+            "frameTable",
+            &[
+                "address",
+                "inlineDepth",
+                "category",
+                "subcategory",
+                "func",
+                "nativeSymbol",
+                "innerWindowID",
+                "line",
+                "column",
+            ],
+            &mut bad,
+        );
+        let n_stacks = table("stackTable", &["frame", "prefix"], &mut bad);
+        let n_samples = table("samples", &["stack"], &mut bad);
+        let n_markers = table(
+            "markers",
+            &["name", "data", "startTime", "endTime", "phase", "category"],
+            &mut bad,
+        );
+        let samples = &t["samples"];
+        let times = ["time", "timeDeltas"]
+            .iter()
+            .find(|k| samples[**k].is_array());
+        match times {
+            Some(k) if samples[*k].as_array().unwrap().len() == n_samples => {}
+            _ => bad("samples: neither time nor timeDeltas of their length".into()),
+        }
+        // Indexes inside their tables (null where the format allows it).
+        let idx = |x: &Value, n: usize| x.as_u64().is_some_and(|i| (i as usize) < n);
+        let col = |tb: &str, c: &str| t[tb][c].as_array().cloned().unwrap_or_default();
+        for (i, x) in col("funcTable", "name").iter().enumerate() {
+            if !idx(x, strings) {
+                bad(format!("funcTable.name[{i}] {x}"));
+            }
+        }
+        for (i, x) in col("funcTable", "fileName").iter().enumerate() {
+            if !(x.is_null() || idx(x, strings)) {
+                bad(format!("funcTable.fileName[{i}] {x}"));
+            }
+        }
+        for (i, x) in col("funcTable", "resource").iter().enumerate() {
+            if !(x.as_i64() == Some(-1) || idx(x, n_res)) {
+                bad(format!("funcTable.resource[{i}] {x}"));
+            }
+        }
+        for (i, x) in col("resourceTable", "name").iter().enumerate() {
+            if !idx(x, strings) {
+                bad(format!("resourceTable.name[{i}] {x}"));
+            }
+        }
+        let (cats, subs) = (
+            col("frameTable", "category"),
+            col("frameTable", "subcategory"),
+        );
+        for i in 0..n_frames {
+            let f = &t["frameTable"];
+            if !idx(&f["func"][i], n_funcs) {
+                bad(format!("frameTable.func[{i}]"));
+            }
+            if !(f["nativeSymbol"][i].is_null() || idx(&f["nativeSymbol"][i], n_syms)) {
+                bad(format!("frameTable.nativeSymbol[{i}]"));
+            }
+            if let Some(c) = cats.get(i).and_then(Value::as_u64) {
+                match subcats.get(c as usize) {
+                    None => bad(format!("frameTable.category[{i}] {c}")),
+                    Some(&n) if !subs.get(i).is_some_and(|s| idx(s, n)) => {
+                        bad(format!("frameTable.subcategory[{i}] of category {c}"))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for i in 0..n_stacks {
+            let s = &t["stackTable"];
+            if !idx(&s["frame"][i], n_frames) {
+                bad(format!("stackTable.frame[{i}]"));
+            }
+            if !(s["prefix"][i].is_null() || idx(&s["prefix"][i], i)) {
+                bad(format!("stackTable.prefix[{i}]: not an earlier stack"));
+            }
+        }
+        for (i, x) in col("samples", "stack").iter().enumerate() {
+            if !(x.is_null() || idx(x, n_stacks)) {
+                bad(format!("samples.stack[{i}] {x}"));
+            }
+        }
+        // Markers: a name, a phase (0 instant, 1 interval, 2 start, 3 end)
+        // with the times it needs, data typed by a schema whose string
+        // fields hold strings and unique-string fields string indexes.
+        let m = &t["markers"];
+        for i in 0..n_markers {
+            if !idx(&m["name"][i], strings) {
+                bad(format!("markers.name[{i}]"));
+            }
+            let (start, end) = (m["startTime"][i].is_number(), m["endTime"][i].is_number());
+            let ok = match m["phase"][i].as_u64() {
+                Some(0) | Some(2) => start,
+                Some(1) => start && end,
+                Some(3) => end,
+                _ => false,
+            };
+            if !ok {
+                bad(format!(
+                    "markers {i}: phase {} with its times",
+                    m["phase"][i]
+                ));
+            }
+            if !idx(&m["category"][i], subcats.len()) {
+                bad(format!("markers.category[{i}]"));
+            }
+            let data = &m["data"][i];
+            if data.is_null() {
+                continue;
+            }
+            let Some(fields) = data["type"].as_str().and_then(|ty| schemas.get(ty)) else {
+                bad(format!("markers.data[{i}] of no schema: {data}"));
+                continue;
+            };
+            for f in fields {
+                let (key, format) = (
+                    f["key"].as_str().unwrap_or(""),
+                    f["format"].as_str().unwrap_or(""),
+                );
+                let x = &data[key];
+                let ok = x.is_null()
+                    || match format {
+                        "unique-string" | "flow-id" | "terminating-flow-id" => idx(x, strings),
+                        "string" | "url" | "file-path" | "sanitized-string" => x.is_string(),
+                        _ => x.is_number(),
+                    };
+                if !ok {
+                    bad(format!("markers.data[{i}].{key} ({format}) {x}"));
+                }
+            }
+            if !data["cause"].is_null() && !idx(&data["cause"]["stack"], n_stacks) {
+                bad(format!("markers.data[{i}].cause.stack"));
+            }
+        }
+    }
+    p
+}
+
+/// The problems found in a processed profile, and in copies of it broken
+/// the ways the checks look for (so that they are seen to check).
+fn assert_loadable_by_firefox_profiler(v: &serde_json::Value) {
+    let problems = processed_profile_problems(v);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let broken = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut b = v.clone();
+        f(&mut b);
+        processed_profile_problems(&b)
+    };
+    assert!(!broken(&|b| b["meta"]["preprocessedProfileVersion"] = "55".into()).is_empty());
+    assert!(!broken(&|b| {
+        b["threads"][0]["funcTable"]
+            .as_object_mut()
+            .unwrap()
+            .remove("fileName");
+    })
+    .is_empty());
+    assert!(!broken(&|b| {
+        b["threads"][0]["resourceTable"]
+            .as_object_mut()
+            .unwrap()
+            .remove("host");
+    })
+    .is_empty());
+    assert!(!broken(&|b| b["threads"][0]["pid"] = 100.into()).is_empty());
+    assert!(!broken(&|b| {
+        let threads = b["threads"].as_array_mut().unwrap();
+        let t = threads
+            .iter_mut()
+            .find(|t| t["samples"]["length"].as_u64() > Some(0))
+            .unwrap();
+        let n = t["stackTable"]["length"].as_u64().unwrap();
+        t["samples"]["stack"][0] = n.into();
+    })
+    .is_empty());
+    assert!(!broken(&|b| {
+        let s = &mut b["meta"]["markerSchema"][0];
+        let fields = s["fields"].take();
+        s["data"] = fields;
+    })
+    .is_empty());
+}
+
 #[test]
 fn firefox_profile_has_threads_samples_and_markers_on_one_clock() {
     let dir = tempfile::tempdir().unwrap();
@@ -649,9 +1003,10 @@ fn firefox_profile_has_threads_samples_and_markers_on_one_clock() {
         stderr(&o)
     );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    // The processed format the Firefox Profiler upgrades from (it reads
-    // versions up to its own, 60 today, upgrading older ones).
+    // The processed format the Firefox Profiler upgrades from, with every
+    // table and column its import reads.
     assert_eq!(v["meta"]["preprocessedProfileVersion"], 55);
+    assert_loadable_by_firefox_profiler(&v);
     assert_eq!(v["meta"]["startTime"], 1_700_000_000_000.0);
     // 99 Hz: 10,101,010 ns.
     assert_eq!(v["meta"]["interval"].as_f64().unwrap(), 10.10101);
@@ -848,6 +1203,7 @@ fn off_cpu_times_are_exported_with_their_stacks() {
         stderr(&o)
     );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_loadable_by_firefox_profiler(&v);
     let threads = fx_threads(&v);
     let mut marks: Vec<(String, String, f64, f64, String)> = threads
         .iter()
