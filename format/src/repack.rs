@@ -38,6 +38,10 @@ pub enum RepackError {
     Io(#[from] std::io::Error),
     #[error("not a capture this version can repack (bad magic or version)")]
     NotACapture,
+    /// Packing a capture whose records are already packed would put packed
+    /// records inside packed records, which readers refuse.
+    #[error("frame {index} at offset {offset}: already packed; not repacked")]
+    AlreadyPacked { index: u64, offset: u64 },
     #[error("frame {index} at offset {offset}: {what}; not repacked")]
     Damaged {
         index: u64,
@@ -174,6 +178,19 @@ impl Merger {
     }
 }
 
+/// Whether a frame's payload holds a packed record.
+fn holds_packed(mut p: &[u8]) -> bool {
+    while p.len() >= 6 {
+        let kind = u16::from_le_bytes([p[0], p[1]]);
+        if kind == crate::packed::PACKED_KIND {
+            return true;
+        }
+        let len = u32::from_le_bytes([p[2], p[3], p[4], p[5]]) as usize;
+        p = p.get(6 + len.min(p.len())..).unwrap_or(&[]);
+    }
+    false
+}
+
 /// Appends a record (kind, length, body); `false` if it could not be encoded.
 fn push(out: &mut Vec<u8>, record: &crate::Record) -> bool {
     let Ok(body) = record.encode(Vec::new()) else {
@@ -300,6 +317,9 @@ pub fn repack(
         }
         let mut payload = zstd::bulk::decompress(&frame, MAX_PAYLOAD)
             .map_err(|_| damaged("does not decompress"))?;
+        if pack && holds_packed(&payload) {
+            return Err(RepackError::AlreadyPacked { index, offset });
+        }
         if pack {
             payload = merger
                 .payload(&payload)
@@ -476,6 +496,18 @@ mod tests {
             out
         };
         let packed = size(&bytes, true);
+        // Packing it again is refused (packed records in packed records are
+        // unreadable); repacking without packing copies them.
+        assert!(matches!(
+            repack(&packed[..], Vec::new(), 1 << 20, 19, true),
+            Err(RepackError::AlreadyPacked { index: 1, .. })
+        ));
+        let mut again = Vec::new();
+        repack(&packed[..], &mut again, 1 << 20, 19, false).unwrap();
+        assert_eq!(
+            Reader::new(&again[..]).unwrap().collect::<Vec<_>>(),
+            records
+        );
         let mut r = Reader::new(&packed[..]).unwrap();
         assert_eq!(r.version(), (crate::VERSION_MAJOR, 13));
         let again: Vec<Record> = r.by_ref().collect();
