@@ -22,6 +22,9 @@ pub struct Call {
     pub duration_s: f64,
     pub name: String,
     pub throttled: bool,
+    /// The time it waited for a CPU while throttled, when told exactly
+    /// (off-CPU data; [`crate::throttled_calls`]).
+    pub throttled_wait_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -204,10 +207,13 @@ impl Timeline {
                     &c.name,
                     &format!("{:.3}", finite(c.start_s)),
                     &crate::syscalls::human((finite(c.duration_s) * 1e9) as u64),
-                    &if c.throttled {
-                        ", overlaps throttled time"
-                    } else {
-                        ""
+                    &match (c.throttled, c.throttled_wait_ns) {
+                        (true, Some(w)) => format!(
+                            ", waited {} for a CPU while throttled",
+                            crate::syscalls::human(w)
+                        ),
+                        (true, None) => ", overlaps throttled time".to_string(),
+                        (false, _) => String::new(),
                     },
                 ],
             ));
@@ -295,6 +301,7 @@ mod tests {
                 duration_s: 0.08,
                 name: "write\"".into(),
                 throttled: true,
+                throttled_wait_ns: None,
             }],
         };
         let svg = t.svg().into_string();
@@ -320,6 +327,16 @@ mod tests {
         assert_eq!(
             t.text(),
             "timeline: 14 samples in 2 bins, 1 intervals throttled, 2 memory points, 1 slowest syscalls (1 overlapping throttled time); drawn in the HTML report\n"
+        );
+        // Told exactly (off-CPU data): the call's wait is named.
+        let mut exact = t.clone();
+        exact.calls[0].throttled_wait_ns = Some(75_900_000);
+        let svg = exact.svg().into_string();
+        assert!(
+            svg.contains(
+                "write&quot; at 6.000 s: 80.00ms, waited 75.90ms for a CPU while throttled"
+            ),
+            "{svg}"
         );
     }
 }

@@ -137,6 +137,7 @@ pub fn build(r: &super::Report) -> Option<Timeline> {
                 duration_s: x.duration_ns as f64 / 1e9,
                 name: x.name.clone(),
                 throttled: x.throttled == Some(true),
+                throttled_wait_ns: x.throttled_wait_ns,
             })
             .collect();
     }
