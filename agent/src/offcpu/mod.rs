@@ -41,7 +41,7 @@ use crate::sample::parse::{
 };
 use crate::sample::ring;
 use crate::sample::state::State;
-use crate::sample::sys::{self, Attr, Ring, Who};
+use crate::sample::sys::{self, Attr, CpuRings, Ring, Who};
 use crate::syscalls::kernel::tracepoint_attr;
 use crate::syscalls::tracefs::Tracefs;
 use pair::{Out, Pairer};
@@ -100,44 +100,30 @@ pub fn switch_out_type(sampling: u64) -> u64 {
 
 /// The wake-up events of every CPU, one ring per CPU.
 pub struct InEvents {
-    pub rings: Vec<Ring>,
-    redirected: Vec<OwnedFd>,
+    pub rings: CpuRings,
 }
 
 impl InEvents {
     pub fn open(layout: &Layout, cpus: &[u32]) -> anyhow::Result<InEvents> {
         let watermark = (IN_RING_PAGES * sys::page_size() / 4) as u32;
-        let mut ev = InEvents {
-            rings: Vec::new(),
-            redirected: Vec::new(),
-        };
-        for &cpu in cpus {
-            for (k, &id) in layout.wakeup_ids.iter().enumerate() {
+        let mut rings = CpuRings::default();
+        for (i, &cpu) in cpus.iter().enumerate() {
+            for &id in &layout.wakeup_ids {
                 let mut a = tracepoint_attr(id, false, false, watermark);
                 a.sample_type = IN_SAMPLE_TYPE;
                 let fd = sys::open(&a, Who::AllTasks, Some(cpu)).map_err(|e| {
                     anyhow::anyhow!("perf_event_open of the sched_wakeup tracepoints on cpu {cpu} ({e}): --off-cpu needs root (or CAP_PERFMON with a perf_event_paranoid of 0 or less)")
                 })?;
-                if k == 0 {
-                    ev.rings.push(
-                        Ring::map(fd, IN_RING_PAGES)
-                            .with_context(|| format!("the ring buffer of cpu {cpu}"))?,
-                    );
-                } else {
-                    let ring = ev.rings.last().context("no ring")?;
-                    sys::set_output(&fd, &ring.fd)?;
-                    ev.redirected.push(fd);
-                }
+                rings
+                    .add(i, fd, IN_RING_PAGES)
+                    .with_context(|| format!("the ring buffer of cpu {cpu}"))?;
             }
         }
-        Ok(ev)
+        Ok(InEvents { rings })
     }
 
     pub fn fds(&self) -> impl Iterator<Item = &OwnedFd> {
-        self.rings
-            .iter()
-            .map(|r| &r.fd)
-            .chain(self.redirected.iter())
+        self.rings.fds()
     }
 }
 

@@ -127,7 +127,7 @@ impl Collector for Sampler {
         let mut quiet = Vec::new();
         loop {
             let stopping = ctx.stopping();
-            quiet.resize(armed.rings.len(), false);
+            quiet.resize(armed.rings.rings.len(), false);
             if stopping {
                 armed.disable();
                 drain.disable_off_cpu();
@@ -195,8 +195,8 @@ struct Drain {
 
 impl Drain {
     fn off_cpu_fds(&self, armed: &Armed) -> Vec<std::os::fd::RawFd> {
-        let outs = armed.off_cpu.iter().flat_map(|s| s.rings.iter());
-        let ins = self.off_cpu.iter().flat_map(|(_, e)| e.rings.iter());
+        let outs = armed.off_cpu.iter().flat_map(|s| s.rings.rings.iter());
+        let ins = self.off_cpu.iter().flat_map(|(_, e)| e.rings.rings.iter());
         outs.chain(ins).map(|r| r.fd.as_raw_fd()).collect()
     }
 
@@ -213,7 +213,7 @@ impl Drain {
         let started = monotonic_ns();
         let (scratch, events) = (&mut self.scratch, &mut self.events);
         let sample_type = armed.sample_type();
-        for ring in armed.rings.iter_mut() {
+        for ring in armed.rings.rings.iter_mut() {
             ring.consume(|a, b| {
                 ring::for_each_record(a, b, scratch, |h, bytes| {
                     if let Some(e) = parse::parse(h, bytes, sample_type) {
@@ -230,7 +230,13 @@ impl Drain {
         if let (Some((rec, ins)), Some(outs)) = (&mut self.off_cpu, &mut armed.off_cpu) {
             let horizon = (!self.last).then(|| started.saturating_sub(crate::offcpu::SETTLE_NS));
             let out_type = crate::offcpu::switch_out_type(sample_type);
-            rec.drain(&mut outs.rings, out_type, &mut ins.rings, state, horizon);
+            rec.drain(
+                &mut outs.rings.rings,
+                out_type,
+                &mut ins.rings.rings,
+                state,
+                horizon,
+            );
             rec.end_round(Some(monotonic_ns()), &mut state.out);
         }
         state.end_round(monotonic_ns());
@@ -263,6 +269,7 @@ fn send(ctx: &Context, state: &mut State) {
 /// whose events have all gone (POLLHUP) is drained but no longer waited on.
 fn wait(armed: &Armed, quiet: &mut [bool], off_cpu: &[std::os::fd::RawFd]) {
     let mut fds: Vec<libc::pollfd> = armed
+        .rings
         .rings
         .iter()
         .zip(quiet.iter())

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use super::attr::{self, Event, Start};
-use super::sys::{self, Attr, Ring, Who};
+use super::sys::{self, Attr, CpuRings, Who};
 
 /// Data pages per CPU ring (256 KiB with 4 KiB pages).
 const RING_PAGES: usize = 64;
@@ -60,9 +60,7 @@ fn classify(e: io::Error, what: impl FnOnce() -> String) -> OpenError {
 pub struct Armed {
     pub cpus: Vec<u32>,
     /// One ring per CPU, in the order of `cpus`.
-    pub rings: Vec<Ring>,
-    /// Sampling events that write into a ring of another event.
-    redirected: Vec<OwnedFd>,
+    pub rings: CpuRings,
     counters: Vec<(&'static str, OwnedFd)>,
     /// Threads with events of their own (their children inherit them).
     pub covered: HashSet<u32>,
@@ -85,8 +83,7 @@ pub struct Armed {
 /// ([`crate::offcpu`]): a ring per CPU, in the order of [`Armed::cpus`].
 pub struct SwitchOut {
     pub layout: crate::offcpu::sched::Layout,
-    pub rings: Vec<Ring>,
-    redirected: Vec<OwnedFd>,
+    pub rings: CpuRings,
 }
 
 impl Armed {
@@ -94,8 +91,7 @@ impl Armed {
         sys::raise_fd_limit();
         Armed {
             cpus: super::cpus::online(),
-            rings: Vec::new(),
-            redirected: Vec::new(),
+            rings: CpuRings::default(),
             counters: Vec::new(),
             covered: HashSet::new(),
             event,
@@ -113,8 +109,7 @@ impl Armed {
     pub fn with_off_cpu(&mut self, layout: crate::offcpu::sched::Layout) {
         self.off_cpu = Some(SwitchOut {
             layout,
-            rings: Vec::new(),
-            redirected: Vec::new(),
+            rings: CpuRings::default(),
         });
     }
 
@@ -145,13 +140,7 @@ impl Armed {
         if enabled {
             sys::enable(&fd)?;
         }
-        if let Some(ring) = so.rings.get(i) {
-            sys::set_output(&fd, &ring.fd)?;
-            so.redirected.push(fd);
-        } else {
-            so.rings.push(Ring::map(fd, pages)?);
-        }
-        Ok(())
+        so.rings.add(i, fd, pages)
     }
 
     fn ring_pages(&self) -> usize {
@@ -199,13 +188,8 @@ impl Armed {
         if self.enabled {
             sys::enable(&fd)?;
         }
-        if let Some(ring) = self.rings.get(i) {
-            sys::set_output(&fd, &ring.fd)?;
-            self.redirected.push(fd);
-        } else {
-            self.rings.push(Ring::map(fd, self.ring_pages())?);
-        }
-        Ok(())
+        let pages = self.ring_pages();
+        self.rings.add(i, fd, pages)
     }
 
     /// Opens events on one thread: per CPU for samples, any CPU for counters.
@@ -351,15 +335,9 @@ impl Armed {
 
     fn all_fds(&self) -> impl Iterator<Item = &OwnedFd> {
         self.rings
-            .iter()
-            .map(|r| &r.fd)
-            .chain(self.redirected.iter())
+            .fds()
             .chain(self.counters.iter().map(|(_, fd)| fd))
-            .chain(
-                self.off_cpu
-                    .iter()
-                    .flat_map(|s| s.rings.iter().map(|r| &r.fd).chain(s.redirected.iter())),
-            )
+            .chain(self.off_cpu.iter().flat_map(|s| s.rings.fds()))
     }
 
     /// Counter totals by name, in the order of [`attr::counters`].

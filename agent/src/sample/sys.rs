@@ -206,6 +206,45 @@ impl Ring {
     }
 }
 
+/// One ring per CPU, each CPU's first event mapping it and its later events
+/// writing into it (`PERF_EVENT_IOC_SET_OUTPUT`): what the sampler, the
+/// off-CPU recorder and kernel-mode syscalls all open.
+#[derive(Default)]
+pub struct CpuRings {
+    /// By CPU index.
+    pub rings: Vec<Ring>,
+    /// Events writing into another's ring, kept open.
+    redirected: Vec<OwnedFd>,
+}
+
+impl CpuRings {
+    /// Adds the event `fd` of CPU index `i`: the first one of a CPU maps
+    /// its ring of `pages` data pages. CPU indexes get their first event in
+    /// order (0, 1, ...).
+    pub fn add(&mut self, i: usize, fd: OwnedFd, pages: usize) -> io::Result<()> {
+        if let Some(ring) = self.rings.get(i) {
+            set_output(&fd, &ring.fd)?;
+            self.redirected.push(fd);
+        } else if i == self.rings.len() {
+            self.rings.push(Ring::map(fd, pages)?);
+        } else {
+            return Err(io::Error::other(format!(
+                "cpu index {i} before index {}",
+                self.rings.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every event's fd (to enable or disable them).
+    pub fn fds(&self) -> impl Iterator<Item = &OwnedFd> {
+        self.rings
+            .iter()
+            .map(|r| &r.fd)
+            .chain(self.redirected.iter())
+    }
+}
+
 impl Drop for Ring {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `map`.
@@ -248,4 +287,21 @@ pub fn raise_fd_limit() -> u64 {
         }
     }
     lim.rlim_cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_ring_is_mapped_by_its_first_event_in_order() {
+        // A CPU index past the next one is refused before any syscall (a
+        // ring would otherwise be filed under the wrong CPU).
+        let mut rings = CpuRings::default();
+        let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        let e = rings.add(1, fd, 1).unwrap_err();
+        assert!(e.to_string().contains("cpu index 1"), "{e}");
+        assert!(rings.rings.is_empty());
+        assert_eq!(rings.fds().count(), 0);
+    }
 }

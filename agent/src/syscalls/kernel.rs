@@ -25,7 +25,7 @@ use super::tracefs::Tracefs;
 use crate::clock::monotonic_ns;
 use crate::collect::{Collector, Context, Ready};
 use crate::sample::attr::flag;
-use crate::sample::sys::{self, Attr, Ring, Who};
+use crate::sample::sys::{self, Attr, CpuRings, Ring, Who};
 
 /// Data pages per CPU ring: 2 MiB with 4 KiB pages, about 20,000 records
 /// (one call is two records of 80 and 96 bytes).
@@ -76,8 +76,7 @@ pub fn tracepoint_attr(id: u64, inherit: bool, on_exec: bool, watermark: u32) ->
 /// The events of one capture: a ring per CPU, every other event redirected into it.
 struct Events {
     cpus: Vec<u32>,
-    rings: Vec<Ring>,
-    redirected: Vec<OwnedFd>,
+    rings: CpuRings,
     /// Threads with events of their own (their children inherit them).
     covered: HashSet<u32>,
     ids: [u64; 2],
@@ -90,8 +89,7 @@ impl Events {
         sys::raise_fd_limit();
         Events {
             cpus: crate::sample::cpus::online(),
-            rings: Vec::new(),
-            redirected: Vec::new(),
+            rings: CpuRings::default(),
             covered: HashSet::new(),
             ids: [layout.enter_id, layout.exit_id],
             on_exec,
@@ -107,13 +105,7 @@ impl Events {
         if self.enabled {
             sys::enable(&fd)?;
         }
-        if let Some(ring) = self.rings.get(i) {
-            sys::set_output(&fd, &ring.fd)?;
-            self.redirected.push(fd);
-        } else {
-            self.rings.push(Ring::map(fd, RING_PAGES)?);
-        }
-        Ok(())
+        self.rings.add(i, fd, RING_PAGES)
     }
 
     /// Both tracepoints of one thread, on every CPU. `Ok(false)`: gone.
@@ -193,10 +185,7 @@ impl Events {
     }
 
     fn fds(&self) -> impl Iterator<Item = &OwnedFd> {
-        self.rings
-            .iter()
-            .map(|r| &r.fd)
-            .chain(self.redirected.iter())
+        self.rings.fds()
     }
 }
 
@@ -267,9 +256,9 @@ impl Collector for KernelCollector {
             if stopping {
                 events.disable();
             } else {
-                wait(&events.rings);
+                wait(&events.rings.rings);
             }
-            reader.drain(&mut events.rings, stopping);
+            reader.drain(&mut events.rings.rings, stopping);
             if stopping {
                 break;
             }
