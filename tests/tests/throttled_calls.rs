@@ -231,13 +231,10 @@ fn with_off_cpu_data_each_stall_is_the_wait_for_the_quota() {
     // Every write is of `yes`, whose off-CPU intervals the capture holds.
     assert_eq!(exact, count, "{w}");
     assert!(slow >= 3, "{slow} writes above {} ns", w["slow_above_ns"]);
-    // Most slow writes waited throttled (seen: 172 of 178, 173 of 206, 35
-    // of 59: the others, of 1 to 3 ms, waited for the tracer in their
-    // ptrace stops), and most of the slow writes' time is that wait.
-    assert!(
-        explained * 2 >= slow,
-        "{explained} of {slow} slow writes waited throttled: {w}"
-    );
+    // Most of the slow writes' time is the wait for the quota (the verdict,
+    // told exactly): not all slow writes waited throttled (seen: 172 of
+    // 178, 173 of 206, 35 of 59: the others, of 1 to 3 ms, waited for the
+    // tracer in their ptrace stops), but their time is mostly the stalls'.
     let (waited, took) = (num(w, "slow_throttled_wait_ns"), num(w, "slow_ns"));
     assert!(
         waited * 4 >= took * 3,
