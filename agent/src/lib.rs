@@ -1,6 +1,7 @@
 //! holter-agent: finds a target on a Linux node and records it into one capture file.
 #![cfg(target_os = "linux")]
 
+pub mod cadence;
 pub mod catfile;
 pub mod cgroup;
 pub mod cli;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use holter_format::{Footer, Header, Options, Record, Warning, Writer, WriterOptions};
 
+use crate::cadence::Cadence;
 use crate::cli::RecordArgs;
 use crate::clock::monotonic_ns;
 use crate::collect::{Collector, Context, Ready, Settings};
@@ -229,18 +230,25 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     let deadline = args.duration.map(|d| started + d);
     let mut status = Status::new(args.duration);
     let mut next_check = started;
+    let mut cadence = Cadence::new(TICK.as_nanos() as u64);
     let reason = if let Some(why) = &failure {
         format!("error: {why}")
     } else {
         loop {
             match rx.recv_timeout(TICK) {
                 Ok(record) => {
-                    status.note(&record);
-                    writer.write(&record)?;
-                    // Drain what waits without looking at the clock for each record.
-                    for record in rx.try_iter().take(4096) {
+                    // Drain what waits with one look at the clock.
+                    let now = monotonic_ns();
+                    for record in std::iter::once(record).chain(rx.try_iter().take(4096)) {
                         status.note(&record);
+                        let before = writer.bytes_written();
                         writer.write(&record)?;
+                        if writer.bytes_written() != before {
+                            // A full frame was written, with this record.
+                            cadence.written();
+                        } else {
+                            cadence.note(&record, now);
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -253,7 +261,12 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
                 continue;
             }
             next_check = now + TICK;
-            writer.flush_if_due()?;
+            // A frame once the oldest data waiting is due (not a second after
+            // the last frame: the sampler held its batches already).
+            if cadence.due(monotonic_ns()) {
+                writer.flush()?;
+                cadence.written();
+            }
             // On disk so far (the pending frame is not compressed yet).
             status.tick(writer.bytes_written());
             if interrupted.load(Ordering::Relaxed) {
@@ -266,6 +279,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
                 // The estimate may be rough (no frame written yet): measure before stopping.
                 if writer.estimated_len() >= max {
                     writer.flush()?;
+                    cadence.written();
                 }
                 if writer.bytes_written() >= max {
                     break "max size".to_string();

@@ -55,8 +55,9 @@ pub const SETTLE_NS: u64 = 20_000_000;
 const IN_RING_PAGES: usize = 256;
 /// Most intervals in one [`OffCpuBatch`].
 const MAX_BATCH: usize = 4096;
-/// Longest time an interval waits for its batch to be written.
-const BATCH_NS: u64 = 1_000_000_000;
+/// Longest time an interval waits for its batch to be sent to the writer:
+/// as long as CPU samples, to be in the file within the second.
+const BATCH_NS: u64 = crate::sample::batch::BATCH_NS;
 /// `PERF_RECORD_THROTTLE`: the kernel stopped an event until the next tick.
 const RECORD_THROTTLE: u32 = 5;
 /// What the wake-up events carry.

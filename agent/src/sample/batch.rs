@@ -9,8 +9,11 @@ use super::stacks::{self, Interner};
 const MAX_STACKS: usize = 1 << 20;
 /// Most samples in one [`SampleBatch`] record.
 const MAX_BATCH: usize = 4096;
-/// Longest time a sample waits for its batch to be written.
-const BATCH_NS: u64 = 1_000_000_000;
+/// Longest time a sample waits for its batch to be sent to the writer,
+/// from when it was taken: the capture's [`crate::cadence::LATENCY_NS`]
+/// less the reader's wait between two drains (`POLL`, 100 ms) and the
+/// writer's tick (50 ms), so that it is in the file within the second.
+pub const BATCH_NS: u64 = crate::cadence::LATENCY_NS - 150_000_000;
 
 /// A sample's call chain once interned.
 pub struct Interned {

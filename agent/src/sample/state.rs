@@ -19,9 +19,12 @@ use crate::unwind::process::Unwinders;
 use crate::unwind::Mode;
 
 const PROT_EXEC: u32 = 4;
-/// DWARF mode: the longest a sample waits for the unwind tables of its
-/// process's files being read; then it is unwound by frame pointers there.
-pub const HOLD: Duration = Duration::from_millis(1000);
+/// DWARF mode: the longest a sample waits, from when it was taken, for the
+/// unwind tables of its process's files being read; then it is unwound by
+/// frame pointers there. As long as a batch waits
+/// ([`super::batch::BATCH_NS`]): a held sample is in the file within the
+/// second too.
+pub const HOLD: Duration = Duration::from_nanos(super::batch::BATCH_NS);
 /// The most stack bytes held by the samples waiting so.
 pub const MAX_HELD_BYTES: usize = 16 << 20;
 
@@ -83,7 +86,7 @@ impl State {
             Event::Mmap2 { pid, .. }
             | Event::Comm { pid, .. }
             | Event::Fork { pid, .. }
-            | Event::Exit { pid, .. } => self.release_held(Some(*pid), true),
+            | Event::Exit { pid, .. } => self.release_held(Some(*pid), true, None),
             _ => {}
         }
         self.record(event);
@@ -104,20 +107,29 @@ impl State {
 
     /// Unwinds the held samples of `pid` (all if `None`) whose process no
     /// longer waits for a file, or all of them if `now`, or those held
-    /// longer than [`HOLD`].
-    fn release_held(&mut self, pid: Option<u32>, now: bool) {
+    /// longer than [`HOLD`], or taken longer than [`HOLD`] before `clock`
+    /// (the capture's time now).
+    fn release_held(&mut self, pid: Option<u32>, now: bool, clock: Option<u64>) {
         if self.held.is_empty() {
             return;
         }
         let held = std::mem::take(&mut self.held);
         for (since, e) in held {
-            let Event::Sample { pid: p, stack, .. } = &e else {
+            let Event::Sample {
+                pid: p,
+                stack,
+                time,
+                ..
+            } = &e
+            else {
                 continue;
             };
             let mine = pid.is_none_or(|x| x == *p);
+            // Aged from when it was taken: it may have waited in its ring.
             let go = mine
                 && (now
                     || since.elapsed() >= HOLD
+                    || clock.is_some_and(|c| c.saturating_sub(*time) >= HOLD.as_nanos() as u64)
                     || !self.symbols.spaces.maps(*p).iter().any(|m| m.loading));
             if go {
                 self.held_bytes -= stack.len();
@@ -275,7 +287,7 @@ impl State {
     /// forgotten (samples from other CPUs' rings may come a round late).
     pub fn end_round(&mut self, now: u64) -> u64 {
         self.symbols.end_round(now, &mut self.out);
-        self.release_held(None, false);
+        self.release_held(None, false, Some(now));
         if self.batch.due(now) {
             // The symbols of what the batch hit go before it (those of files
             // already read), so a capture cut right after it (kill -9) holds
@@ -310,7 +322,7 @@ impl State {
         // The files being read are waited for (a bounded time) before the
         // held samples are unwound, with their tables if they came.
         self.symbols.wait_files(&mut self.out);
-        self.release_held(None, true);
+        self.release_held(None, true, None);
         self.flush_samples();
         self.symbols.finish(&mut self.out);
     }
@@ -597,6 +609,57 @@ mod tests {
         // The mapping record held back for the build-id is written without it.
         assert!(s.out.iter().any(|r| matches!(r, Record::Mapping(m)
             if m.pid == pid && m.start == 0x1000 && m.build_id.is_none())));
+        *release.0.lock().unwrap() = true;
+        release.1.notify_all();
+    }
+
+    /// A sample held for the unwind table of a file still being read is
+    /// sent, in a batch, once it was taken [`HOLD`] ago by the capture's
+    /// clock (it may have waited in its ring before): with the writer's
+    /// tick it reaches the file within the second (a capture cut by kill -9
+    /// keeps all but its last second).
+    #[test]
+    fn a_held_sample_is_sent_within_the_second_of_its_time() {
+        use std::sync::{Arc, Condvar, Mutex};
+        let release = Arc::new((Mutex::new(false), Condvar::new()));
+        let held = release.clone();
+        let reader: crate::symbols::loader::ReadFn = Arc::new(move |_, at, _| {
+            let (lock, cv) = &*held;
+            let mut go = lock.lock().unwrap();
+            while !*go {
+                go = cv.wait(go).unwrap();
+            }
+            Err(crate::symbols::files::Failure::Unreachable(format!(
+                "{} hung",
+                at[0].path
+            )))
+        });
+        let mut s = State::new(false, Mode::Dwarf);
+        s.symbols = Symbolizer::with_reader(crate::redact::Redact::new(false), reader);
+        s.symbols.files.want_unwind = true;
+        let pid = 4_000_101;
+        s.handle(mmap_dev_ino(
+            pid,
+            0x1000,
+            0x1000,
+            (0, 99, 78),
+            "/fuse/slow/libheld.so",
+        ));
+        let taken = 5_000_000_000;
+        s.handle(dwarf_sample(pid, 0x1010, taken));
+        assert_eq!(s.held.len(), 1, "held while its file is read");
+        let hold = HOLD.as_nanos() as u64;
+        assert!(hold + crate::cadence::LATENCY_NS / 10 < crate::cadence::LATENCY_NS);
+        let batches = |out: &[Record]| {
+            out.iter()
+                .filter(|r| matches!(r, Record::SampleBatchLessPeriod(_)))
+                .count()
+        };
+        s.end_round(taken + hold - 1);
+        assert_eq!((s.held.len(), batches(&s.out)), (1, 0));
+        s.end_round(taken + hold);
+        assert_eq!(s.held.len(), 0, "released by its age, not the agent's wait");
+        assert_eq!(batches(&s.out), 1, "and sent in the same round");
         *release.0.lock().unwrap() = true;
         release.1.notify_all();
     }
