@@ -245,7 +245,7 @@ impl Drain {
     }
 }
 
-fn event_time(e: &parse::Event) -> u64 {
+pub(crate) fn event_time(e: &parse::Event) -> u64 {
     use parse::Event::*;
     match e {
         Sample { time, .. }

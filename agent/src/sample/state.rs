@@ -64,10 +64,20 @@ impl State {
 
     /// Describes a process already running from `/proc/PID/maps`.
     pub fn scan_process(&mut self, pid: u32, now: u64) {
+        self.tasks.saw(pid);
         self.symbols.scan_process(pid, now, &mut self.out);
     }
 
     pub fn handle(&mut self, event: Event) {
+        // A process that joined a followed cgroup while running: its name
+        // and mappings from /proc, before what its event needs of them.
+        if let Some(pid) = self.tasks.first_sight(&event) {
+            let time = super::event_time(&event);
+            if let Some(p) = self.tasks.discover(pid, time) {
+                self.out.push(Record::Process(p));
+            }
+            self.symbols.scan_process(pid, time, &mut self.out);
+        }
         // A process's mappings change, or it ends: its held samples first.
         match &event {
             Event::Sample { pid, stack, .. } if self.unwind.is_some() => {
@@ -296,6 +306,7 @@ impl State {
         }
         self.batch.end_round(now, &mut self.out);
         for pid in std::mem::take(&mut self.tasks.exited) {
+            self.tasks.forget(pid);
             self.symbols.forget(pid);
         }
         if let Some(u) = &mut self.unwind {
@@ -382,6 +393,46 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(s.batch.samples, 4);
+    }
+
+    /// The CI flake (cgroup2, a program moved into the cgroup right after
+    /// its exec): the first event of the process is the MMAP of a library,
+    /// not its exec's COMM nor its program's MMAP. It is read from /proc
+    /// then: its name and its program's mapping are written, once.
+    #[test]
+    fn a_process_first_seen_by_a_library_mapping_gets_its_name_and_program() {
+        let me = std::process::id();
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let mut s = State::new(false, Mode::Fp);
+        let id: Vec<u8> = (41..=60).collect();
+        let libc = fixtures::mmap2_build_id(me, 0x1000, 0x1000, 0, &id, "/nonexistent/libc", 5);
+        feed(&mut s, libc.clone());
+        let user_marker = -512i64 as u64;
+        feed(
+            &mut s,
+            fixtures::sample(me, me, 10, 0, 10, &[user_marker, 0x1010]),
+        );
+        feed(&mut s, libc);
+        let processes: Vec<&holter_format::Process> = s
+            .out
+            .iter()
+            .filter_map(|r| match r {
+                Record::Process(p) if p.pid == me => Some(p),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(processes.len(), 1, "read once");
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(processes[0].comm, comm.trim_end());
+        assert_eq!(processes[0].time_ns, 5, "named from its first event on");
+        // Its mapping record waits for the file's build-id; the map is known.
+        let ip =
+            a_process_first_seen_by_a_library_mapping_gets_its_name_and_program as *const () as u64;
+        assert!(
+            s.symbols.spaces.find(me, ip).is_some(),
+            "its program's mapping ({}), which perf never told",
+            exe.display()
+        );
     }
 
     /// Two processes gone, both mapping one unreadable build-id and sampled
@@ -682,6 +733,8 @@ mod tests {
         assert_eq!(meta.ino(), line.inode);
         let me = std::process::id();
         let mut s = State::new(false, Mode::Dwarf);
+        // Known (its start told by perf): not read from /proc at first sight.
+        s.tasks.saw(me);
         let mut mmap = mmap_dev_ino(
             me,
             line.start,
