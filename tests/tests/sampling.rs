@@ -1169,6 +1169,81 @@ fn tasks_that_join_a_cgroup_during_the_capture_are_sampled() {
     }
 }
 
+/// A process already running (its exec and program mapped before) that
+/// joins a cgroup2 target and first maps a library, then works: perf tells
+/// the agent that mapping first, nothing of its name or program. It is read
+/// from /proc at that first event: named, its program symbolized (the CI
+/// flake of `tasks_that_join_a_cgroup_during_the_capture_are_sampled`, where
+/// the join raced the exec: `[pid N];[unknown];__libc_start_main_impl;...`).
+#[test]
+fn a_running_process_that_joins_a_cgroup2_and_maps_a_library_first_is_named() {
+    let test = "a_running_process_that_joins_a_cgroup2_and_maps_a_library_first_is_named";
+    if !require_privileged(test) || !require_hierarchy(test, "unified") {
+        return;
+    }
+    let w = compile_workload("calltree");
+    let cg = Cgroup::new("sample-join-map");
+    let dir = cg.dir("unified");
+    let sleeper = spawn(Path::new("/bin/sleep"), &["30"]);
+    std::fs::write(dir.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let out = scratch("sample-join-map");
+    let file = out.path().join("m.holter");
+    let agent = start_agent_ready(&[
+        "record",
+        "--frequency",
+        "999",
+        "--cgroup",
+        dir.to_str().unwrap(),
+        "--duration",
+        "3s",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let gate = Gate::new();
+    let run = Proc::start(
+        "calltree",
+        Command::new(&w.path)
+            .args(["-n", &rounds(&w.path)])
+            .env("CALLTREE_WAIT", &gate.go)
+            .env("CALLTREE_DLOPEN", "libm.so.6")
+            .stdin(std::process::Stdio::null()),
+    );
+    wait_exec(run.id(), "calltree");
+    std::fs::write(dir.join("cgroup.procs"), run.id().to_string()).unwrap();
+    gate.open();
+    ok_stdout(
+        "holter-agent record",
+        &agent.finish(Duration::from_secs(30)),
+    );
+    let folded = fold(&file, "calltree");
+    let unnamed: u64 = folded
+        .stacks
+        .iter()
+        .filter(|(k, _)| k.starts_with("[pid "))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(
+        unnamed,
+        0,
+        "samples of a process without its name; top {:?}",
+        folded.stacks.iter().max_by_key(|e| e.1)
+    );
+    folded.assert_calltree("joined, then mapped libm");
+    let named: u64 = folded
+        .stacks
+        .iter()
+        .filter(|(k, _)| k.starts_with("calltree;") && k.contains(";main;"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(
+        named == folded.count("main") && folded.unsymbolized_workload == 0,
+        "{named} of {} samples under main named calltree; {} frames of calltree unsymbolized",
+        folded.count("main"),
+        folded.unsymbolized_workload
+    );
+    drop((run, sleeper));
+}
+
 /// Times of the samples of the processes named `comm`, in order.
 fn sample_times(capture: &Path, comm: &str) -> Vec<u64> {
     use holter_format::{Reader, Record};

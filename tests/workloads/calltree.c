@@ -10,12 +10,15 @@
  * on stderr at the end (appends it to the file CALLTREE_REPORT names if it
  * starts with '/'): the wall and CPU time of the work alone, not of a
  * profiler's start-up. With CALLTREE_WAIT=PATH (a FIFO), it first blocks
- * reading PATH, using no CPU, until a test says "go".
+ * reading PATH, using no CPU, until a test says "go". With CALLTREE_DLOPEN=LIB
+ * it then loads the shared library LIB (a new executable mapping before any
+ * work: what a process moved into a cgroup does first, there).
  *
  * burn() keeps a small array on its stack, so GCC 12 gives it a frame (and a
  * frame pointer) even at -O1: a leaf without one would hide its caller from
  * frame-pointer unwinding. Build: cc -O1 -g -fno-omit-frame-pointer.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +92,8 @@ int main(int argc, char **argv)
 			return 2;
 		close(fd);
 	}
+	if (getenv("CALLTREE_DLOPEN") && !dlopen(getenv("CALLTREE_DLOPEN"), RTLD_NOW))
+		return 3;
 	if (argc > 2 && strcmp(argv[1], "-n") == 0) {
 		long rounds = atol(argv[2]);
 		double start = now();
