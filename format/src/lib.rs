@@ -8,6 +8,14 @@
 //! ```
 //! The first record is a [`Header`], the last a [`Footer`]; a file without a
 //! footer is read as incomplete, never rejected. See [`Writer`] and [`Reader`].
+//!
+//! Kinds from 256 up are not records but encodings of records that the
+//! [`Reader`] expands in place, so that every reader sees [`Record`]s:
+//! [`packed`] (256, 1.12: records compressed with a built-in dictionary),
+//! [`stack_batch`] (257, 1.13: `Stack` records) and [`sample_columns`] (258,
+//! 1.13: a `SampleBatchLessPeriod` record). The agent writes them only when it
+//! repacks a closed capture; an older reader skips them as unknown kinds and
+//! says so.
 
 mod compat;
 pub mod elf;
