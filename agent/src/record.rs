@@ -154,10 +154,20 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
 
+    // A launched command is held before exec: /proc shows a copy of the agent
+    // (its comm, argv and exe), not the command. The collector that sees its
+    // exec describes it then (the sampler's COMM, the tracer's exec stop, the
+    // syscall events' first sight); with none of them on, the loop below does.
     let now = monotonic_ns();
-    for pid in target.current_pids() {
-        write_process(&mut writer, pid, now, settings.redact)?;
+    if launched.is_none() {
+        for pid in target.current_pids() {
+            write_process(&mut writer, pid, now, settings.redact)?;
+        }
     }
+    let mut describe_launched = launched
+        .as_ref()
+        .filter(|_| !settings.samples && !settings.syscalls)
+        .map(|l| l.pid);
 
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -283,6 +293,12 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
                 }
                 if writer.bytes_written() >= max {
                     break "max size".to_string();
+                }
+            }
+            if let Some(pid) = describe_launched {
+                if target::ran_program(pid) {
+                    write_process(&mut writer, pid, monotonic_ns(), settings.redact)?;
+                    describe_launched = None;
                 }
             }
             if let Some(l) = &launched {

@@ -112,6 +112,17 @@ impl Drop for Launched {
     }
 }
 
+/// Whether our launched child runs its own program (it has exec'd): its
+/// executable is no longer the agent's. False if it is gone.
+pub fn ran_program(pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    match (id(&format!("/proc/{pid}/exe")), id("/proc/self/exe")) {
+        (Some(child), Some(me)) => child != me,
+        _ => false,
+    }
+}
+
 /// Resolves the target of `record`. A launched command is forked and held
 /// before exec; call [`Launched::release`] once the collectors are armed.
 pub fn resolve(args: &RecordArgs) -> Result<(Target, Option<Launched>), TargetError> {

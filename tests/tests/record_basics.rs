@@ -373,3 +373,57 @@ fn a_closed_capture_is_repacked_into_large_frames() {
         0o600
     );
 }
+
+/// A launched command is held before exec as a fork of the agent: it is
+/// described as the program it runs (comm, argv), never as that copy of the
+/// agent, whichever collector sees its exec (the sampler, the ptrace tracer,
+/// the syscall events, or none: the record loop).
+#[test]
+fn a_launched_command_is_described_as_its_program_not_the_agent() {
+    if !require_privileged("a_launched_command_is_described_as_its_program_not_the_agent") {
+        return;
+    }
+    let dir = scratch("launch-names");
+    let runs: [&[&str]; 4] = [
+        &[],
+        &["--no-samples"],
+        &["--no-samples", "--syscalls"],
+        &["--no-samples", "--syscalls=kernel"],
+    ];
+    for (i, extra) in runs.iter().enumerate() {
+        let file = dir.path().join(format!("l{i}.holter"));
+        let f = file.to_str().unwrap();
+        let mut args = vec!["record", "-o", f];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sleep", "0.5"]);
+        ok_stdout("agent", &agent(&args));
+        let info: serde_json::Value =
+            serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
+        let pid = info["target"]["pids"][0].as_u64().unwrap() as u32;
+        let reader = holter_format::Reader::new(std::fs::File::open(&file).unwrap()).unwrap();
+        let mut processes = Vec::new();
+        let mut threads = Vec::new();
+        for r in reader {
+            match r {
+                holter_format::Record::Process(p) if p.pid == pid => processes.push(p),
+                holter_format::Record::Thread(t) if t.pid == pid => threads.push(t),
+                _ => {}
+            }
+        }
+        for p in &processes {
+            assert!(
+                p.comm != "holter-agent" && !p.argv.iter().any(|a| a.contains("holter-agent")),
+                "{extra:?}: the launched command described as the agent: {p:?}"
+            );
+        }
+        for t in &threads {
+            assert_ne!(t.comm, "holter-agent", "{extra:?}: {t:?}");
+        }
+        assert!(
+            processes
+                .iter()
+                .any(|p| p.comm == "sleep" && p.argv == ["sleep", "0.5"]),
+            "{extra:?}: no Process record names the command: {processes:?}"
+        );
+    }
+}

@@ -246,8 +246,13 @@ impl Collector for KernelCollector {
         ready.ok();
 
         let mut reader = Reader::new(ctx.clone(), layout, Pairer::new(Table::new(arch), recorded));
-        for pid in target.current_pids() {
-            reader.known.insert(pid);
+        // Described from /proc when first seen; a launched command is not
+        // yet: before exec it is still a copy of the agent, and its first
+        // event comes after exec (the events start on exec).
+        if !launched {
+            for pid in target.current_pids() {
+                reader.known.insert(pid);
+            }
         }
         let mut last_rescan = Instant::now();
         let mut last_sweep = Instant::now();
