@@ -39,7 +39,7 @@ fn record(args: &holter_agent::cli::RecordArgs) -> anyhow::Result<()> {
         "{}",
         holter_agent::status::summary(
             &args.output.display().to_string(),
-            s.bytes,
+            (s.bytes, s.written),
             s.elapsed,
             &s.counts,
             &s.reason

@@ -33,7 +33,11 @@ const STOP_WAIT: Duration = Duration::from_millis(1500);
 /// What `record` did, for the final summary line.
 pub struct Summary {
     pub reason: String,
+    /// The file's size once closed (after repacking, if it was).
     pub bytes: u64,
+    /// Its size as written while recording, before repacking: what
+    /// `--max-size` measured.
+    pub written: u64,
     pub records: u64,
     pub counts: crate::status::Counts,
     pub elapsed: Duration,
@@ -368,15 +372,16 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         .into_inner()
         .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let written = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bytes = match repack(&output, &mut file, frames) {
         Ok(Some(n)) => n,
-        Ok(None) => file.metadata().map(|m| m.len()).unwrap_or(0),
+        Ok(None) => written,
         Err(e) => {
             eprintln!(
                 "holter-agent: warning: {}: not repacked into larger frames ({e}); kept as written",
                 args.output.display()
             );
-            file.metadata().map(|m| m.len()).unwrap_or(0)
+            written
         }
     };
     drop(file);
@@ -390,6 +395,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     Ok(Summary {
         reason,
         bytes,
+        written,
         records,
         counts: status.counts,
         elapsed: status.elapsed(),

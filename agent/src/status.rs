@@ -152,10 +152,23 @@ pub fn line(elapsed: Duration, duration: Option<Duration>, c: &Counts, bytes: u6
 }
 
 /// The last line: where the capture is and what it holds.
-pub fn summary(path: &str, bytes: u64, elapsed: Duration, c: &Counts, reason: &str) -> String {
+/// The final line of `record`. `bytes` is the file's size once closed,
+/// `written` its size as recorded (they differ when it was repacked; the
+/// exact count is what `--max-size` measured).
+pub fn summary(
+    path: &str,
+    (bytes, written): (u64, u64),
+    elapsed: Duration,
+    c: &Counts,
+    reason: &str,
+) -> String {
+    let size = if bytes == written {
+        human_bytes(bytes)
+    } else {
+        format!("{}, repacked from {written} bytes", human_bytes(bytes))
+    };
     format!(
-        "holter-agent: wrote {path} ({}, {} samples, {} syscalls, {} cgroup snapshots, {} network snapshots, {} lost; {:.1} s, ended by {reason})",
-        human_bytes(bytes),
+        "holter-agent: wrote {path} ({size}, {} samples, {} syscalls, {} cgroup snapshots, {} network snapshots, {} lost; {:.1} s, ended by {reason})",
         c.samples,
         c.syscalls,
         c.snapshots,
@@ -195,8 +208,12 @@ mod tests {
             "recording 1:12/1:30  samples 2  syscalls 0  cgroup snapshots 0  lost 7  1.5 KiB  (Ctrl-C stops)"
         );
         assert_eq!(
-            summary("a.holter", 3 << 20, Duration::from_millis(2500), &c, "duration"),
+            summary("a.holter", (3 << 20, 3 << 20), Duration::from_millis(2500), &c, "duration"),
             "holter-agent: wrote a.holter (3.0 MiB, 2 samples, 0 syscalls, 0 cgroup snapshots, 0 network snapshots, 7 lost; 2.5 s, ended by duration)"
+        );
+        assert_eq!(
+            summary("a.holter", (1536, 262_500), Duration::from_millis(2500), &c, "max size"),
+            "holter-agent: wrote a.holter (1.5 KiB, repacked from 262500 bytes, 2 samples, 0 syscalls, 0 cgroup snapshots, 0 network snapshots, 7 lost; 2.5 s, ended by max size)"
         );
         assert_eq!(human_bytes(1000), "1000 B");
         // A cgroup snapshot of three directories (a full one and two deltas) counts once.
