@@ -690,13 +690,21 @@ fn raw_records(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
         let len = u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;
         let payload = zstd::stream::decode_all(&file[at + 8..at + 8 + len]).unwrap();
         at += 8 + len;
-        let mut p = 0;
-        while p + 6 <= payload.len() {
-            let kind = u16::from_le_bytes([payload[p], payload[p + 1]]);
-            let n = u32::from_le_bytes(payload[p + 2..p + 6].try_into().unwrap()) as usize;
-            out.push((kind, payload[p + 6..p + 6 + n].to_vec()));
-            p += 6 + n;
-        }
+        out.extend(unframe(&payload));
+    }
+    out
+}
+
+/// The `(kind, bytes)` records framed one after another in a frame's
+/// payload (or a packed record's contents): kind u16, length u32, bytes.
+fn unframe(payload: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p + 6 <= payload.len() {
+        let kind = u16::from_le_bytes([payload[p], payload[p + 1]]);
+        let n = u32::from_le_bytes(payload[p + 2..p + 6].try_into().unwrap()) as usize;
+        out.push((kind, payload[p + 6..p + 6 + n].to_vec()));
+        p += 6 + n;
     }
     out
 }
@@ -1647,13 +1655,7 @@ fn unpacked(file: &[u8]) -> Vec<(u16, Vec<u8>)> {
         let dict = holter_format::packed::dictionary(p.dictionary).unwrap();
         let mut d = zstd::bulk::Decompressor::with_dictionary(dict).unwrap();
         let inner = d.decompress(&p.zstd, 1 << 20).unwrap();
-        let mut at = 0;
-        while at < inner.len() {
-            let k = u16::from_le_bytes([inner[at], inner[at + 1]]);
-            let n = u32::from_le_bytes(inner[at + 2..at + 6].try_into().unwrap()) as usize;
-            out.push((k, inner[at + 6..at + 6 + n].to_vec()));
-            at += 6 + n;
-        }
+        out.extend(unframe(&inner));
     }
     out
 }

@@ -568,15 +568,13 @@ mod tests {
             .collect()
     }
 
-    /// A mapped file whose read never returns (a hung FUSE or NFS file):
-    /// the sampler's thread never waits for it. Samples keep being
-    /// recorded, those in the file unwound by frame pointers and counted;
-    /// after a while a warning names the file; the end waits a bounded time
-    /// and names it again.
-    #[test]
-    fn the_sampler_keeps_going_while_a_mapped_file_hangs() {
+    /// A file reader whose reads hang until `release` is set (then fail),
+    /// and that flag with its condition variable.
+    fn hung_reader() -> (
+        std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+        crate::symbols::loader::ReadFn,
+    ) {
         use std::sync::{Arc, Condvar, Mutex};
-        use std::time::{Duration, Instant};
         let release = Arc::new((Mutex::new(false), Condvar::new()));
         let held = release.clone();
         let reader: crate::symbols::loader::ReadFn = Arc::new(move |_, at, _| {
@@ -590,6 +588,18 @@ mod tests {
                 at[0].path
             )))
         });
+        (release, reader)
+    }
+
+    /// A mapped file whose read never returns (a hung FUSE or NFS file):
+    /// the sampler's thread never waits for it. Samples keep being
+    /// recorded, those in the file unwound by frame pointers and counted;
+    /// after a while a warning names the file; the end waits a bounded time
+    /// and names it again.
+    #[test]
+    fn the_sampler_keeps_going_while_a_mapped_file_hangs() {
+        use std::time::{Duration, Instant};
+        let (release, reader) = hung_reader();
         let mut s = State::new(false, Mode::Dwarf);
         s.symbols = Symbolizer::with_reader(crate::redact::Redact::new(false), reader);
         s.symbols.files.want_unwind = true;
@@ -671,20 +681,7 @@ mod tests {
     /// keeps all but its last second).
     #[test]
     fn a_held_sample_is_sent_within_the_second_of_its_time() {
-        use std::sync::{Arc, Condvar, Mutex};
-        let release = Arc::new((Mutex::new(false), Condvar::new()));
-        let held = release.clone();
-        let reader: crate::symbols::loader::ReadFn = Arc::new(move |_, at, _| {
-            let (lock, cv) = &*held;
-            let mut go = lock.lock().unwrap();
-            while !*go {
-                go = cv.wait(go).unwrap();
-            }
-            Err(crate::symbols::files::Failure::Unreachable(format!(
-                "{} hung",
-                at[0].path
-            )))
-        });
+        let (release, reader) = hung_reader();
         let mut s = State::new(false, Mode::Dwarf);
         s.symbols = Symbolizer::with_reader(crate::redact::Redact::new(false), reader);
         s.symbols.files.want_unwind = true;
