@@ -28,3 +28,14 @@ pub enum Error {
         max: usize,
     },
 }
+
+/// Why a column record (a stack batch, a samples record) was refused: it
+/// does not hold together; the reader skips it whole with this as warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}

@@ -64,15 +64,7 @@ pub struct StackBatch {
     pub frames: Vec<i64>,
 }
 
-/// Why a batch was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused(pub &'static str);
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
+pub use crate::error::Refused;
 
 /// A stack's frames, root first.
 fn root_first(s: &Stack) -> Vec<u64> {
