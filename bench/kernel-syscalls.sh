@@ -43,17 +43,11 @@ run() { # name: one timed run of the workload under that tracer, in ns
 }
 
 TRACERS="untraced kernel ptrace strace perf"
-for i in $(seq "$REPEAT"); do
-    for t in $TRACERS; do
-        echo "$t $(run $t)" >>"$TMP/all"
-    done
-done
-median() { # tracer
-    awk -v t="$1" '$1 == t { print $2 }' "$TMP/all" | sort -n |
-        awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-BASE=$(median untraced)
-KERNEL=$(median kernel)
+. "$ROOT/bench/lib.sh"
+# shellcheck disable=SC2086 # the names are words
+interleave "$REPEAT" $TRACERS
+BASE=$(median_of untraced)
+KERNEL=$(median_of kernel)
 printf '%-32s %9s %9s %14s %14s\n' tracer ns/call slowdown "kernel/this" "kernel/this" 
 printf '%-32s %9s %9s %14s %14s\n' "" "" "" "(slowdown)" "(added time)"
 for t in $TRACERS; do
@@ -64,7 +58,7 @@ for t in $TRACERS; do
         strace) name="strace -f -c" ;;
         perf) name="perf trace -s" ;;
     esac
-    m=$(median $t)
+    m=$(median_of $t)
     awk -v n="$name" -v m="$m" -v b="$BASE" -v k="$KERNEL" -v c="$N" \
         'BEGIN { s = m / b; ks = k / b; printf "%-32s %9.0f %8.1fx %14.2f %14.2f\n", n, m / c, s, ks / s, (s > 1 ? (ks - 1) / (s - 1) : 0) }'
 done

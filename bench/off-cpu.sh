@@ -43,17 +43,11 @@ run() { # name: one timed run of the workload under that tool, in ns
 }
 
 TOOLS="untraced samples offcpu perf"
-for i in $(seq "$REPEAT"); do
-    for t in $TOOLS; do
-        echo "$t $(run $t)" >>"$TMP/all"
-    done
-done
-median() { # tool
-    awk -v t="$1" '$1 == t { print $2 }' "$TMP/all" | sort -n |
-        awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-BASE=$(median untraced)
-PERF=$(median perf)
+. "$ROOT/bench/lib.sh"
+# shellcheck disable=SC2086 # the names are words
+interleave "$REPEAT" $TOOLS
+BASE=$(median_of untraced)
+PERF=$(median_of perf)
 printf '%-42s %10s %9s %12s\n' tool ns/round slowdown "this/perf"
 for t in $TOOLS; do
     case $t in
@@ -62,7 +56,7 @@ for t in $TOOLS; do
         offcpu) name="holter-agent record --off-cpu" ;;
         perf) name="perf record -e sched:sched_switch -g" ;;
     esac
-    m=$(median $t)
+    m=$(median_of $t)
     awk -v n="$name" -v m="$m" -v b="$BASE" -v p="$PERF" -v c="$N" \
         'BEGIN { printf "%-42s %10.0f %8.2fx %12.2f\n", n, m / c, m / b, m / p }'
 done
