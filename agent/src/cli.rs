@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+/// The option values' parsers, shared with `kubectl holter` (which checks a
+/// value before it starts an agent pod).
+pub use holter_format::args::{parse_duration, parse_interval, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,84 +132,9 @@ pub struct RecordArgs {
 /// `kubectl holter` waits for in the agent's log), followed by the file.
 pub const LINGER_MARK: &str = "holter-agent: capture complete, lingering: ";
 
-/// Parses `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: write e.g. 500ms, 10s or 2m"))?;
-    let secs = match unit {
-        "ms" => value / 1e3,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        "us" => value / 1e6,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    if !(secs.is_finite() && secs > 0.0 && secs < 1e9) {
-        return Err(format!("`{s}`: a duration must be positive"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-fn parse_interval(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < Duration::from_millis(10) {
-        return Err(format!("`{s}`: the interval must be at least 10ms"));
-    }
-    Ok(d)
-}
-
-/// Parses `1048576`, `100K`, `100M`, `2G` (powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let mult = match c.to_ascii_uppercase() {
-                'K' => 1u64 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                _ => return Err(format!("`{s}`: unknown size unit (use K, M or G)")),
-            };
-            (&s[..i], mult)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size: write e.g. 100M"))?;
-    n.checked_mul(mult)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| format!("`{s}`: size out of range"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_interval("5ms").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("100M"), Ok(100 << 20));
-        assert_eq!(parse_size("2g"), Ok(2 << 30));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("12Q").is_err());
-    }
 
     #[test]
     fn syscall_modes() {

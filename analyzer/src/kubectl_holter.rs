@@ -9,10 +9,12 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use holter::kube::kubectl::Kubectl;
 use holter::kube::manifest::{
-    AgentContainer, AgentPod, AgentTarget, CaptureVolume, RecordOptions, CAPTURE_DIR, DEFAULT_IMAGE,
+    AgentContainer, AgentPod, AgentTarget, CaptureVolume, CAPTURE_DIR, DEFAULT_IMAGE,
 };
+use holter::kube::options::AgentOptions;
 use holter::kube::pod::parse_container_id;
 use holter::kube::record::{record, Request};
+use holter_format::args::parse_duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,28 +56,11 @@ enum Cmd {
 
 #[derive(Debug, Args)]
 struct Opts {
-    /// How long to record (500ms, 30s, 2m).
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Sampling frequency of CPU samples, in Hz (agent default: 99).
-    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    frequency: Option<u32>,
-    /// Trace syscalls with their latency (`--syscalls` = ptrace, `--syscalls=kernel`).
-    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "ptrace", value_parser = ["ptrace", "kernel"])]
-    syscalls: Option<String>,
+    #[command(flatten)]
+    agent: AgentOptions,
     /// The agent's image (build it with deploy/build.sh).
     #[arg(long, value_name = "IMAGE", env = "HOLTER_IMAGE", default_value = DEFAULT_IMAGE)]
     image: String,
-}
-
-impl Opts {
-    fn record_options(&self) -> RecordOptions {
-        RecordOptions {
-            duration: self.duration,
-            frequency: self.frequency,
-            syscalls: self.syscalls.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -128,25 +113,6 @@ struct ManifestCli {
     host_path: Option<String>,
     #[command(flatten)]
     opts: Opts,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: write e.g. 500ms, 30s or 2m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s, m or h)")),
-    };
-    if d.is_zero() {
-        return Err(format!("`{s}`: a duration must be positive"));
-    }
-    Ok(d)
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -207,7 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 namespace: m.namespace,
                 node: m.node,
                 image: m.opts.image.clone(),
-                options: m.opts.record_options(),
+                options: m.opts.agent.record_options(),
                 volume: match m.host_path {
                     Some(p) => CaptureVolume::HostPath(p),
                     None => CaptureVolume::EmptyDir,
@@ -231,7 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 container: r.container,
                 selector: r.selector,
                 all_namespaces: r.all_namespaces,
-                options: r.opts.record_options(),
+                options: r.opts.agent.record_options(),
                 image: r.opts.image,
                 output: r.output,
                 agent_namespace: r.agent_namespace,

@@ -180,6 +180,8 @@ const HOSTILE: &[&str] = &[
     "~",
     "",
     "emoji 🦀 and é",
+    "$(touch /tmp/pwned) `id` ; rm -rf / && echo 'x' \"y\" | cat > /etc/passwd",
+    "--pid 1 -o /etc/shadow --force",
 ];
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
@@ -202,9 +204,11 @@ fn the_agent_pod_yaml_keeps_every_hostile_string_exact() {
             node: s.into(),
             image: s.into(),
             options: RecordOptions {
-                duration: Duration::from_millis(1500),
                 frequency: Some(49),
                 syscalls: Some("kernel".into()),
+                // A value reaches the agent as one argv element, whatever it holds.
+                syscalls_filter: Some(s.into()),
+                ..RecordOptions::new(Duration::from_millis(1500))
             },
             volume: CaptureVolume::HostPath(s.into()),
             containers: vec![AgentContainer {
@@ -240,6 +244,7 @@ fn the_agent_pod_yaml_keeps_every_hostile_string_exact() {
                 "--frequency",
                 "49",
                 "--syscalls=kernel",
+                &format!("--syscalls-filter={s}"),
                 "-o",
                 "/holter/capture-0.holter",
                 "--linger",
@@ -272,11 +277,7 @@ fn the_agent_pod_is_privileged_one_shot_on_its_node() {
         namespace: Some("shop".into()),
         node: "node-a".into(),
         image: "registry.example/holter-agent:0.1.0".into(),
-        options: RecordOptions {
-            duration: Duration::from_secs(30),
-            frequency: None,
-            syscalls: None,
-        },
+        options: RecordOptions::new(Duration::from_secs(30)),
         volume: CaptureVolume::EmptyDir,
         containers: vec![AgentContainer {
             name: "agent".into(),

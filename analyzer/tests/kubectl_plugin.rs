@@ -549,3 +549,131 @@ fn manifest_prints_the_pod_record_would_create() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected a runtime id"));
 }
+
+/// Every agent `record` option the plugin takes, with a value other than the
+/// agent's default, and what the agent's command must then hold.
+const ALL_OPTIONS: &[(&[&str], &[&str])] = &[
+    (&["--frequency", "997"], &["--frequency", "997"]),
+    (&["--nice", "-5"], &["--nice=-5"]),
+    (&["--unwind", "fp"], &["--unwind=fp"]),
+    (&["--stack-size", "8192"], &["--stack-size=8192"]),
+    (&["--off-cpu"], &["--off-cpu"]),
+    (&["--syscalls=kernel"], &["--syscalls=kernel"]),
+    (
+        &["--syscalls-filter", "openat, network"],
+        &["--syscalls-filter=openat, network"],
+    ),
+    (&["--redact"], &["--redact"]),
+    (&["--interval", "250ms"], &["--interval=250ms"]),
+    (&["--max-size", "64M"], &["--max-size=67108864"]),
+];
+
+#[test]
+fn every_record_option_reaches_the_agent_pod() {
+    let f = Fake::new();
+    let mut args = vec![
+        "record",
+        "web-7d9f",
+        "-n",
+        "shop",
+        "--duration",
+        "1.5s",
+        "-o",
+        "web.holter",
+    ];
+    let mut want = vec!["--duration", "1500ms"];
+    for (given, passed) in ALL_OPTIONS {
+        args.extend_from_slice(given);
+        want.extend_from_slice(passed);
+    }
+    let (out, stderr) = f.run("ok", &args);
+    assert!(out.status.success(), "{stderr}");
+    let agents = f.agents();
+    assert_eq!(agents.len(), 1);
+    let cmd = command_of(&agents[0].1, 0);
+    // Target first, the options (each one argv element, verbatim), then the
+    // output and linger the plugin adds.
+    assert_eq!(
+        cmd[..4],
+        ["/holter-agent", "record", "--container", &cmd[3]]
+    );
+    assert_eq!(cmd[4..cmd.len() - 4], want, "{cmd:?}");
+    assert_eq!(
+        cmd[cmd.len() - 4..],
+        ["-o", "/holter/capture-0.holter", "--linger", "600s"]
+    );
+
+    // `manifest` takes the same options and writes the same command.
+    let id = "e".repeat(64);
+    let mut margs = vec![
+        "manifest",
+        "--node",
+        "node-1",
+        "--container",
+        &id,
+        "--duration",
+        "1.5s",
+    ];
+    for (given, _) in ALL_OPTIONS {
+        margs.extend_from_slice(given);
+    }
+    let out = f.command("ok", &margs).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let mcmd = command_of(&v, 0);
+    assert_eq!(mcmd[4..mcmd.len() - 4], want);
+
+    // --no-samples (exclusive with --off-cpu) and plain --syscalls.
+    let f = Fake::new();
+    let (out, stderr) = f.run(
+        "ok",
+        &[
+            "record",
+            "web-7d9f",
+            "-n",
+            "shop",
+            "--duration",
+            "1s",
+            "--no-samples",
+            "--syscalls",
+        ],
+    );
+    assert!(out.status.success(), "{stderr}");
+    let cmd = command_of(&f.agents()[0].1, 0);
+    assert_eq!(
+        cmd[4..cmd.len() - 4],
+        ["--duration", "1s", "--no-samples", "--syscalls=ptrace"]
+    );
+}
+
+#[test]
+fn a_bad_option_value_fails_before_any_pod_is_made() {
+    for (args, flag) in [
+        (&["--interval", "5ms"][..], "--interval"),
+        (&["--max-size", "lots"], "--max-size"),
+        (&["--frequency", "0"], "--frequency"),
+        (&["--nice", "-21"], "--nice"),
+        (&["--unwind", "lbr"], "--unwind"),
+        (&["--stack-size", "100"], "--stack-size"),
+        (
+            &["--syscalls", "--syscalls-filter", "$(reboot)"],
+            "--syscalls-filter",
+        ),
+        (&["--syscalls-filter", "read"], "--syscalls"),
+        (&["--off-cpu", "--no-samples"], "--no-samples"),
+    ] {
+        let f = Fake::new();
+        let mut argv = vec!["record", "web-7d9f", "-n", "shop"];
+        argv.extend_from_slice(args);
+        let (out, stderr) = f.run("ok", &argv);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        // Refused before kubectl was ever run: no pod read, none created.
+        assert!(f.calls().is_empty(), "{args:?}: {:?}", f.calls());
+        assert!(f.out_files().is_empty());
+    }
+}

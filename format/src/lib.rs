@@ -17,6 +17,7 @@
 //! repacks a closed capture; an older reader skips them as unknown kinds and
 //! says so.
 
+pub mod args;
 mod compat;
 pub mod elf;
 mod error;
