@@ -477,6 +477,13 @@ fn pprof_of_a_recorded_3_2_1_workload() {
 /// The standard capture, plus syscalls on both app threads and a v1 cgroup
 /// throttled in two of its intervals, with an OOM kill in a third.
 fn firefox_capture(path: &Path) {
+    let (h, r) = firefox_records();
+    write_capture_with(path, h, &r);
+}
+
+/// The records of [`firefox_capture`]: the standard capture with syscalls,
+/// throttling and an OOM kill.
+fn firefox_records() -> (Header, Vec<Record>) {
     let mut r = standard();
     for (i, tid) in [100u32, 101, 100].into_iter().enumerate() {
         r.push(Record::Syscall(Syscall {
@@ -536,7 +543,7 @@ fn firefox_capture(path: &Path) {
     let mut h = header();
     h.host.arch = "x86_64".into();
     h.options.frequency_hz = 99;
-    write_capture_with(path, h, &r);
+    (h, r)
 }
 
 struct FxThread {
@@ -1251,4 +1258,135 @@ fn off_cpu_times_are_exported_with_their_stacks() {
             "app (pid 100, tid 101 worker) off-CPU"
         ]
     );
+}
+
+/// A large profile is built in parts on several threads and joined: the file
+/// must be the one a single part gives, byte for byte, however many parts.
+#[test]
+fn firefox_profile_built_in_parts_is_the_profile_built_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("parts.holter");
+    let (h, mut r) = firefox_records();
+    // More processes and threads: names that sort otherwise than their tids,
+    // a thread with no name, a thread and a process with syscalls only, and
+    // off-CPU times.
+    r.extend([
+        process(300, "zeta"),
+        thread(300, 300, "zeta"),
+        thread(300, 301, "b-worker"),
+        thread(300, 302, "a-worker"),
+        process(150, "only-syscalls"),
+        process(250, "mid"),
+        thread(250, 251, "mid-worker"),
+    ]);
+    for (i, (pid, tid)) in [(300, 301), (300, 302), (300, 303), (300, 300), (250, 251)]
+        .into_iter()
+        .enumerate()
+    {
+        for k in 0..=i as u32 {
+            r.push(sample(0.1 + 0.01 * f64::from(k), pid, tid, 1 + (k % 6)));
+        }
+    }
+    for (pid, tid) in [(300, 304), (150, 150), (300, 301)] {
+        r.push(Record::Syscall(Syscall {
+            time_ns: T0 + 2 * SEC,
+            pid,
+            tid,
+            nr: 0,
+            duration_ns: 1_000,
+            ret: 0,
+            summary: "fd=3 \"x\\\"threads\\\":[\"".into(),
+            abi: String::new(),
+        }));
+    }
+    let off = |secs: f64, pid: u32, tid: u32, state: u8| OffCpu {
+        time_ns: T0 + (secs * SEC as f64) as u64,
+        pid,
+        tid,
+        cpu: 0,
+        stack_id: 3,
+        off_ns: 5_000_000,
+        runq_ns: 1_000_000,
+        state,
+        flags: 0,
+    };
+    r.push(Record::OffCpuBatch(OffCpuBatch::from_intervals(&[
+        off(1.2, 100, 100, b'S'),
+        off(1.3, 300, 302, b'R'),
+        off(1.4, 250, 251, b'D'),
+    ])));
+    write_capture_with(&cap, h, &r);
+
+    let capture = holter::load::Capture::load(&cap).expect("load");
+    let sym = holter::symbolize::Symbolizer::new(&capture, None).expect("symbolizer");
+    let filter = holter::filter::Filter::default();
+    let profile = holter::export::Profile::build(&capture, &filter, &sym).expect("profile");
+    let export = |parts: usize| {
+        let mut out = Vec::new();
+        let (markers, built) = holter::export::firefox::write_in_parts(
+            &profile,
+            &capture,
+            &filter,
+            u64::MAX,
+            "parts.holter",
+            parts,
+            &mut out,
+        )
+        .expect("export");
+        (out, markers, built)
+    };
+    let (whole, markers, built) = export(1);
+    assert_eq!(built, 1);
+    assert_eq!(markers.syscalls, 6, "{markers:?}");
+    assert_eq!(markers.off_cpu, 3, "{markers:?}");
+    assert!(
+        markers.throttled > 0 && markers.oom_kills > 0,
+        "{markers:?}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&whole).expect("JSON");
+    assert_loadable_by_firefox_profiler(&v);
+    // 6 processes of samples or syscalls (10 threads) and the cgroup's track.
+    let threads = v["threads"].as_array().unwrap();
+    assert_eq!(
+        threads.len(),
+        11,
+        "{:?}",
+        fx_threads(&v).iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+    // Past the budget, in parts as whole: refused, naming it.
+    for parts in [1, 4] {
+        let err = holter::export::firefox::write_in_parts(
+            &profile,
+            &capture,
+            &filter,
+            2_000,
+            "parts.holter",
+            parts,
+            std::io::sink(),
+        )
+        .expect_err("over budget");
+        assert!(
+            err.to_string().contains("past the capture's budget"),
+            "{err}"
+        );
+    }
+    for parts in 2..=12 {
+        let (joined, m, built) = export(parts);
+        assert_eq!(built, parts.min(10), "parts asked: {parts}");
+        assert_eq!(m, markers, "parts: {parts}");
+        if joined != whole {
+            let at = joined
+                .iter()
+                .zip(&whole)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "{parts} parts differ from the whole at byte {at}: {:?} vs {:?}",
+                String::from_utf8_lossy(
+                    &joined[at.saturating_sub(80)..(at + 80).min(joined.len())]
+                ),
+                String::from_utf8_lossy(&whole[at.saturating_sub(80)..(at + 80).min(whole.len())])
+            );
+        }
+    }
 }

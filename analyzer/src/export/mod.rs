@@ -164,6 +164,13 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The parts of a Firefox profile, built on several threads, have
+    /// different text around their threads: a bug, never the capture's doing.
+    #[error(
+        "the Firefox profile's parts, built on several threads, did not join (a bug in holter): \
+         run with RAYON_NUM_THREADS=1 to build it in one part"
+    )]
+    PartsDiffer,
 }
 
 /// Memory taken by one located frame while building (as the flame graph's).
