@@ -2,8 +2,9 @@
 //! engine that runs Kubernetes Pod YAML (`podman kube play`), with the static
 //! agent's image of `deploy/build.sh`, against a real podman container held
 //! to 0.2 CPU: the capture lands where the manifest says (its hostPath), it
-//! leaves the pod by `holter-agent cat` as `kubectl holter` copies it, and
-//! its throttling matches the kernel's cpu.stat of the container.
+//! leaves the pod by `holter-agent cat` as `kubectl holter` copies it, the
+//! record options given to the plugin are the ones in its header, and its
+//! throttling matches the kernel's cpu.stat of the container.
 //!
 //! Two shims for podman 4.3 (Debian 12), in a containers.conf of the test's
 //! own (CONTAINERS_CONF, for `kube play` only; the system's is untouched):
@@ -207,6 +208,13 @@ fn the_printed_manifest_runs_under_podman_kube_play() {
             &format!("containerd://{id}"),
             "--duration",
             "3s",
+            // Record options the agent must get as given (see the header below).
+            "--interval",
+            "250ms",
+            "--max-size",
+            "64M",
+            "--frequency",
+            "49",
             "--host-path",
             cap.to_str().unwrap(),
             "--image",
@@ -220,6 +228,10 @@ fn the_printed_manifest_runs_under_podman_kube_play() {
         "{yaml}"
     );
     assert!(yaml.contains(&format!("    - \"{id}\"\n")), "{yaml}");
+    assert!(
+        yaml.contains("    - \"--interval=250ms\"\n    - \"--max-size=67108864\"\n"),
+        "{yaml}"
+    );
     // Where the manifest says the capture goes: `-o` under the capture mount, a hostPath.
     assert!(
         yaml.contains("    - \"-o\"\n    - \"/holter/capture-0.holter\"\n"),
@@ -354,6 +366,12 @@ fn the_printed_manifest_runs_under_podman_kube_play() {
         serde_json::from_str(&ok_stdout("info", &holter(&["info", f, "--json"]))).unwrap();
     assert_eq!(info["target"]["kind"], "container", "{info}");
     assert_eq!(info["target"]["container_id"], id.as_str(), "{info}");
+    // The options given to `kubectl holter manifest` are the agent's, in its header.
+    let o = &info["options"];
+    assert_eq!(o["interval_ns"], 250_000_000u64, "{info}");
+    assert_eq!(o["max_size"], 64u64 << 20, "{info}");
+    assert_eq!(o["frequency_hz"], 49, "{info}");
+    assert_eq!(o["duration_ns"], 3_000_000_000u64, "{info}");
     let t: Value = serde_json::from_str(&ok_stdout(
         "throttling",
         &holter(&["throttling", f, "--json"]),
