@@ -155,6 +155,12 @@ pub(crate) fn run(args: ExportArgs, budget: Option<u64>) -> anyhow::Result<()> {
             println!("{}", holter::escape::terminal(&path.display().to_string()));
         }
     }
+    // The process ends with this command: the capture and the profile (for a
+    // million samples, half a GiB in millions of blocks) go back to the
+    // system at its exit, not freed block by block.
+    std::mem::forget(profile);
+    std::mem::forget(symbolizer);
+    std::mem::forget(capture);
     Ok(())
 }
 
