@@ -30,6 +30,7 @@ pub mod sample_columns;
 pub mod stack_batch;
 pub mod syscall_names;
 mod syscall_tables;
+pub mod taken;
 mod writer;
 
 pub use error::Error;
