@@ -7,12 +7,31 @@
 //! tables load), not of its arrival at the writer: a deadline measured from
 //! the last frame instead adds the writer's second to the sampler's
 //! (a sample could reach the file 2 s after it was taken). Each stage before
-//! the writer leaves room for the next: [`crate::sample::batch::BATCH_NS`].
+//! the writer leaves room for the next: a collector holding data (samples
+//! and off-CPU intervals in batches, syscalls the tracer gathers) sends it
+//! within [`HOLD_NS`] of when it was taken ([`must_send`]).
+//!
+//! Every kind of data is aged the same way, by when it was taken
+//! ([`holter_format::taken`]): a sample when the kernel took it, a syscall
+//! when it returned, an off-CPU interval when its thread ran again, a
+//! snapshot when it was read.
 
 use holter_format::Record;
 
 /// Most time from a sample (or any record) to its bytes in the file.
 pub const LATENCY_NS: u64 = 1_000_000_000;
+
+/// Longest time a collector holds data before sending it to the writer,
+/// from when it was taken: [`LATENCY_NS`] less a collector's wait between
+/// two looks (the sampler's poll, 100 ms) and the writer's tick (50 ms), so
+/// that the data is in the file within the second.
+pub const HOLD_NS: u64 = LATENCY_NS - 150_000_000;
+
+/// Whether a collector holding data since `oldest` (when the oldest of it
+/// was taken; `None`: nothing held) must send it at `now`.
+pub fn must_send(oldest: Option<u64>, now: u64) -> bool {
+    oldest.is_some_and(|t| now.saturating_sub(t) >= HOLD_NS)
+}
 
 /// The oldest data among the records not yet written as a frame.
 #[derive(Debug)]
@@ -49,22 +68,18 @@ impl Cadence {
     }
 }
 
-/// When the data of a record was taken, if older than the record: the
-/// oldest sample of a batch.
+/// When the oldest data of a record was taken (`None`: it carries no data
+/// of a time, and ages from its arrival).
 fn data_time(record: &Record) -> Option<u64> {
-    match record {
-        Record::SampleBatch(b) | Record::SampleBatchLessPeriod(b) => {
-            b.samples().map(|s| s.time_ns).min()
-        }
-        Record::Sample(s) => Some(s.time_ns),
-        _ => None,
-    }
+    record.taken().map(|t| t.oldest_ns)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use holter_format::{Sample, SampleBatch, Warning};
+    use holter_format::{
+        CgroupSnapshot, OffCpu, OffCpuBatch, Sample, SampleBatch, Syscall, Warning,
+    };
 
     const MS: u64 = 1_000_000;
 
@@ -131,5 +146,46 @@ mod tests {
         c.note(&batch(&[9000 * MS]), 1000 * MS);
         assert!(!c.due(1999 * MS));
         assert!(c.due(2000 * MS));
+    }
+
+    /// A syscall ages from its return, an off-CPU interval from its end, a
+    /// snapshot from its reading: not from their arrival at the writer (a
+    /// tracer or the sampler may have held them most of a second).
+    #[test]
+    fn every_kind_of_data_ages_from_when_it_was_taken() {
+        let t0 = 10_000 * MS;
+        let call = Record::Syscall(Syscall {
+            time_ns: t0 - 300 * MS,
+            duration_ns: 300 * MS,
+            ..Syscall::default()
+        });
+        let off = Record::OffCpuBatch(OffCpuBatch::from_intervals(&[OffCpu {
+            time_ns: t0 - 5000 * MS,
+            off_ns: 5000 * MS,
+            ..OffCpu::default()
+        }]));
+        let snap = Record::CgroupSnapshot(CgroupSnapshot {
+            time_ns: t0,
+            ..CgroupSnapshot::default()
+        });
+        for r in [call, off, snap] {
+            let mut c = Cadence::new(50 * MS);
+            c.note(&r, t0 + 800 * MS);
+            assert!(!c.due(t0 + 949 * MS), "{r:?}");
+            assert!(c.due(t0 + 950 * MS), "{r:?}");
+        }
+    }
+
+    /// A collector sends what it holds once the oldest of it was taken
+    /// HOLD_NS ago, which leaves the writer its tick and a collector's poll.
+    #[test]
+    fn a_collector_sends_within_hold_of_the_oldest_data() {
+        const { assert!(HOLD_NS + 150 * MS <= LATENCY_NS) };
+        assert!(!must_send(None, u64::MAX));
+        let t = 5000 * MS;
+        assert!(!must_send(Some(t), t + HOLD_NS - 1));
+        assert!(must_send(Some(t), t + HOLD_NS));
+        // A time ahead of now (another clock) is not due.
+        assert!(!must_send(Some(t), t - MS));
     }
 }

@@ -55,9 +55,6 @@ pub const SETTLE_NS: u64 = 20_000_000;
 const IN_RING_PAGES: usize = 256;
 /// Most intervals in one [`OffCpuBatch`].
 const MAX_BATCH: usize = 4096;
-/// Longest time an interval waits for its batch to be sent to the writer:
-/// as long as CPU samples, to be in the file within the second.
-const BATCH_NS: u64 = crate::sample::batch::BATCH_NS;
 /// `PERF_RECORD_THROTTLE`: the kernel stopped an event until the next tick.
 const RECORD_THROTTLE: u32 = 5;
 /// What the wake-up events carry.
@@ -366,14 +363,20 @@ impl Recorder {
         }
     }
 
-    /// Writes pending intervals older than a batch's wait (all if `now` is `None`).
+    /// Writes the pending intervals once the first to end ended
+    /// [`crate::cadence::HOLD_NS`] ago, as CPU samples are (all if `now`
+    /// is `None`): in the file within the second of its thread running again.
     pub fn end_round(&mut self, now: Option<u64>, out: &mut Vec<Record>) {
         let due = match now {
             None => true,
-            Some(now) => self
-                .pending
-                .first()
-                .is_some_and(|i| now.saturating_sub(i.time_ns) >= BATCH_NS),
+            Some(now) => {
+                let first_end = self
+                    .pending
+                    .iter()
+                    .map(|i| i.time_ns.saturating_add(i.off_ns))
+                    .min();
+                crate::cadence::must_send(first_end, now)
+            }
         };
         if due {
             self.flush(out);
@@ -511,5 +514,40 @@ mod tests {
             (800, 50, 3)
         );
         assert_eq!(p.unpaired, 0);
+    }
+
+    /// A batch of intervals is sent once the first to end ended HOLD_NS
+    /// ago: a long sleep (old start, recent end) does not force a batch of
+    /// its own, and a short one waits no longer than a CPU sample would.
+    #[test]
+    fn a_batch_is_sent_a_hold_after_its_first_interval_ended() {
+        const MS: u64 = 1_000_000;
+        let hold = crate::cadence::HOLD_NS;
+        let mut r = Recorder::new(sched::tests::layout());
+        let mut out = Vec::new();
+        let t0 = 100_000 * MS;
+        // Asleep 10 s, awake at t0; then a 1 ms sleep ending at t0 + 200 ms.
+        for (start, off) in [(t0 - 10_000 * MS, 10_000 * MS), (t0 + 199 * MS, MS)] {
+            r.push(
+                OffCpu {
+                    time_ns: start,
+                    off_ns: off,
+                    ..OffCpu::default()
+                },
+                &mut out,
+            );
+        }
+        r.end_round(Some(t0 + hold - 1), &mut out);
+        assert!(out.is_empty(), "held: the first ended at t0");
+        r.end_round(Some(t0 + hold), &mut out);
+        assert_eq!(out.len(), 1);
+        let Record::OffCpuBatch(b) = &out[0] else {
+            panic!("{:?}", out[0]);
+        };
+        assert_eq!(b.len(), 2);
+        r.end_round(Some(u64::MAX), &mut out);
+        assert_eq!(out.len(), 1, "nothing pending");
+        r.end_round(None, &mut out);
+        assert_eq!(out.len(), 1, "nothing pending at the end either");
     }
 }

@@ -10,10 +10,9 @@ const MAX_STACKS: usize = 1 << 20;
 /// Most samples in one [`SampleBatch`] record.
 const MAX_BATCH: usize = 4096;
 /// Longest time a sample waits for its batch to be sent to the writer,
-/// from when it was taken: the capture's [`crate::cadence::LATENCY_NS`]
-/// less the reader's wait between two drains (`POLL`, 100 ms) and the
-/// writer's tick (50 ms), so that it is in the file within the second.
-pub const BATCH_NS: u64 = crate::cadence::LATENCY_NS - 150_000_000;
+/// from when it was taken, as any data a collector holds
+/// ([`crate::cadence::HOLD_NS`]): it is in the file within the second.
+pub const BATCH_NS: u64 = crate::cadence::HOLD_NS;
 
 /// A sample's call chain once interned.
 pub struct Interned {
@@ -103,8 +102,6 @@ impl Batcher {
 
     /// Whether [`Batcher::end_round`] at `now` writes the pending samples.
     pub fn due(&self, now: u64) -> bool {
-        self.pending
-            .first()
-            .is_some_and(|s| now.saturating_sub(s.time_ns) >= BATCH_NS)
+        crate::cadence::must_send(self.pending.first().map(|s| s.time_ns), now)
     }
 }

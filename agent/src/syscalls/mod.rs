@@ -155,6 +155,7 @@ fn trace(ctx: &Context, tracer: &mut Tracer) -> anyhow::Result<()> {
                 for &(tid, status) in &batch {
                     tracer.handle(tid, status);
                 }
+                tracer.flush_due(monotonic_ns());
             }
             Ok(None) => tracer.flush(), // the ticker: at most TICK late
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {

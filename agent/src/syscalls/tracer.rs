@@ -456,6 +456,20 @@ impl Tracer {
         counts::totals(&self.table, &self.counts, &self.compat_counts)
     }
 
+    /// Sends the pending Syscall records once the first returned
+    /// [`crate::cadence::HOLD_NS`] ago: a tracer kept busy by its tracees
+    /// (never idle in `waitpid`, so never woken to [`Tracer::flush`]) still
+    /// sends its calls within the second.
+    pub fn flush_due(&mut self, now: u64) {
+        let first = self
+            .pending
+            .first()
+            .map(|s| s.time_ns.saturating_add(s.duration_ns));
+        if crate::cadence::must_send(first, now) {
+            self.flush();
+        }
+    }
+
     /// Sends the pending Syscall records.
     pub fn flush(&mut self) {
         for record in self.pending.drain(..) {

@@ -1,0 +1,167 @@
+//! A capture survives the agent being killed with all but about its last
+//! second, for every kind of data (README, "Durability"): the file is
+//! watched while a container is recorded (every 100 ms for 3 s), then the
+//! agent is killed with SIGKILL; at every look and in the cut file, the
+//! newest data of each kind is no older than the bound (1 s, plus room for
+//! a busy machine: 1.25 s, as the CPU samples' kill -9 test in sampling.rs;
+//! a snapshot, taken every --interval, up to an interval more). Samples are
+//! checked by `sampling::a_capture_cut_by_kill_9_keeps_all_but_its_last_second`.
+//!
+//! Without the writer aging each record by when its data was taken (a
+//! syscall's return, an off-CPU interval's end) rather than by its arrival,
+//! the data a collector held for most of a second waited up to another
+//! second in the writer: off-CPU intervals were up to 1.5 s old in a file
+//! cut by kill -9 (1.2 s with snapshots every second, which have the writer
+//! write frames sooner; bench/kill9.py), and this test saw them 1.26 s old
+//! while recording.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use holter_e2e::*;
+use holter_format::Reader;
+
+/// These tests time the agent: one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The agent's bound (1 s) and room for a busy machine.
+const BOUND_S: f64 = 1.25;
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The newest data time of each kind in the file as it is now (a file
+/// being written, or cut, ends with an incomplete frame: read up to it).
+fn newest(file: &Path) -> BTreeMap<&'static str, u64> {
+    let mut by_kind = BTreeMap::new();
+    let Ok(f) = std::fs::File::open(file) else {
+        return by_kind;
+    };
+    let Ok(reader) = Reader::new(std::io::BufReader::new(f)) else {
+        return by_kind;
+    };
+    for r in reader {
+        if let Some(t) = r.taken() {
+            let n = by_kind.entry(t.kind).or_insert(0);
+            *n = (*n).max(t.newest_ns);
+        }
+    }
+    by_kind
+}
+
+/// Records the container's workload `pid` with `options`, looks at the file
+/// every 100 ms for 3 s once the first second has passed, then kills the
+/// agent with SIGKILL. Asserts that at every look and in the cut file each
+/// of `kinds` (kind, bound in seconds) is no older than its bound.
+fn watch_then_kill(pid: u32, options: &[&str], kinds: &[(&str, f64)]) {
+    let dir = scratch("durable");
+    let file = dir.path().join("k.holter");
+    let mut args = vec!["record", "--pid"];
+    let pid = pid.to_string();
+    args.push(&pid);
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["-o", file.to_str().unwrap()]);
+    let mut agent = start_agent_ready(&args);
+    let ready = Instant::now();
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut worst: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut looks = 0;
+    while ready.elapsed() < Duration::from_millis(4200) {
+        let now = monotonic_ns();
+        let got = newest(&file);
+        looks += 1;
+        for &(kind, bound) in kinds {
+            let at = *got.get(kind).unwrap_or_else(|| {
+                panic!(
+                    "{options:?}: no {kind} in the file after {:?}",
+                    ready.elapsed()
+                )
+            });
+            let age = now.saturating_sub(at) as f64 / 1e9;
+            let w = worst.entry(kind).or_insert(0.0);
+            *w = w.max(age);
+            assert!(
+                age <= bound,
+                "{options:?}: at look {looks} the newest {kind} in the file was {age:.3} s old, more than {bound} s"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let killed = monotonic_ns();
+    agent.kill9();
+    let cut = newest(&file);
+    for &(kind, bound) in kinds {
+        let at = *cut
+            .get(kind)
+            .unwrap_or_else(|| panic!("{options:?}: no {kind} in the cut file"));
+        let gap = killed.saturating_sub(at) as f64 / 1e9;
+        assert!(
+            gap <= bound,
+            "{options:?}: cut by kill -9, the newest {kind} in the file is {gap:.3} s older than the kill, more than {bound} s"
+        );
+        eprintln!(
+            "{options:?}: {kind}: worst age {:.3} s in {looks} looks; {gap:.3} s at the kill",
+            worst[kind]
+        );
+    }
+}
+
+#[test]
+fn a_capture_cut_by_kill_9_keeps_syscalls_and_snapshots_but_their_last_second() {
+    if !require_privileged(
+        "a_capture_cut_by_kill_9_keeps_syscalls_and_snapshots_but_their_last_second",
+    ) {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("syscalls");
+    // 4 threads: getpid and a 10 ms sleep each, forever (~800 calls a second).
+    let container = Container::start(
+        Cgroup::new("durable-sys"),
+        &[wl.path.to_str().unwrap(), "threads", "4"],
+    );
+    let pid = container.workload_pid("syscalls");
+    // Snapshots every second (the default): up to a second older.
+    let snap = BOUND_S + 1.0;
+    for mode in ["--syscalls", "--syscalls=kernel"] {
+        watch_then_kill(
+            pid,
+            &[mode, "--no-samples"],
+            &[("syscalls", BOUND_S), ("cgroups", snap), ("net", snap)],
+        );
+    }
+}
+
+#[test]
+fn a_capture_cut_by_kill_9_keeps_off_cpu_intervals_but_their_last_second() {
+    if !require_privileged("a_capture_cut_by_kill_9_keeps_off_cpu_intervals_but_their_last_second")
+    {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("offcpu");
+    // One thread sleeping 30 ms and 10 ms in turn: an interval ends every 20 ms.
+    let container = Container::start(
+        Cgroup::new("durable-off"),
+        &[wl.path.to_str().unwrap(), "60"],
+    );
+    let pid = container.workload_pid("offcpu");
+    // No snapshot after the first: no other record has the writer write a
+    // frame sooner, so the intervals' own path is what is timed.
+    watch_then_kill(
+        pid,
+        &["--off-cpu", "--interval", "60s"],
+        &[("off-cpu", BOUND_S)],
+    );
+}
