@@ -22,6 +22,7 @@ pub mod sample;
 pub mod snapshot;
 pub mod status;
 pub mod symbols;
+pub mod sync;
 pub mod syscalls;
 pub mod target;
 pub mod unwind;

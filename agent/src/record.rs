@@ -155,8 +155,18 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         },
         off_cpu: settings.off_cpu,
     };
+    // A second descriptor of the capture, synced beside the writer.
+    let sync_file = file
+        .try_clone()
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
     let mut writer = Writer::new(BufWriter::new(file), header, WriterOptions::default())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let syncer =
+        crate::sync::Syncer::start(sync_file, dir).context("cannot start the sync thread")?;
 
     // A launched command is held before exec: /proc shows a copy of the agent
     // (its comm, argv and exe), not the command. The collector that sees its
@@ -283,6 +293,9 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
             }
             // On disk so far (the pending frame is not compressed yet).
             status.tick(writer.bytes_written());
+            if let Some(s) = &syncer {
+                s.written(writer.bytes_written());
+            }
             if interrupted.load(Ordering::Relaxed) {
                 break "signal".to_string();
             }
@@ -359,6 +372,9 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
     if let Some(l) = &launched {
         l.reap();
     }
+    if let Some(s) = &syncer {
+        write_sync_stats(&mut writer, &s.stats())?;
+    }
     let records = writer.counts().values().sum::<u64>() + 1;
     // The footer's frame included.
     let frames = writer.frames_written() + 1;
@@ -373,6 +389,10 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<Summary> {
         .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let written = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // The footer on disk too, before the capture is repacked (a new file, synced itself).
+    if let Some(s) = syncer {
+        s.finish(written);
+    }
     let bytes = match repack(&output, &mut file, frames) {
         Ok(Some(n)) => n,
         Ok(None) => written,
@@ -444,6 +464,31 @@ fn repack(
         .map_err(std::io::Error::other)
     })?;
     Ok(Some(done.bytes_out))
+}
+
+/// How the capture was synced while recording ([`crate::sync`]): a
+/// counter of syncs and the longest, and a warning if one failed.
+fn write_sync_stats(
+    writer: &mut Writer<BufWriter<File>>,
+    stats: &crate::sync::Stats,
+) -> anyhow::Result<()> {
+    let time_ns = monotonic_ns();
+    writer.write(&Record::Counters(holter_format::Counters {
+        time_ns,
+        values: vec![
+            ("sync:fdatasync".into(), stats.syncs),
+            ("sync:longest-us".into(), stats.longest_us),
+        ],
+    }))?;
+    if let Some(e) = &stats.error {
+        writer.write(&Record::Warning(Warning {
+            time_ns,
+            message: format!(
+                "the capture could not be synced to disk ({e}): a node crash may lose more than its last seconds"
+            ),
+        }))?;
+    }
+    Ok(())
 }
 
 fn write_process(

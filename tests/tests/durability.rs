@@ -165,3 +165,58 @@ fn a_capture_cut_by_kill_9_keeps_off_cpu_intervals_but_their_last_second() {
         &[("off-cpu", BOUND_S)],
     );
 }
+
+/// The capture is synced to disk about once a second while recorded (a node
+/// crash loses at most about two seconds), and not with `HOLTER_NO_SYNC=1`.
+#[test]
+fn a_capture_is_synced_to_disk_every_second_while_recorded() {
+    if !require_privileged("a_capture_is_synced_to_disk_every_second_while_recorded") {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("syscalls");
+    let container = Container::start(
+        Cgroup::new("durable-sync"),
+        &[wl.path.to_str().unwrap(), "threads", "2"],
+    );
+    let pid = container.workload_pid("syscalls").to_string();
+    let dir = scratch("durable-sync");
+    for (name, env) in [
+        ("synced", &[][..]),
+        ("unsynced", &[("HOLTER_NO_SYNC", "1")][..]),
+    ] {
+        let file = dir.path().join(format!("{name}.holter"));
+        let out = agent_with_env(
+            &[
+                "record",
+                "--pid",
+                &pid,
+                "--syscalls",
+                "--duration",
+                "4s",
+                "-o",
+                file.to_str().unwrap(),
+            ],
+            env,
+        );
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info: serde_json::Value = serde_json::from_str(&ok_stdout(
+            "info",
+            &holter(&["info", file.to_str().unwrap(), "--json"]),
+        ))
+        .unwrap();
+        let syncs = info["counters"]["sync:fdatasync"].as_u64();
+        if env.is_empty() {
+            // One a second while frames are written (the last one at the end is not counted).
+            let n = syncs.unwrap_or_else(|| panic!("no sync counter: {info}"));
+            assert!((3..=6).contains(&n), "{n} syncs in 4 s: {info}");
+            assert!(info["counters"]["sync:longest-us"].is_u64(), "{info}");
+        } else {
+            assert_eq!(syncs, None, "HOLTER_NO_SYNC=1: {info}");
+        }
+    }
+}
