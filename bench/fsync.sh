@@ -2,12 +2,13 @@
 # Cost of syncing the capture while recording (agent/src/sync.rs: an
 # fdatasync at most once a second, on a thread of its own), side by side in
 # one run with the same agent with it turned off (HOLTER_NO_SYNC=1), on the
-# agent's heaviest writers: a syscall-heavy fixed workload (N getpid,
+# agent's heaviest writers: a syscall-heavy fixed workload (getpid,
 # tests/workloads/syscalls.c `timed`) recorded with CPU samples at 999 Hz and
-# `--syscalls=kernel`, then `--syscalls=ptrace`, each launching the workload.
+# `--syscalls=kernel` (N_KERNEL calls), then `--syscalls=ptrace` (N_PTRACE
+# calls: ptrace is slower), each launching the workload; about 7-10 s each.
 #
-#   bench/fsync.sh                 # N=1000000, each run 5 times
-#   N=2000000 REPEAT=3 bench/fsync.sh
+#   bench/fsync.sh                 # N_KERNEL=5000000 N_PTRACE=100000, each run 5 times
+#   REPEAT=3 DIR=/mnt/disk bench/fsync.sh   # captures in DIR (default /var/tmp)
 #
 # Per mode: the workload's own loop time (start-up and the end left out) and
 # the agent's CPU time (user + system, /usr/bin/time), the median of REPEAT
@@ -16,7 +17,8 @@
 # counters sync:fdatasync, sync:longest-us).
 # Needs root, cc and python3.
 set -eu
-N=${N:-1000000}
+N_KERNEL=${N_KERNEL:-5000000}
+N_PTRACE=${N_PTRACE:-100000}
 REPEAT=${REPEAT:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 AGENT=${AGENT:-$ROOT/target/release/holter-agent}
@@ -34,6 +36,10 @@ run() { # MODE-synced|MODE-unsynced: one run; prints "loop_ns agent_cpu_ms bytes
     case $1 in
         *-unsynced) sync=1 ;;
         *) sync=0 ;;
+    esac
+    case $mode in
+        kernel) N=$N_KERNEL ;;
+        *) N=$N_PTRACE ;;
     esac
     HOLTER_NO_SYNC=$sync /usr/bin/time -f "%U %S" -o "$TMP/cpu" \
         "$AGENT" record --frequency 999 --syscalls="$mode" --force -o "$TMP/out.holter" \
@@ -62,6 +68,8 @@ median() { # TOOL COLUMN
 }
 
 interleave kernel-synced kernel-unsynced ptrace-synced ptrace-unsynced
+echo "each run: mode, loop ns, agent CPU ms, bytes"
+cat "$TMP/all"
 printf '%-24s %12s %12s %12s %12s %16s\n' mode "loop ms" "agent CPU ms" "bytes" "syncs" "longest sync ms"
 for m in kernel ptrace; do
     for s in unsynced synced; do
@@ -77,5 +85,5 @@ for m in kernel ptrace; do
         -v c="$(median $m-synced 3)" -v d="$(median $m-unsynced 3)" \
         'BEGIN { printf "%-24s loop time %.3fx, agent CPU %.3fx (synced / unsynced)\n", m, a / b, c / d }'
 done
-echo "(N=$N getpid, samples at 999 Hz, median of $REPEAT interleaved runs; longest sync: of all synced runs;"
+echo "(N_KERNEL=$N_KERNEL, N_PTRACE=$N_PTRACE getpid, samples at 999 Hz, median of $REPEAT interleaved runs; longest sync: of all synced runs;"
 echo " capture on $(df --output=source "$TMP" | tail -1); $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg))"
