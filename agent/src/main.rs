@@ -3,6 +3,12 @@ fn main() {
     use clap::Parser;
     use holter_agent::cli::{Cli, Command};
 
+    // A reader process of container files (`host::reader`): the agent's
+    // own binary in a hidden mode, before anything else.
+    if let Some(code) = holter_agent::host::reader::serve_if_asked() {
+        std::process::exit(code);
+    }
+    holter_agent::host::reader::use_processes("/proc/self/exe".into());
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Record(args) => record(&args),
@@ -34,7 +40,19 @@ fn record(args: &holter_agent::cli::RecordArgs) -> anyhow::Result<()> {
                 .context("cannot install signal handlers")?;
         }
     }
-    let s = holter_agent::record::run(args)?;
+    let s = holter_agent::record::run(args);
+    // Reads of files still unanswered are not waited for: their readers
+    // are ended, and one held in the kernel by a file system that never
+    // answers is left behind (it ends when that file system does).
+    let left = holter_agent::host::reader::shutdown(std::time::Duration::from_millis(100));
+    if !left.is_empty() {
+        eprintln!(
+            "holter-agent: warning: file reader process {left:?} is held in the kernel by a \
+             file system that does not answer (a FUSE server of the container?): left behind, \
+             it ends when that file system answers or goes away"
+        );
+    }
+    let s = s?;
     eprintln!(
         "{}",
         holter_agent::status::summary(

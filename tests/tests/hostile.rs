@@ -954,3 +954,165 @@ fn a_binary_on_a_hung_fuse_file_system_does_not_hold_the_sampler() {
     );
     eprintln!("{samples} samples, {pending} unwound without their table; warnings {warnings:?}");
 }
+
+/// The pids of the children of `pid` now (`/proc/*/stat`, field 4).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some((_, ppid)) = state_and_ppid(p) {
+            if ppid == pid {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A process's state letter and parent pid, while it exists.
+fn state_and_ppid(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split(' ');
+    let state = f.next()?.chars().next()?;
+    Some((state, f.next()?.parse().ok()?))
+}
+
+/// A file system that reads the agent's request and never answers it (a
+/// FUSE server the container runs, that `swallow`s requests): the kernel
+/// waits for that answer uninterruptibly, so whatever asked is held in the
+/// kernel until the server answers or dies. The agent's *process* still ends
+/// within `--duration` + 2 s with its footer (the reads are made by reader
+/// processes it leaves behind, not by its own threads); the one left is the
+/// reader stuck in the kernel (state D) and it ends as soon as the server
+/// does. Before, the agent's process waited for its stuck reader thread: it
+/// exited only once the test killed the FUSE server (an hour, here).
+#[test]
+fn the_agent_exits_while_a_fuse_server_never_answers_its_read() {
+    let test = "the_agent_exits_while_a_fuse_server_never_answers_its_read";
+    if !require_privileged(test) {
+        return;
+    }
+    let Some(python) = require_tool(test, "python3", "python3") else {
+        return;
+    };
+    if !Path::new("/dev/fuse").exists() {
+        skip(test, "no /dev/fuse (the kernel's FUSE module)");
+        return;
+    }
+    let wl = compile_workload("calltree");
+    let dir = scratch("swallowfs");
+    let mnt = dir.path().join("mnt");
+    let trigger = dir.path().join("hang");
+    let served = dir.path().join("swallowfs-wl");
+    std::fs::copy(&wl.path, &served).unwrap();
+    let fs = SlowFs::start(&python, &mnt, &served, &trigger);
+    let exe = mnt.join("swallowfs-wl");
+    assert_eq!(
+        std::fs::read(&exe).unwrap(),
+        std::fs::read(&served).unwrap()
+    );
+    let run = spawn(&exe, &["30"]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&trigger, b"swallow").unwrap();
+    let file = dir.path().join("c.holter");
+    let pid = run.id().to_string();
+    let secs = 2;
+    let mut agent = AgentRun::start(&[
+        "record",
+        "--pid",
+        &pid,
+        "--duration",
+        "2s",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let child = agent.child.take().unwrap();
+    let apid = child.id();
+    // Its children, seen while it runs (they are reparented once it exits).
+    let mut kids = std::collections::BTreeSet::new();
+    let limit = agent.started + Duration::from_secs(secs + 15);
+    let mut status = 0;
+    let exited = loop {
+        kids.extend(children_of(apid));
+        // SAFETY: our own child.
+        if unsafe { libc::waitpid(apid as i32, &mut status, libc::WNOHANG) } == apid as i32 {
+            break Some(agent.started.elapsed());
+        }
+        if Instant::now() > limit {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let Some(elapsed) = exited else {
+        // Held in the kernel: only the server's end releases it.
+        drop(fs);
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(apid as i32, &mut status, 0) };
+        panic!(
+            "holter-agent had not exited {:?} after it started (--duration {secs}s), \
+             with its read on the FUSE file system unanswered; it exited only once \
+             the FUSE server was killed, after {:?}",
+            limit - agent.started,
+            agent.started.elapsed()
+        );
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = { child }.stderr.take() {
+        e.read_to_string(&mut stderr).unwrap();
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{stderr}"
+    );
+    assert!(
+        elapsed <= Duration::from_secs(secs) + GRACE,
+        "took {elapsed:?} for --duration {secs}s: {stderr}"
+    );
+    let recs = records(&file);
+    assert_eq!(footer(&recs).expect("a footer").reason, "duration");
+    // What it left behind: only readers stuck in the kernel on the FUSE file.
+    let left: Vec<(u32, char)> = kids
+        .iter()
+        .filter_map(|&k| state_and_ppid(k).map(|(s, _)| (k, s)))
+        .filter(|(_, s)| *s != 'Z')
+        .collect();
+    assert!(
+        !left.is_empty(),
+        "no reader was held by the FUSE server: the test did not hang a read ({kids:?})"
+    );
+    assert!(
+        left.iter().all(|(_, s)| *s == 'D'),
+        "left behind, not stuck in the kernel: {left:?}"
+    );
+    let warned = recs.iter().any(|r| match r {
+        Record::Warning(w) => w.message.contains(exe.to_str().unwrap()),
+        _ => false,
+    });
+    assert!(warned, "no warning names the unread file");
+    drop(run);
+    drop(fs);
+    // The server gone, the stuck readers end too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: Vec<u32> = left
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|&k| state_and_ppid(k).is_some_and(|(s, _)| s != 'Z'))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readers still alive after the server ended: {alive:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("agent exited after {elapsed:?}; left stuck: {left:?}");
+}

@@ -9,6 +9,11 @@ own name. It answers at once until the file TRIGGER exists; from then on it
 stops reading requests for an hour, as a hung or overloaded file system does
 (pages already read stay in the page cache, so a program run from it goes on
 running; any new open or read waits). SIGTERM unmounts (lazily) and exits.
+
+If TRIGGER holds `swallow`, the server instead goes on reading requests and
+answers none: a request it has read is waited for *uninterruptibly* by the
+caller (the kernel cannot take it back), so a thread that asked cannot be
+killed until the server answers or dies.
 """
 
 import ctypes
@@ -58,7 +63,16 @@ def reply(unique, body=b"", error=0):
 DAY = 86400
 while True:
     if os.path.exists(TRIGGER):
-        time.sleep(HOUR)  # hung: nothing more is read
+        with open(TRIGGER, "rb") as t:
+            swallow = t.read().startswith(b"swallow")
+        if not swallow:
+            time.sleep(HOUR)  # hung: nothing more is read
+            continue
+        try:
+            os.read(fd, (1 << 20) + 4096)  # read, never answered
+        except OSError as e:
+            if e.errno != 4:  # EINTR
+                break
         continue
     try:
         req = os.read(fd, (1 << 20) + 4096)

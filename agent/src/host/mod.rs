@@ -13,12 +13,16 @@
 //!   identity checked on the open descriptor, reads capped;
 //! - [`sys`]: the thin unsafe part (`openat2`, reopening a path descriptor,
 //!   dropping capabilities), usable between `fork` and `exec`;
-//! - [`node`]: the header's description of the node.
+//! - [`node`]: the header's description of the node;
+//! - [`reader`]: reader processes that make those opens and reads of files
+//!   the container controls, so that a file system that never answers holds
+//!   one of them in the kernel, never the agent's process.
 
 pub mod mounts;
 pub mod node;
 pub mod open;
 pub mod proc;
+pub mod reader;
 pub mod sys;
 
 pub use node::{clock_pair, describe};

@@ -97,6 +97,12 @@ impl Root {
         self.fd.as_raw_fd()
     }
 
+    /// A directory descriptor received from the agent (a reader process,
+    /// [`super::reader`]), used as a root.
+    pub fn from_fd(fd: OwnedFd) -> Root {
+        Root { fd }
+    }
+
     /// A directory inside this root (resolved the same way), kept as a root
     /// of its own: files under it stay reachable through it when the mount
     /// namespace it belongs to is torn down (its sub-mounts detached), e.g.

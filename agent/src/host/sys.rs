@@ -147,3 +147,146 @@ fn errno() -> i32 {
     // SAFETY: reading the thread's errno.
     unsafe { *libc::__errno_location() }
 }
+
+/// Keeps only the capabilities in `keep` (bits by number) of those the
+/// calling thread has (effective and permitted; none inheritable), and
+/// forbids gaining any back through exec (`no_new_privs`).
+///
+/// # Safety
+/// Only affects the calling thread; call it in a single-threaded process.
+pub unsafe fn keep_capabilities(keep: u64) -> Result<(), i32> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut now = [Data::default(); 2];
+    // SAFETY: raw prctl/capget/capset on structs laid out as the kernel expects.
+    unsafe {
+        if libc::syscall(libc::SYS_capget, &header as *const Header, now.as_mut_ptr()) != 0 {
+            return Err(errno());
+        }
+        let has = u64::from(now[0].permitted) | u64::from(now[1].permitted) << 32;
+        let mask = keep & has;
+        let data = [
+            Data {
+                effective: mask as u32,
+                permitted: mask as u32,
+                inheritable: 0,
+            },
+            Data {
+                effective: (mask >> 32) as u32,
+                permitted: (mask >> 32) as u32,
+                inheritable: 0,
+            },
+        ];
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) != 0 {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
+/// Sends one message on a `SOCK_SEQPACKET` socket, with `fd` attached
+/// (`SCM_RIGHTS`) if given. Returns the errno on failure.
+pub fn send_msg(sock: RawFd, bytes: &[u8], fd: Option<RawFd>) -> Result<(), i32> {
+    // A control buffer for one descriptor, aligned for cmsghdr.
+    let mut control = [0u64; 4];
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if let Some(fd) = fd {
+        // SAFETY: CMSG_SPACE/CMSG_LEN are arithmetic; the buffer holds one fd.
+        unsafe {
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+        }
+    }
+    loop {
+        // SAFETY: a valid msghdr.
+        let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            return Ok(());
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// Receives one message from a `SOCK_SEQPACKET` socket into `buf`: its
+/// length (0 at the end of the stream, or a message cut to `buf`: the
+/// caller's protocol bounds every message) and a descriptor if one came
+/// (received `O_CLOEXEC`).
+pub fn recv_msg(sock: RawFd, buf: &mut [u8]) -> Result<(usize, Option<RawFd>), i32> {
+    let mut control = [0u64; 4];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    let n = loop {
+        // SAFETY: a valid msghdr over buffers we own.
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    };
+    let mut fd = None;
+    // SAFETY: walking the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let got = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>());
+                if fd.is_none() {
+                    fd = Some(got);
+                } else {
+                    libc::close(got);
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+        if let Some(f) = fd {
+            // SAFETY: a descriptor just received and owned here.
+            unsafe { libc::close(f) };
+        }
+        return Err(libc::EMSGSIZE);
+    }
+    Ok((n, fd))
+}

@@ -885,7 +885,7 @@ impl JitReader {
                     let (pid, symbols) = match request {
                         JitRequest::Live(pid) => (pid, live(&mut roots, pid)),
                         JitRequest::Keep { pid, root } => {
-                            if let Ok(tmp) = root.subdir("/tmp") {
+                            if let Ok(tmp) = crate::host::reader::subdir(&root, "/tmp") {
                                 tmps.insert(pid, tmp);
                             }
                             continue;
@@ -983,7 +983,6 @@ impl JitReader {
 /// A perf map (`/tmp/perf-<nspid>.map`) under a directory of the process
 /// (its root or its /tmp): a regular file only, at most [`MAX_PERF_MAP`] bytes.
 fn read_jit_map(dir: &Root, path: &str) -> Option<Vec<Symbol>> {
-    let mut file = dir.open(path).ok()?;
-    let bytes = file.read_prefix(MAX_PERF_MAP).ok()?;
+    let bytes = crate::host::reader::read_prefix(dir, path, MAX_PERF_MAP).ok()?;
     Some(perfmap::parse(&String::from_utf8_lossy(&bytes)))
 }

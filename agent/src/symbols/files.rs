@@ -196,11 +196,24 @@ pub enum Failure {
     NotElf(SymbolError),
 }
 
-fn load(
-    key: &FileKey,
+/// The identity the kernel gave a mapped file: (major, minor, inode).
+fn identity(key: &FileKey) -> Option<(u32, u32, u64)> {
+    match key {
+        FileKey::DevIno(maj, min, ino) => Some((*maj, *min, *ino)),
+        _ => None,
+    }
+}
+
+/// Opens the file one mapping names: `/proc/PID/map_files/START-END`
+/// first, else its path inside the process's root; the very file the
+/// kernel named when `expect` (major, minor, inode) is given. With the
+/// notes of the ways that failed before, or all of them. Blocking file I/O
+/// on a file system the container may control: done in a reader process
+/// ([`crate::host::reader`]).
+pub fn open_mapped(
     at: &Locator,
-    want_unwind: bool,
-) -> Result<(BinarySymbols, Option<Sections>), Failure> {
+    expect: Option<(u32, u32, u64)>,
+) -> Result<(Opened, Vec<String>), Vec<String>> {
     let (path, _deleted) = clean_path(&at.path);
     let mut tried = Vec::new();
     let mut found = None;
@@ -222,10 +235,58 @@ fn load(
             None => tried.push(format!("{path}: the root of pid {} is gone", at.pid)),
         }
     }
-    let Some(mut file) = found else {
-        return Err(Failure::Unreachable(tried.join("; ")));
+    let Some(file) = found else {
+        return Err(tried);
     };
-    match read_checked(&mut file, key, want_unwind) {
+    if let Some((maj, min, ino)) = expect {
+        if !file.is(maj, min, ino) {
+            tried.push(format!("{}: replaced since it was mapped", file.path));
+            return Err(tried);
+        }
+    }
+    Ok((file, tried))
+}
+
+/// The bytes of a mapped file, as a reader gave them.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The path it was opened at (a `map_files` entry, or inside the root).
+    pub path: String,
+    pub bytes: Vec<u8>,
+    /// The ways that failed before.
+    pub tried: Vec<String>,
+}
+
+/// [`open_mapped`] and the whole file read, at most `max` bytes, on this thread.
+pub fn fetch_here(
+    at: &Locator,
+    expect: Option<(u32, u32, u64)>,
+    max: u64,
+) -> Result<Fetched, String> {
+    let (mut file, mut tried) = open_mapped(at, expect).map_err(|t| t.join("; "))?;
+    match file.read_capped(max) {
+        Ok(bytes) => Ok(Fetched {
+            path: file.path,
+            bytes,
+            tried,
+        }),
+        Err(e) => {
+            tried.push(format!("{}: {e}", file.path));
+            Err(tried.join("; "))
+        }
+    }
+}
+
+fn load(
+    key: &FileKey,
+    at: &Locator,
+    want_unwind: bool,
+) -> Result<(BinarySymbols, Option<Sections>), Failure> {
+    let (path, _deleted) = clean_path(&at.path);
+    let fetched = crate::host::reader::fetch_mapped(at, identity(key), MAX_FILE)
+        .map_err(Failure::Unreachable)?;
+    let mut tried = fetched.tried;
+    match parse_checked(&fetched.bytes, key, want_unwind) {
         Ok((info, sections)) => Ok((
             BinarySymbols {
                 build_id: info.build_id,
@@ -237,34 +298,27 @@ fn load(
             sections,
         )),
         Err(Failure::NotElf(e)) => {
-            tried.push(format!("{}: {e}", file.path));
+            tried.push(format!("{}: {e}", fetched.path));
             Err(Failure::NotElf(SymbolError::Read {
                 path: at.path.clone(),
                 reason: tried.join("; "),
             }))
         }
         Err(Failure::Unreachable(e)) => {
-            tried.push(format!("{}: {e}", file.path));
+            tried.push(format!("{}: {e}", fetched.path));
             Err(Failure::Unreachable(tried.join("; ")))
         }
     }
 }
 
-/// Reads an open file if it is the one `key` names.
-fn read_checked(
-    file: &mut Opened,
+/// Parses the bytes of the file `key` names (checked by build-id when the
+/// kernel gave one; by device and inode when it was opened).
+fn parse_checked(
+    bytes: &[u8],
     key: &FileKey,
     want_unwind: bool,
 ) -> Result<(elf::ElfInfo, Option<Sections>), Failure> {
-    if let FileKey::DevIno(maj, min, ino) = key {
-        if !file.is(*maj, *min, *ino) {
-            return Err(Failure::Unreachable("replaced since it was mapped".into()));
-        }
-    }
-    let bytes = file
-        .read_capped(MAX_FILE)
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
-    let info = match elf::read(&bytes) {
+    let info = match elf::read(bytes) {
         Ok(info) => info,
         // Not ELF: the same file (by device and inode) or no identity to
         // tell; with a build-id from the kernel, this file is not the one mapped.
@@ -282,7 +336,7 @@ fn read_checked(
     }
     // Unwind sections come from the same bytes; a file without them (or
     // whose tables are refused) unwinds by frame pointers.
-    let sections = want_unwind.then(|| crate::unwind::sections::read(&bytes).unwrap_or_default());
+    let sections = want_unwind.then(|| crate::unwind::sections::read(bytes).unwrap_or_default());
     Ok((info, sections))
 }
 
