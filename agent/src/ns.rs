@@ -175,9 +175,18 @@ impl Drop for Helper {
     fn drop(&mut self) {
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
         // SAFETY: `pid` is our own child; kill and waitpid on it are sound.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        // Reaped, unless it is held in the kernel (a file of the container
+        // that never answers: its resolv.conf on a FUSE mount of its own):
+        // then it is not waited for, and left (reparented when the agent exits).
+        let end = std::time::Instant::now() + Duration::from_millis(200);
+        loop {
+            // SAFETY: as above, WNOHANG.
+            let r = unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), libc::WNOHANG) };
+            if r != 0 || std::time::Instant::now() >= end {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 }
@@ -238,6 +247,10 @@ unsafe fn helper_main(parent: libc::pid_t, fds: &Fds, paths: &Paths, buf: &mut [
         if libc::getppid() != parent {
             libc::_exit(0);
         }
+        // Nothing of the agent's but what it needs: were it held in the
+        // kernel by a file of the container, it holds no perf event, output
+        // file or pipe of the agent (its stderr a caller waits to close).
+        keep_only(&[fds.net, fds.uts, fds.mnt, fds.root, fds.sock]);
         // Our own /proc/self/fd (the host's /proc), to reopen path descriptors.
         let fd_dir = libc::open(
             c"/proc/self/fd".as_ptr(),
@@ -302,6 +315,29 @@ unsafe fn helper_main(parent: libc::pid_t, fds: &Fds, paths: &Paths, buf: &mut [
                 _ => libc::_exit(2),
             }
         }
+    }
+}
+
+/// Closes every descriptor but `keep`, and points 0, 1 and 2 at /dev/null.
+/// Async-signal-safe.
+unsafe fn keep_only(keep: &[RawFd]) {
+    // SAFETY (whole body): raw syscalls on descriptors of this process.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            for std in 0..3 {
+                if !keep.contains(&std) {
+                    libc::dup2(null, std);
+                }
+            }
+        }
+        let top = keep.iter().copied().max().unwrap_or(2).max(2);
+        for fd in 3..=top {
+            if !keep.contains(&fd) {
+                libc::close(fd);
+            }
+        }
+        libc::syscall(libc::SYS_close_range, (top + 1) as u32, u32::MAX, 0u32);
     }
 }
 
@@ -422,5 +458,28 @@ mod tests {
         assert!(status.contains("\nCapEff:\t0000000000000000\n"), "{status}");
         assert!(status.contains("\nCapPrm:\t0000000000000000\n"), "{status}");
         assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+        // It holds nothing of the agent's but what it reads: no pipe (a
+        // caller waiting for the agent's stderr to close), no other file.
+        let mut pipe = [0; 2];
+        // SAFETY: pipe fills two descriptors, closed below.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        let h2 = Helper::spawn(std::process::id()).unwrap();
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", h2.pid()))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .map(|l| l.display().to_string())
+            .collect();
+        // SAFETY: our own pipe.
+        unsafe {
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+        }
+        assert!(!fds.iter().any(|l| l.starts_with("pipe:")), "{fds:?}");
+        assert!(
+            fds.iter().filter(|l| *l == "/dev/null").count() >= 3,
+            "{fds:?}"
+        );
+        assert!(fds.len() <= 9, "{fds:?}");
     }
 }

@@ -1116,3 +1116,115 @@ fn the_agent_exits_while_a_fuse_server_never_answers_its_read() {
     }
     eprintln!("agent exited after {elapsed:?}; left stuck: {left:?}");
 }
+
+/// Whether `pid` runs as one of the agent's file readers.
+fn is_reader(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"__holter-file-reader"))
+}
+
+/// Waits until none of `pids` is alive (gone, or a zombie no one reaped).
+fn all_end(pids: &std::collections::BTreeSet<u32>, within: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + within;
+    loop {
+        let alive: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|&k| state_and_ppid(k).is_some_and(|(s, _)| s != 'Z'))
+            .collect();
+        if alive.is_empty() || Instant::now() > deadline {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The agent's file readers (processes, `host::reader`) never outlive it
+/// when nothing holds them: a capture that ends leaves no process of its
+/// own behind, and an agent killed by SIGKILL mid-capture (the pod deleted,
+/// the OOM killer) takes its readers and its namespace helper with it
+/// (`PR_SET_PDEATHSIG`).
+#[test]
+fn the_agents_file_readers_end_with_it() {
+    let test = "the_agents_file_readers_end_with_it";
+    if !require_privileged(test) {
+        return;
+    }
+    let wl = compile_workload("calltree");
+    let run = spawn(&wl.path, &["60"]);
+    let pid = run.id().to_string();
+    let dir = scratch("readers-end");
+    let file = dir.path().join("c.holter");
+    // A capture that ends by itself.
+    let mut agent = AgentRun::start(&[
+        "record",
+        "--pid",
+        &pid,
+        "--duration",
+        "2s",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let child = agent.child.take().unwrap();
+    let apid = child.id();
+    let mut kids = std::collections::BTreeSet::new();
+    let mut status = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        kids.extend(children_of(apid).into_iter().filter(|&k| is_reader(k)));
+        // SAFETY: our own child.
+        if unsafe { libc::waitpid(apid as i32, &mut status, libc::WNOHANG) } == apid as i32 {
+            break;
+        }
+        if Instant::now() > deadline {
+            drop(child);
+            panic!("holter-agent did not end");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(child);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert!(!kids.is_empty(), "no file reader was started");
+    // Reaped by the agent before it exited: no such process at all.
+    let left: Vec<u32> = kids
+        .iter()
+        .copied()
+        .filter(|k| Path::new(&format!("/proc/{k}")).exists())
+        .collect();
+    assert!(left.is_empty(), "readers left after the capture: {left:?}");
+    assert_eq!(footer(&records(&file)).expect("footer").reason, "duration");
+
+    // An agent killed mid-capture.
+    let file = dir.path().join("k.holter");
+    let mut agent = AgentRun::start(&[
+        "record",
+        "--pid",
+        &pid,
+        "--duration",
+        "60s",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let child = agent.child.take().unwrap();
+    let apid = child.id();
+    let mut kids = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !kids.iter().any(|&k| is_reader(k)) {
+        kids.extend(children_of(apid));
+        assert!(Instant::now() < deadline, "no file reader started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kids.extend(children_of(apid));
+    // SAFETY: our own child.
+    unsafe {
+        libc::kill(apid as i32, libc::SIGKILL);
+        libc::waitpid(apid as i32, &mut status, 0);
+    }
+    drop(child);
+    let alive = all_end(&kids, Duration::from_secs(2));
+    assert!(
+        alive.is_empty(),
+        "outlived the agent killed by SIGKILL: {alive:?} (of {kids:?})"
+    );
+    drop(run);
+}
