@@ -154,6 +154,16 @@ impl Helper {
         })
     }
 
+    /// [`Helper::view`], waiting at most `limit` for each part of the
+    /// answer (a file of the container that never answers holds the helper:
+    /// it is then of no more use, drop it).
+    pub fn view_within(&mut self, limit: Duration) -> Result<ViewText, NsError> {
+        self.sock.set_read_timeout(Some(limit))?;
+        let view = self.view();
+        self.sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+        view
+    }
+
     fn read_u32(&mut self) -> std::io::Result<u32> {
         let mut b = [0u8; 4];
         self.sock.read_exact(&mut b)?;

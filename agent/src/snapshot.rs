@@ -151,6 +151,11 @@ impl Collector for CgroupCollector {
     }
 }
 
+/// The most the container view (hostname, resolv.conf, mountinfo) is
+/// waited for: read in a few milliseconds, unless a file of the container
+/// never answers.
+const VIEW_WAIT: Duration = Duration::from_secs(1);
+
 /// Network counters and the container view from inside the target's namespaces.
 pub struct NetCollector;
 
@@ -174,14 +179,35 @@ impl Collector for NetCollector {
                 return Ok(());
             }
         };
-        let view = helper.view()?;
-        let redact = crate::redact::Redact::new(ctx.settings.redact);
-        ctx.emit(ContainerView {
-            time_ns: monotonic_ns(),
-            hostname: redact.path(&view.hostname),
-            resolv_conf: redact.resolv_conf(&view.resolv_conf),
-            root_mount: redact.mount_line(&ns::root_mount(&view.mountinfo)),
-        });
+        match helper.view_within(VIEW_WAIT) {
+            Ok(view) => {
+                let redact = crate::redact::Redact::new(ctx.settings.redact);
+                ctx.emit(ContainerView {
+                    time_ns: monotonic_ns(),
+                    hostname: redact.path(&view.hostname),
+                    resolv_conf: redact.resolv_conf(&view.resolv_conf),
+                    root_mount: redact.mount_line(&ns::root_mount(&view.mountinfo)),
+                });
+            }
+            Err(e) => {
+                // Held by a file of the container (its resolv.conf on a file
+                // system that does not answer): left behind, not waited for;
+                // another helper reads the network counters.
+                ctx.warn(format!(
+                    "no container view (hostname, resolv.conf, root mount) of pid {pid}: \
+                     not answered within {} s, a file of the container that does not answer? ({e})",
+                    VIEW_WAIT.as_secs_f64()
+                ));
+                helper = match Helper::spawn(pid) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        ctx.warn(format!("no network view: {e}"));
+                        ready.ok();
+                        return Ok(());
+                    }
+                };
+            }
+        }
         let mut failed = None;
         let mut previous: Option<NetSnapshot> = None;
         let mut ticks = 0u32;

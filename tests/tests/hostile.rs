@@ -1228,3 +1228,79 @@ fn the_agents_file_readers_end_with_it() {
     );
     drop(run);
 }
+
+/// The container's resolv.conf on a FUSE server of its own that reads the
+/// namespace helper's request and never answers: the helper is held in the
+/// kernel, so the view (hostname, resolv.conf, root mount) is given up after
+/// 1 s with a warning, another helper reads the network counters, and the
+/// capture completes (before: the capture was abandoned, "the namespace
+/// helper stopped answering", after 5 s, and the helper was waited for
+/// forever).
+#[test]
+fn resolv_conf_on_a_fuse_server_that_never_answers_costs_only_the_view() {
+    let test = "resolv_conf_on_a_fuse_server_that_never_answers_costs_only_the_view";
+    if !require_privileged(test) {
+        return;
+    }
+    let Some(python) = require_tool(test, "python3", "python3") else {
+        return;
+    };
+    if !Path::new("/dev/fuse").exists() {
+        skip(test, "no /dev/fuse (the kernel's FUSE module)");
+        return;
+    }
+    let wl = compile_workload("hostile");
+    let dir = scratch("resolv-fuse");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("resolv.conf"), "nameserver 192.0.2.99\n").unwrap();
+    let trigger = dir.path().join("hang");
+    // Mounted over the container's /etc by a server inside its mount
+    // namespace (it dies with the container), then told to swallow.
+    let setup = format!(
+        r#"rm etc/resolv.conf
+{python} {slowfs} "$R/etc" {src}/resolv.conf {trigger} </dev/null >/dev/null 2>&1 &
+i=0; while [ ! -e "$R/etc/resolv.conf" ]; do sleep 0.05; i=$((i+1)); [ $i -lt 200 ] || exit 1; done
+echo swallow > {trigger}"#,
+        python = python.display(),
+        slowfs = repo_root().join("tests/workloads/slowfs.py").display(),
+        src = src.display(),
+        trigger = trigger.display(),
+    );
+    let h = hostile("hostile-resolv-fuse", &wl, &setup, "jit 30");
+    let pid = h.container.workload_pid("hostile").to_string();
+    let file = dir.path().join("c.holter");
+    let run = AgentRun::start(&[
+        "record",
+        "--pid",
+        &pid,
+        "--no-samples",
+        "--duration",
+        "2s",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    let end = run.end(Duration::from_secs(30));
+    // The view is waited for 1 s before the capture starts.
+    let recs = assert_bounded(
+        &end,
+        Duration::from_secs(3),
+        &file,
+        "resolv.conf on a FUSE server that never answers",
+    );
+    let view = recs.iter().find(|r| matches!(r, Record::ContainerView(_)));
+    assert!(
+        view.is_none(),
+        "a view was read: the test did not hang the helper: {view:?}"
+    );
+    assert!(
+        recs.iter().any(|r| matches!(r, Record::NetSnapshot(_))),
+        "no network counters"
+    );
+    let warned = recs.iter().any(|r| match r {
+        Record::Warning(w) => w.message.starts_with("no container view"),
+        _ => false,
+    });
+    assert!(warned, "no warning about the view: {}", all_text(&recs));
+    drop(h);
+}
