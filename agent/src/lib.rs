@@ -20,6 +20,7 @@ pub mod redact;
 pub mod runtimes;
 pub mod sample;
 pub mod snapshot;
+pub mod so_far;
 pub mod status;
 pub mod symbols;
 pub mod sync;

@@ -150,6 +150,59 @@ impl Keep {
     }
 }
 
+/// Totals written while the capture was recorded (format 1.14,
+/// `SyscallTotalSoFar` and `CountersSoFar`): each cumulative, so the latest
+/// of a key is the one that counts, and a final record (`SyscallTotal`,
+/// `Counters`) of the same key supersedes it. A capture cut by `kill -9`
+/// has only these; a complete one, the final records too.
+#[derive(Default)]
+struct SoFar {
+    /// (name, value), the latest of each name, in order first written.
+    counters: Vec<(String, u64)>,
+    /// The latest of each (abi, nr), in order first written.
+    syscall_totals: Vec<SyscallTotal>,
+}
+
+impl SoFar {
+    fn counters(&mut self, r: Counters) {
+        for (k, v) in r.values {
+            match self.counters.iter_mut().find(|(n, _)| *n == k) {
+                Some(slot) => slot.1 = v,
+                None => self.counters.push((k, v)),
+            }
+        }
+    }
+
+    fn syscall_total(&mut self, r: SyscallTotal) {
+        match self
+            .syscall_totals
+            .iter_mut()
+            .find(|t| t.abi == r.abi && t.nr == r.nr)
+        {
+            Some(slot) => *slot = r,
+            None => self.syscall_totals.push(r),
+        }
+    }
+
+    /// Adds to `c` the totals no final record gave.
+    fn fill(self, c: &mut Capture) {
+        for (k, v) in self.counters {
+            if !c.counters.iter().any(|(n, _)| *n == k) {
+                c.counters.push((k, v));
+            }
+        }
+        for t in self.syscall_totals {
+            if !c
+                .syscall_totals
+                .iter()
+                .any(|f| f.abi == t.abi && f.nr == t.nr)
+            {
+                c.syscall_totals.push(t);
+            }
+        }
+    }
+}
+
 /// Everything a capture holds, grouped by kind, in file order.
 #[derive(Debug, Default)]
 pub struct Capture {
@@ -319,6 +372,7 @@ impl Capture {
             ..Capture::default()
         };
         let mut have_header = false;
+        let mut so_far = SoFar::default();
         let budget = reader.budget();
         let mut deltas = Deltas {
             budget: budget.bytes,
@@ -356,6 +410,8 @@ impl Capture {
                 Record::Warning(r) => c.warnings.push(r.message),
                 Record::Counters(r) => c.counters.extend(r.values),
                 Record::SyscallTotal(r) => c.syscall_totals.push(r),
+                Record::CountersSoFar(r) => so_far.counters(r),
+                Record::SyscallTotalSoFar(r) => so_far.syscall_total(r),
                 Record::CgroupDelta(d) => {
                     // Rebuilt on its base, the last snapshot of the same
                     // directory; the rebuilt copies count against the budget.
@@ -389,6 +445,7 @@ impl Capture {
         c.cgroup_snapshots.shrink_to_fit();
         c.kernel_symbols.sort_by_key(|s| s.start);
         c.kernel_symbols.dedup_by_key(|s| s.start);
+        so_far.fill(&mut c);
         c.totals_from_counters();
         if deltas.lost > 0 {
             c.warnings.push(format!(

@@ -330,3 +330,109 @@ fn info_raw_escapes_snapshot_text() {
         "cgroup /a\\ncgroup /forged (v2) at 0.000 s\n  file x\\n  file y\n    cgroup /forged\n    \\x1b[2J\n"
     );
 }
+
+/// A capture with the totals the agent writes while recording (format
+/// 1.14): per-syscall totals and counters so far, each cumulative (the
+/// latest of a key counts), losses as what was lost since the last (they
+/// add up); then, when complete, the final totals, which supersede them.
+/// Cut before its final records (`kill -9`) or complete, `holter info` and
+/// `holter syscalls` read each total once, never summed with an earlier one.
+fn with_totals(complete: bool) -> Vec<u8> {
+    let header = Header {
+        host: Host {
+            arch: "x86_64".into(),
+            ..Default::default()
+        },
+        clock: ClockPair {
+            monotonic_ns: 1_000,
+            wall_ns: 5,
+        },
+        ..Default::default()
+    };
+    let total = |calls: u64, nr: u32, name: &str| SyscallTotal {
+        time_ns: 2_000,
+        abi: "x86_64".into(),
+        nr,
+        name: name.into(),
+        calls,
+        errors: 1,
+        total_ns: 1_000 * calls,
+        errnos: vec![(11, 1)],
+    };
+    let lost = |kind: &str, count: u64| {
+        Record::Lost(Lost {
+            time_ns: 2_000,
+            kind: kind.into(),
+            count,
+        })
+    };
+    let counters = |v: u64| Counters {
+        time_ns: 2_000,
+        values: vec![("task-clock".into(), v)],
+    };
+    let mut w = Writer::new(Vec::new(), header, WriterOptions::default()).unwrap();
+    for r in [
+        Record::SyscallTotalSoFar(total(4, 0, "read")),
+        Record::CountersSoFar(counters(40)),
+        lost("samples", 3),
+        lost("syscalls", 1),
+        Record::SyscallTotalSoFar(total(7, 0, "read")),
+        Record::SyscallTotalSoFar(total(2, 39, "getpid")),
+        Record::CountersSoFar(counters(90)),
+        lost("samples", 2),
+    ] {
+        w.write(&r).unwrap();
+    }
+    if !complete {
+        // Killed before its final records: the footer's frame dropped.
+        w.flush().unwrap();
+        let full = w.finish(Footer::default()).unwrap();
+        return full[..last_frame_start(&full)].to_vec();
+    }
+    for r in [
+        total(9, 0, "read").into(),
+        total(2, 39, "getpid").into(),
+        Record::Counters(counters(100)),
+        lost("samples", 1),
+    ] {
+        w.write(&r).unwrap();
+    }
+    w.finish(Footer {
+        end_ns: 3_000,
+        reason: "duration".into(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn totals_written_while_recorded_are_read_once_cut_or_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    for (complete, read_calls, task_clock, lost_samples) in [(false, 7, 90, 5), (true, 9, 100, 6)] {
+        let path = dir.path().join(format!("c-{complete}.holter"));
+        std::fs::write(&path, with_totals(complete)).unwrap();
+        let file = path.to_str().unwrap();
+        let out = holter(&["info", file, "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["complete"], complete);
+        assert_eq!(v["lost_samples"], lost_samples, "{v}");
+        assert_eq!(v["lost_syscalls"], 1, "{v}");
+        assert_eq!(v["counters"]["task-clock"], task_clock, "{v}");
+        let text = String::from_utf8(holter(&["info", file]).stdout).unwrap();
+        assert!(text.contains(&format!("task-clock={task_clock}")), "{text}");
+        assert_eq!(text.matches("task-clock=").count(), 1, "{text}");
+
+        let out = holter(&["syscalls", file, "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let counted = v["counted_only"].as_array().unwrap();
+        let read: Vec<&serde_json::Value> =
+            counted.iter().filter(|c| c["name"] == "read").collect();
+        assert_eq!(read.len(), 1, "{v}");
+        assert_eq!(read[0]["count"], read_calls, "{v}");
+        assert_eq!(read[0]["total_ns"], 1_000 * read_calls, "{v}");
+        assert_eq!(counted.len(), 2, "{v}");
+        assert_eq!(v["lost"], 1, "{v}");
+    }
+}

@@ -20,9 +20,10 @@ fn main() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/captures")
         .join(&name);
-    // Format 1.13: the 1.13 body repacked into a packed record, its stacks
-    // in a stack batch; a later version changes this line and adds its own test.
-    let (bytes, _) = common::capture_1_13();
+    // Format 1.14: the 1.14 body (1.13's and the totals so far) repacked
+    // into a packed record, its stacks in a stack batch; a later version
+    // changes this line and adds its own test.
+    let (bytes, _) = common::capture_1_14();
     let mut file = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -55,8 +55,10 @@ pub const VERSION_MAJOR: u16 = 1;
 /// 1.12: [`packed`] records, compressed with a built-in zstd dictionary;
 /// 1.13: [`stack_batch`] records, the stacks of a capture written together,
 /// each as what it adds to an earlier one; [`sample_columns`] records,
-/// sample batches with their times Rice-coded).
-pub const VERSION_MINOR: u16 = 13;
+/// sample batches with their times Rice-coded;
+/// 1.14: [`Record::SyscallTotalSoFar`], [`Record::CountersSoFar`]: totals
+/// written while recorded, so that a capture cut by `kill -9` holds them).
+pub const VERSION_MINOR: u16 = 14;
 /// Largest compressed frame a reader accepts.
 pub const MAX_FRAME: u32 = 64 << 20;
 /// Largest decompressed payload a reader accepts.

@@ -645,7 +645,9 @@ pub fn weight(r: &Record) -> u64 {
         }
         Record::OffCpuBatch(b) => b.len() as u64 * size_of::<crate::OffCpu>() as u64,
         Record::Syscall(c) => size(c) + s(&c.summary) + s(&c.abi),
-        Record::SyscallTotal(t) => size(t) + s(&t.abi) + s(&t.name) + 16 * t.errnos.len() as u64,
+        Record::SyscallTotal(t) | Record::SyscallTotalSoFar(t) => {
+            size(t) + s(&t.abi) + s(&t.name) + 16 * t.errnos.len() as u64
+        }
         Record::CgroupSnapshot(c) => {
             size(c)
                 + s(&c.path)
@@ -698,7 +700,9 @@ pub fn weight(r: &Record) -> u64 {
         Record::KernelSymbols(k) => symbols(&k.symbols),
         Record::JitSymbols(j) => size(j) + symbols(&j.symbols),
         Record::Warning(w) => size(w) + s(&w.message),
-        Record::Counters(c) => size(c) + c.values.iter().map(|(k, _)| VEC + 8 + s(k)).sum::<u64>(),
+        Record::Counters(c) | Record::CountersSoFar(c) => {
+            size(c) + c.values.iter().map(|(k, _)| VEC + 8 + s(k)).sum::<u64>()
+        }
     }
 }
 

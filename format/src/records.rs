@@ -870,4 +870,17 @@ records! {
     /// where the 1.9 layout (the column in a `SampleBatch`) left it reading
     /// an empty time column, and so no sample, without a word.
     SampleBatchLessPeriod: SampleBatch = 24,
+    /// Format 1.14: a [`SyscallTotal`] so far, written while the capture is
+    /// recorded (cumulative from its start, when it changed, within about
+    /// a second), so that a capture cut by `kill -9` still holds the counts
+    /// of the calls `--syscalls-filter` left out. A later one of the same
+    /// `abi` and `nr` supersedes it, and so does a final `SyscallTotal`
+    /// record of them; a kind of its own, so that a reader older than 1.14
+    /// skips it (and says records of a newer kind were skipped) instead of
+    /// adding it to the final totals.
+    SyscallTotalSoFar: SyscallTotal = 26,
+    /// Format 1.14: [`Counters`] so far, written while recorded like
+    /// [`Record::SyscallTotalSoFar`]: each value cumulative, superseded by a
+    /// later one of the same name (so far or final).
+    CountersSoFar: Counters = 27,
 }

@@ -23,6 +23,7 @@ use holter_format::{Counters, Record};
 
 use crate::clock::monotonic_ns;
 use crate::collect::{Collector, Context, Ready};
+use crate::so_far::{CountersSoFar, LostSoFar};
 use attr::{Event, Start};
 use open::Armed;
 use state::State;
@@ -125,6 +126,8 @@ impl Collector for Sampler {
         let mut last_rescan = Instant::now();
         let mut last_jit = Instant::now();
         let mut quiet = Vec::new();
+        let mut so_far = CountersSoFar::new(monotonic_ns());
+        let mut off_cpu_lost = LostSoFar::new("off-cpu");
         loop {
             let stopping = ctx.stopping();
             quiet.resize(armed.rings.rings.len(), false);
@@ -145,6 +148,23 @@ impl Collector for Sampler {
                 last_jit = Instant::now();
                 state.refresh_jit();
             }
+            let now = monotonic_ns();
+            if !stopping && so_far.due(now) {
+                // The counters and the off-CPU losses so far (README "Durability").
+                let mut values = armed.counts();
+                if let Some((rec, _)) = &drain.off_cpu {
+                    values.extend(rec.counters());
+                    state
+                        .out
+                        .extend(off_cpu_lost.delta(rec.lost, now).map(Record::from));
+                }
+                if let Some(u) = &state.unwind {
+                    values.extend(u.stats.counters());
+                }
+                state
+                    .out
+                    .extend(so_far.changed(now, values).map(Record::CountersSoFar));
+            }
             send(&ctx, &mut state);
             if stopping {
                 break;
@@ -154,12 +174,12 @@ impl Collector for Sampler {
         if let Some((rec, _)) = &mut drain.off_cpu {
             rec.finish(monotonic_ns(), &mut state.out);
             values.extend(rec.counters());
+            state.out.extend(
+                off_cpu_lost
+                    .delta(rec.lost, monotonic_ns())
+                    .map(Record::from),
+            );
             if rec.lost > 0 {
-                state.out.push(Record::Lost(holter_format::Lost {
-                    time_ns: monotonic_ns(),
-                    kind: "off-cpu".into(),
-                    count: rec.lost,
-                }));
                 state.out.push(Record::Warning(holter_format::Warning {
                     time_ns: monotonic_ns(),
                     message: format!(

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use holter_format::syscall_names::Arch;
-use holter_format::{Lost, Record, Syscall};
+use holter_format::{Record, Syscall};
 
 use super::counts;
 use super::pair::{self, Event, Layout, Pairer};
@@ -26,6 +26,7 @@ use crate::clock::monotonic_ns;
 use crate::collect::{Collector, Context, Ready};
 use crate::sample::attr::flag;
 use crate::sample::sys::{self, Attr, CpuRings, Ring, Who};
+use crate::so_far::{LostSoFar, SyscallTotals};
 
 /// Data pages per CPU ring: 2 MiB with 4 KiB pages, about 20,000 records
 /// (one call is two records of 80 and 96 bytes).
@@ -287,19 +288,17 @@ impl Collector for KernelCollector {
         for t in totals {
             ctx.emit(t);
         }
+        // What was lost and not yet said (the kernel's drops since last
+        // sent, records the writer did not take).
         let lost = reader.lost_events + reader.unsent;
-        if lost > 0 {
-            ctx.emit(Lost {
-                time_ns: monotonic_ns(),
-                kind: "syscalls".into(),
-                count: lost,
-            });
-            if reader.lost_events > 0 {
-                ctx.warn(format!(
-                    "syscalls: the kernel dropped {} tracepoint records (rings full): calls around them are missing from counts and latencies",
-                    reader.lost_events
-                ));
-            }
+        if let Some(l) = reader.lost_so_far.delta(lost, monotonic_ns()) {
+            ctx.emit(l);
+        }
+        if reader.lost_events > 0 {
+            ctx.warn(format!(
+                "syscalls: the kernel dropped {} tracepoint records (rings full): calls around them are missing from counts and latencies",
+                reader.lost_events
+            ));
         }
         Ok(())
     }
@@ -317,6 +316,9 @@ struct Reader {
     lost_events: u64,
     /// Records the writer did not take (it has gone).
     unsent: u64,
+    /// The totals and losses sent while recorded.
+    so_far: SyscallTotals,
+    lost_so_far: LostSoFar,
     /// Processes already described (the target's at start, then newcomers).
     known: HashSet<u32>,
     threads: HashSet<u32>,
@@ -333,6 +335,8 @@ impl Reader {
             pending: Vec::with_capacity(BATCH),
             lost_events: 0,
             unsent: 0,
+            so_far: SyscallTotals::default(),
+            lost_so_far: LostSoFar::new("syscalls"),
             known: HashSet::new(),
             threads: HashSet::new(),
         }
@@ -340,6 +344,7 @@ impl Reader {
 
     fn drain(&mut self, rings: &mut [Ring], all: bool) {
         let horizon = monotonic_ns().saturating_sub(SETTLE_NS);
+        let lost_before = self.lost_events;
         let (layout, held, scratch, lost) = (
             &self.layout,
             &mut self.held,
@@ -366,7 +371,14 @@ impl Reader {
             held.partition_point(|e| e.time() <= horizon)
         };
         let now: Vec<Event> = held.drain(..ready).collect();
+        if self.lost_events > lost_before {
+            // Sent with the totals, as old as the oldest event held.
+            self.so_far.counted(horizon);
+        }
         for e in now {
+            if let Event::Exit { .. } = e {
+                self.so_far.counted(e.time());
+            }
             let (Event::Enter { pid, tid, .. } | Event::Exit { pid, tid, .. }) = e;
             self.describe(pid, tid);
             if let Some(s) = self.pairer.handle(e) {
@@ -377,6 +389,23 @@ impl Reader {
             }
         }
         self.flush();
+        self.totals_due(monotonic_ns());
+    }
+
+    /// Sends the totals that changed ([`Record::SyscallTotalSoFar`]) and
+    /// the events the kernel dropped since last sent, once a call counted
+    /// (or a loss seen) [`crate::cadence::HOLD_NS`] ago is not in them.
+    fn totals_due(&mut self, now: u64) {
+        if !self.so_far.due(now) {
+            return;
+        }
+        let totals = counts::totals(self.pairer.table(), &self.pairer.counts, &[]);
+        for t in self.so_far.changed(totals) {
+            self.send(Record::SyscallTotalSoFar(t));
+        }
+        if let Some(l) = self.lost_so_far.delta(self.lost_events, now) {
+            self.send(l.into());
+        }
     }
 
     /// Process and Thread records for tasks first seen in the events.

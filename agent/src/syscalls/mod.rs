@@ -157,9 +157,14 @@ fn trace(ctx: &Context, tracer: &mut Tracer) -> anyhow::Result<()> {
                 }
                 tracer.flush_due(monotonic_ns());
             }
-            Ok(None) => tracer.flush(), // the ticker: at most TICK late
+            Ok(None) => {
+                // The ticker: at most TICK late.
+                tracer.flush();
+                tracer.totals_due(monotonic_ns());
+            }
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
                 tracer.flush();
+                tracer.totals_due(monotonic_ns());
                 // Nothing traced (the target exited): wait for newcomers or the end.
                 std::thread::sleep(TICK);
             }

@@ -6,7 +6,7 @@ use std::io;
 
 use anyhow::anyhow;
 use holter_format::syscall_names::Arch;
-use holter_format::{Exit, Syscall, SyscallTotal};
+use holter_format::{Exit, Record, Syscall, SyscallTotal};
 
 use super::counts::{self, Count};
 use super::follow::Follower;
@@ -16,6 +16,7 @@ use crate::clock::monotonic_ns;
 use crate::collect::Context;
 use crate::host::proc::Proc as ProcFs;
 use crate::procfs;
+use crate::so_far::SyscallTotals;
 
 /// Syscall records sent to the writer at once.
 const BATCH: usize = 1024;
@@ -72,6 +73,8 @@ pub struct Tracer {
     pending: Vec<Syscall>,
     /// Launched commands still running the agent's code before their exec.
     before_exec: HashSet<u32>,
+    /// The totals sent while recorded.
+    so_far: SyscallTotals,
 }
 
 impl Tracer {
@@ -92,6 +95,7 @@ impl Tracer {
             lost: 0,
             before_exec: HashSet::new(),
             pending: Vec::with_capacity(BATCH),
+            so_far: SyscallTotals::default(),
         }
     }
 
@@ -267,6 +271,7 @@ impl Tracer {
         let (pid, nr, enter) = (st.pid, st.nr, st.enter_ns);
         let summary = st.summary.take().unwrap_or_default();
         let compat = st.compat;
+        self.so_far.counted(now);
         if compat {
             if let Some(c) = self.compat_counts.get_mut(idx) {
                 c.add(ret, duration);
@@ -467,6 +472,17 @@ impl Tracer {
             .map(|s| s.time_ns.saturating_add(s.duration_ns));
         if crate::cadence::must_send(first, now) {
             self.flush();
+        }
+        self.totals_due(now);
+    }
+
+    /// Sends the totals that changed ([`Record::SyscallTotalSoFar`]) once
+    /// a call counted [`crate::cadence::HOLD_NS`] ago is not in them.
+    pub fn totals_due(&mut self, now: u64) {
+        if self.so_far.due(now) {
+            for t in self.so_far.changed(self.totals()) {
+                self.ctx.emit(Record::SyscallTotalSoFar(t));
+            }
         }
     }
 

@@ -519,6 +519,46 @@ pub fn capture_1_13() -> (Vec<u8>, Vec<Record>) {
     (out, records)
 }
 
+/// The totals format 1.14 writes while a capture is recorded: `read` so
+/// far twice (cumulative, the second supersedes the first), counters so far.
+pub fn so_far_1_14() -> Vec<Record> {
+    let read = |time_ns: u64, calls: u64| SyscallTotal {
+        time_ns,
+        abi: "x86_64".into(),
+        nr: 0,
+        name: "read".into(),
+        calls,
+        errors: 1,
+        total_ns: 1_000 * calls,
+        errnos: vec![(11, 1)],
+    };
+    vec![
+        Record::SyscallTotalSoFar(read(5_000_000_000, 4)),
+        Record::CountersSoFar(Counters {
+            time_ns: 5_000_000_001,
+            values: vec![("task-clock".into(), 40), ("off-cpu:lost".into(), 0)],
+        }),
+        Record::SyscallTotalSoFar(read(6_000_000_000, 7)),
+    ]
+}
+
+/// One record of every kind of format 1.14: [`body_1_13`] and the totals
+/// so far ([`so_far_1_14`]).
+pub fn body_1_14() -> Vec<Record> {
+    let mut b = body_1_13();
+    b.extend(so_far_1_14());
+    b
+}
+
+/// Format 1.14: the 1.14 body (1.11 header) as the agent leaves it at
+/// close (repacked as [`capture_1_13`]). The records as written, in order.
+pub fn capture_1_14() -> (Vec<u8>, Vec<Record>) {
+    let (bytes, records) = capture_with(header_1_11(), body_1_14, 1, 0);
+    let mut out = Vec::new();
+    holter_format::repack(&bytes[..], &mut out, 1 << 20, 19, true).unwrap();
+    (out, records)
+}
+
 pub const PREAMBLE: usize = PREAMBLE_LEN;
 
 pub fn footer() -> Footer {
