@@ -220,3 +220,115 @@ fn a_capture_is_synced_to_disk_every_second_while_recorded() {
         }
     }
 }
+
+/// The totals written only at the end before format 1.14 (per-syscall
+/// totals, which hold the only count of the calls `--syscalls-filter`
+/// leaves out; counters) reach the file while recorded: a capture cut by
+/// kill -9 holds them up to about its last second, and the analyzer reads
+/// each once. The workload's getpid calls are filtered out (only its
+/// sleeps are recorded): cut, the file still counts them, and the newest
+/// totals are no older than the bound. Without totals so far, a cut file
+/// held no total, no counter (the agent before format 1.14 failed here).
+#[test]
+fn a_capture_cut_by_kill_9_keeps_its_totals_but_their_last_second() {
+    if !require_privileged("a_capture_cut_by_kill_9_keeps_its_totals_but_their_last_second") {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("syscalls");
+    // 4 threads: getpid and a 10 ms sleep each, forever (~400 getpid a second).
+    let container = Container::start(
+        Cgroup::new("durable-tot"),
+        &[wl.path.to_str().unwrap(), "threads", "4"],
+    );
+    let pid = container.workload_pid("syscalls").to_string();
+    for mode in ["--syscalls", "--syscalls=kernel"] {
+        let dir = scratch("durable-tot");
+        let file = dir.path().join("t.holter");
+        let mut agent = start_agent_ready(&[
+            "record",
+            "--pid",
+            &pid,
+            mode,
+            "--syscalls-filter",
+            "clock_nanosleep,nanosleep",
+            "--interval",
+            "60s",
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        std::thread::sleep(Duration::from_millis(3200));
+        let killed = monotonic_ns();
+        agent.kill9();
+
+        let mut getpid_so_far = 0;
+        let (mut newest_total, mut newest_counters) = (0u64, 0u64);
+        let mut task_clock = 0;
+        let reader =
+            Reader::new(std::io::BufReader::new(std::fs::File::open(&file).unwrap())).unwrap();
+        for r in reader {
+            match r {
+                holter_format::Record::SyscallTotalSoFar(t) => {
+                    newest_total = newest_total.max(t.time_ns);
+                    if t.name == "getpid" {
+                        assert!(t.calls >= getpid_so_far, "cumulative: {t:?}");
+                        getpid_so_far = t.calls;
+                    }
+                }
+                holter_format::Record::CountersSoFar(c) => {
+                    newest_counters = newest_counters.max(c.time_ns);
+                    for (k, v) in c.values {
+                        if k == "task-clock" {
+                            task_clock = v;
+                        }
+                    }
+                }
+                holter_format::Record::SyscallTotal(_)
+                | holter_format::Record::Counters(_)
+                | holter_format::Record::Footer(_) => {
+                    panic!("{mode}: a final record in a file cut by kill -9")
+                }
+                _ => {}
+            }
+        }
+        let age = |t: u64| killed.saturating_sub(t) as f64 / 1e9;
+        eprintln!(
+            "{mode}: cut by kill -9: getpid counted {getpid_so_far}, totals {:.3} s old, counters {:.3} s old, task-clock {task_clock} ns",
+            age(newest_total),
+            age(newest_counters)
+        );
+        // About 400 a second for 3 s, less the last second: at least a second's.
+        assert!(
+            getpid_so_far >= 200,
+            "{mode}: getpid counted {getpid_so_far}"
+        );
+        assert!(
+            age(newest_total) <= BOUND_S,
+            "{mode}: the newest syscall totals are {:.3} s older than the kill",
+            age(newest_total)
+        );
+        assert!(
+            age(newest_counters) <= BOUND_S,
+            "{mode}: the newest counters are {:.3} s older than the kill",
+            age(newest_counters)
+        );
+        assert!(task_clock > 0, "{mode}: no task-clock so far");
+
+        // The analyzer reads the filtered calls from the cut file, once.
+        let out = holter(&["syscalls", file.to_str().unwrap(), "--json"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&ok_stdout("holter syscalls", &out)).unwrap();
+        let getpid: Vec<&serde_json::Value> = v["counted_only"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] == "getpid")
+            .collect();
+        assert_eq!(getpid.len(), 1, "{mode}: {v}");
+        assert_eq!(getpid[0]["count"], getpid_so_far, "{mode}: {v}");
+        let out = holter(&["info", file.to_str().unwrap(), "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&ok_stdout("holter info", &out)).unwrap();
+        assert_eq!(v["complete"], false);
+        assert_eq!(v["counters"]["task-clock"], task_clock, "{mode}: {v}");
+    }
+}
