@@ -8,7 +8,7 @@ use holter_format::*;
 
 #[test]
 fn every_record_kind_round_trips() {
-    let (bytes, expected) = common::capture_with(common::header_1_11(), common::body_1_11, 1, 0);
+    let (bytes, expected) = common::capture_with(common::header_1_11(), common::body_1_14, 1, 0);
     let mut r = Reader::new(&bytes[..]).unwrap();
     let got: Vec<Record> = r.by_ref().collect();
     assert_eq!(got, expected);
