@@ -275,6 +275,15 @@ fn info_raw_shows_the_snapshots_of_every_format_version() {
                 "  file /proc/net/dev\n    eth0: 6 1\n  file /proc/net/snmp\n    Tcp: 1\n    Udp: 2\n",
             ],
         ),
+        // 1.14: the same, beside totals so far.
+        (
+            14,
+            &[
+                "    usage_usec 9\n  file memory.current\n    4096\n",
+                "    usage_usec 1009\n  file memory.max\n    max\n",
+                "  file /proc/net/dev\n    eth0: 6 1\n  file /proc/net/snmp\n    Tcp: 1\n    Udp: 2\n",
+            ],
+        ),
     ] {
         let file = format!("{dir}/format-1.{minor}-all-kinds.holter");
         let out = holter(&["info", &file, "--raw"]);
@@ -434,5 +443,14 @@ fn totals_written_while_recorded_are_read_once_cut_or_complete() {
         assert_eq!(read[0]["total_ns"], 1_000 * read_calls, "{v}");
         assert_eq!(counted.len(), 2, "{v}");
         assert_eq!(v["lost"], 1, "{v}");
+
+        // The report's capture facts: the losses, added up once.
+        let out = holter(&["report", file, "--format", "markdown", "-o", "-"]);
+        assert!(out.status.success(), "{out:?}");
+        let md = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            md.contains(&format!("0 recorded, {lost_samples} lost")),
+            "{md}"
+        );
     }
 }
