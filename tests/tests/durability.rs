@@ -332,3 +332,58 @@ fn a_capture_cut_by_kill_9_keeps_its_totals_but_their_last_second() {
         assert_eq!(v["counters"]["task-clock"], task_clock, "{mode}: {v}");
     }
 }
+
+/// Losses reach the file while recorded too: the agent is stopped
+/// (SIGSTOP) for a second while its target calls getpid flat out under
+/// `--syscalls=kernel`, so the kernel's rings overflow and drop records;
+/// continued, then killed 1.5 s later, the cut file counts the loss (a
+/// `Lost` record of syscalls) and `holter info` says so. The agent before
+/// format 1.14 wrote this count only at the end: the cut file had none.
+#[test]
+fn a_capture_cut_by_kill_9_counts_what_was_lost_before_its_last_second() {
+    if !require_privileged("a_capture_cut_by_kill_9_counts_what_was_lost_before_its_last_second") {
+        return;
+    }
+    let _serial = serial();
+    let wl = compile_workload("syscalls");
+    let container = Container::start(
+        Cgroup::new("durable-lost"),
+        &[wl.path.to_str().unwrap(), "heavy", "100000000000"],
+    );
+    let pid = container.workload_pid("syscalls").to_string();
+    let dir = scratch("durable-lost");
+    let file = dir.path().join("l.holter");
+    let mut agent = start_agent_ready(&[
+        "record",
+        "--pid",
+        &pid,
+        "--syscalls=kernel",
+        "--syscalls-filter",
+        "read",
+        "--no-samples",
+        "--interval",
+        "60s",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    agent.signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(1000));
+    agent.signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(1500));
+    agent.kill9();
+
+    let reader = Reader::new(std::io::BufReader::new(std::fs::File::open(&file).unwrap())).unwrap();
+    let lost: u64 = reader
+        .filter_map(|r| match r {
+            holter_format::Record::Lost(l) if l.kind == "syscalls" => Some(l.count),
+            _ => None,
+        })
+        .sum();
+    eprintln!("cut by kill -9 after a stop: {lost} syscall records lost in the file");
+    assert!(lost > 0, "no loss counted in the cut file");
+    let out = holter(&["info", file.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&ok_stdout("holter info", &out)).unwrap();
+    assert_eq!(v["complete"], false);
+    assert_eq!(v["lost_syscalls"], lost, "{v}");
+}
