@@ -111,36 +111,8 @@ pub unsafe fn reopen(fd_dir: RawFd, fd: RawFd) -> Result<RawFd, i32> {
 /// # Safety
 /// Only affects the calling thread; call it in a single-threaded helper.
 pub unsafe fn drop_all_capabilities() -> Result<(), i32> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    let header = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
-    let data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    // SAFETY: raw prctl/capset on structs laid out as the kernel expects.
-    unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        if libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) != 0 {
-            return Err(errno());
-        }
-    }
-    Ok(())
+    // SAFETY: the caller's contract is the same.
+    unsafe { keep_capabilities(0) }
 }
 
 fn errno() -> i32 {
