@@ -849,6 +849,46 @@ impl Drop for SlowFs {
     }
 }
 
+/// The calltree workload, under the name `name`, run (30 s) from a FUSE
+/// mount of `tests/workloads/slowfs.py` that is told `mode` half a second
+/// in (empty: it stops reading requests; `swallow`: it reads them and never
+/// answers). Every page of the binary was read once before (and cached,
+/// FOPEN_KEEP_CACHE), so the workload runs on while the file system hangs.
+/// With the scratch directory, the server, the workload and the binary's
+/// path on the mount; `None` (the test skipped, or failed under
+/// HOLTER_REQUIRE_PRIVILEGED) without privileges, python3 or /dev/fuse.
+fn workload_on_a_fuse_file_system(
+    test: &str,
+    name: &str,
+    mode: &[u8],
+) -> Option<(tempfile::TempDir, SlowFs, Proc, PathBuf)> {
+    if !require_privileged(test) {
+        return None;
+    }
+    let python = require_tool(test, "python3", "python3")?;
+    if !Path::new("/dev/fuse").exists() {
+        skip(test, "no /dev/fuse (the kernel's FUSE module)");
+        return None;
+    }
+    let wl = compile_workload("calltree");
+    let dir = scratch(name);
+    let mnt = dir.path().join("mnt");
+    let trigger = dir.path().join("hang");
+    // Served as a copy, under a name of its own.
+    let served = dir.path().join(name);
+    std::fs::copy(&wl.path, &served).unwrap();
+    let fs = SlowFs::start(&python, &mnt, &served, &trigger);
+    let exe = mnt.join(name);
+    assert_eq!(
+        std::fs::read(&exe).unwrap(),
+        std::fs::read(&served).unwrap()
+    );
+    let run = spawn(&exe, &["30"]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&trigger, mode).unwrap();
+    Some((dir, fs, run, exe))
+}
+
 /// A workload whose binary sits on a file system that hangs once it runs
 /// (FUSE, its server no longer answering: the agent's open of the mapped
 /// file waits): the sampler never waits for it. Samples keep flowing (its
@@ -862,34 +902,9 @@ impl Drop for SlowFs {
 #[test]
 fn a_binary_on_a_hung_fuse_file_system_does_not_hold_the_sampler() {
     let test = "a_binary_on_a_hung_fuse_file_system_does_not_hold_the_sampler";
-    if !require_privileged(test) {
-        return;
-    }
-    let Some(python) = require_tool(test, "python3", "python3") else {
+    let Some((dir, fs, run, exe)) = workload_on_a_fuse_file_system(test, "hungfs-wl", b"") else {
         return;
     };
-    if !Path::new("/dev/fuse").exists() {
-        skip(test, "no /dev/fuse (the kernel's FUSE module)");
-        return;
-    }
-    let wl = compile_workload("calltree");
-    let dir = scratch("slowfs");
-    let mnt = dir.path().join("mnt");
-    let trigger = dir.path().join("hang");
-    // The calltree workload under a name of its own (served as a copy).
-    let served = dir.path().join("hungfs-wl");
-    std::fs::copy(&wl.path, &served).unwrap();
-    let fs = SlowFs::start(&python, &mnt, &served, &trigger);
-    let exe = mnt.join("hungfs-wl");
-    // Every page read once (and cached, FOPEN_KEEP_CACHE): the workload
-    // runs on while the file system hangs.
-    assert_eq!(
-        std::fs::read(&exe).unwrap(),
-        std::fs::read(&served).unwrap()
-    );
-    let run = spawn(&exe, &["30"]);
-    std::thread::sleep(Duration::from_millis(500));
-    std::fs::write(&trigger, b"").unwrap();
     let file = dir.path().join("c.holter");
     let pid = run.id().to_string();
     let secs = 3;
@@ -995,31 +1010,11 @@ fn state_and_ppid(pid: u32) -> Option<(char, u32)> {
 #[test]
 fn the_agent_exits_while_a_fuse_server_never_answers_its_read() {
     let test = "the_agent_exits_while_a_fuse_server_never_answers_its_read";
-    if !require_privileged(test) {
-        return;
-    }
-    let Some(python) = require_tool(test, "python3", "python3") else {
+    let Some((dir, fs, run, exe)) =
+        workload_on_a_fuse_file_system(test, "swallowfs-wl", b"swallow")
+    else {
         return;
     };
-    if !Path::new("/dev/fuse").exists() {
-        skip(test, "no /dev/fuse (the kernel's FUSE module)");
-        return;
-    }
-    let wl = compile_workload("calltree");
-    let dir = scratch("swallowfs");
-    let mnt = dir.path().join("mnt");
-    let trigger = dir.path().join("hang");
-    let served = dir.path().join("swallowfs-wl");
-    std::fs::copy(&wl.path, &served).unwrap();
-    let fs = SlowFs::start(&python, &mnt, &served, &trigger);
-    let exe = mnt.join("swallowfs-wl");
-    assert_eq!(
-        std::fs::read(&exe).unwrap(),
-        std::fs::read(&served).unwrap()
-    );
-    let run = spawn(&exe, &["30"]);
-    std::thread::sleep(Duration::from_millis(500));
-    std::fs::write(&trigger, b"swallow").unwrap();
     let file = dir.path().join("c.holter");
     let pid = run.id().to_string();
     let secs = 2;
