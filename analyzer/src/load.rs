@@ -161,45 +161,55 @@ struct SoFar {
     counters: Vec<(String, u64)>,
     /// The latest of each (abi, nr), in order first written.
     syscall_totals: Vec<SyscallTotal>,
+    /// Where each key is in those (a capture may hold millions of keys: a
+    /// search of the list for each would take hours).
+    counter_at: HashMap<String, usize>,
+    syscall_at: HashMap<(String, u32), usize>,
 }
 
 impl SoFar {
     fn counters(&mut self, r: Counters) {
         for (k, v) in r.values {
-            match self.counters.iter_mut().find(|(n, _)| *n == k) {
-                Some(slot) => slot.1 = v,
-                None => self.counters.push((k, v)),
+            match self.counter_at.get(&k) {
+                Some(&i) => self.counters[i].1 = v,
+                None => {
+                    self.counter_at.insert(k.clone(), self.counters.len());
+                    self.counters.push((k, v));
+                }
             }
         }
     }
 
     fn syscall_total(&mut self, r: SyscallTotal) {
-        match self
-            .syscall_totals
-            .iter_mut()
-            .find(|t| t.abi == r.abi && t.nr == r.nr)
-        {
-            Some(slot) => *slot = r,
-            None => self.syscall_totals.push(r),
+        match self.syscall_at.get(&(r.abi.clone(), r.nr)) {
+            Some(&i) => self.syscall_totals[i] = r,
+            None => {
+                self.syscall_at
+                    .insert((r.abi.clone(), r.nr), self.syscall_totals.len());
+                self.syscall_totals.push(r);
+            }
         }
     }
 
     /// Adds to `c` the totals no final record gave.
     fn fill(self, c: &mut Capture) {
-        for (k, v) in self.counters {
-            if !c.counters.iter().any(|(n, _)| *n == k) {
-                c.counters.push((k, v));
-            }
-        }
-        for t in self.syscall_totals {
-            if !c
-                .syscall_totals
-                .iter()
-                .any(|f| f.abi == t.abi && f.nr == t.nr)
-            {
-                c.syscall_totals.push(t);
-            }
-        }
+        let finals: std::collections::HashSet<String> =
+            c.counters.iter().map(|(n, _)| n.clone()).collect();
+        c.counters.extend(
+            self.counters
+                .into_iter()
+                .filter(|(k, _)| !finals.contains(k)),
+        );
+        let finals: std::collections::HashSet<(String, u32)> = c
+            .syscall_totals
+            .iter()
+            .map(|f| (f.abi.clone(), f.nr))
+            .collect();
+        c.syscall_totals.extend(
+            self.syscall_totals
+                .into_iter()
+                .filter(|t| !finals.contains(&(t.abi.clone(), t.nr))),
+        );
     }
 }
 

@@ -427,6 +427,40 @@ pub fn epochs_200k(path: &Path) {
     o.finish();
 }
 
+/// Running totals (format 1.14) of 200,000 distinct counters and 200,000
+/// distinct syscalls, each written twice (a later value of each key), and
+/// no final records of them.
+pub fn totals_200k(path: &Path) {
+    let mut o = Out::new(path, false);
+    let n = 200_000u32;
+    for round in 0..2u64 {
+        for chunk in 0..n / 1000 {
+            let keys = chunk * 1000..(chunk + 1) * 1000;
+            o.put(Record::CountersSoFar(Counters {
+                time_ns: T0 + round,
+                values: keys.clone().map(|k| (format!("c{k}"), round + 1)).collect(),
+            }));
+            for k in keys {
+                o.put(Record::SyscallTotalSoFar(SyscallTotal {
+                    time_ns: T0 + round,
+                    nr: k,
+                    abi: "x86_64".into(),
+                    calls: round + 1,
+                    ..SyscallTotal::default()
+                }));
+            }
+        }
+    }
+    o.put(Stack {
+        root: false,
+        id: 0,
+        kernel: vec![],
+        user: vec![BASE + 8],
+    });
+    o.put(SampleBatch::from_samples(&[sample(T0 + 5, 100, 0)]));
+    o.finish();
+}
+
 /// One mapping `0..u64::MAX` and 160,000 small ones.
 pub fn mappings_160k(path: &Path) {
     let mut o = Out::new(path, false);
@@ -639,4 +673,5 @@ pub const ALL: &[(&str, Make, bool)] = &[
     ("epochs_200k", epochs_200k, true),
     ("mappings_160k", mappings_160k, true),
     ("overlapping", overlapping, true),
+    ("totals_200k", totals_200k, true),
 ];
