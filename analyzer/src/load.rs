@@ -181,11 +181,11 @@ impl SoFar {
     }
 
     fn syscall_total(&mut self, r: SyscallTotal) {
-        match self.syscall_at.get(&(r.abi.clone(), r.nr)) {
-            Some(&i) => self.syscall_totals[i] = r,
-            None => {
-                self.syscall_at
-                    .insert((r.abi.clone(), r.nr), self.syscall_totals.len());
+        use std::collections::hash_map::Entry;
+        match self.syscall_at.entry((r.abi.clone(), r.nr)) {
+            Entry::Occupied(at) => self.syscall_totals[*at.get()] = r,
+            Entry::Vacant(at) => {
+                at.insert(self.syscall_totals.len());
                 self.syscall_totals.push(r);
             }
         }
@@ -193,23 +193,25 @@ impl SoFar {
 
     /// Adds to `c` the totals no final record gave.
     fn fill(self, c: &mut Capture) {
-        let finals: std::collections::HashSet<String> =
-            c.counters.iter().map(|(n, _)| n.clone()).collect();
-        c.counters.extend(
-            self.counters
-                .into_iter()
-                .filter(|(k, _)| !finals.contains(k)),
-        );
-        let finals: std::collections::HashSet<(String, u32)> = c
+        use std::collections::HashSet;
+        let finals: HashSet<&str> = c.counters.iter().map(|(n, _)| n.as_str()).collect();
+        let counters: Vec<(String, u64)> = self
+            .counters
+            .into_iter()
+            .filter(|(k, _)| !finals.contains(k.as_str()))
+            .collect();
+        c.counters.extend(counters);
+        let finals: HashSet<(&str, u32)> = c
             .syscall_totals
             .iter()
-            .map(|f| (f.abi.clone(), f.nr))
+            .map(|f| (f.abi.as_str(), f.nr))
             .collect();
-        c.syscall_totals.extend(
-            self.syscall_totals
-                .into_iter()
-                .filter(|t| !finals.contains(&(t.abi.clone(), t.nr))),
-        );
+        let totals: Vec<SyscallTotal> = self
+            .syscall_totals
+            .into_iter()
+            .filter(|t| !finals.contains(&(t.abi.as_str(), t.nr)))
+            .collect();
+        c.syscall_totals.extend(totals);
     }
 }
 
